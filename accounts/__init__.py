@@ -1,0 +1,1 @@
+"""Accounts: users, mandatory 2FA, security audit and the notification outbox."""

@@ -1,0 +1,40 @@
+"""allauth adapter: signup fields of our User, and every allauth email sent through the outbox."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.contrib.sites.shortcuts import get_current_site
+from django.utils import translation
+
+from accounts.models import User
+from accounts.services.notifications import notification_reference_new, prerendered_email_queue
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def save_user(self, request, user, form, commit=True):
+        user.phone = form.cleaned_data.get("phone") or None
+        user.language = translation.get_language() or "en"
+        return super().save_user(request, user, form, commit=commit)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """Render allauth's email with a message reference and queue it in the outbox."""
+        reference = notification_reference_new()
+        request = context.get("request") or getattr(self, "request", None)
+        ctx = {"email": email, "reference": reference, "site_name": "Recovery Desk"}
+        if request is not None:
+            ctx.update(request=request, current_site=get_current_site(request))
+        ctx.update(context)
+        message = self.render_mail(template_prefix, email, ctx)
+        html = next((c for c, mime in getattr(message, "alternatives", []) if mime == "text/html"),
+                    None)
+        account = User.objects.filter(email__iexact=email).only("pk").first()
+        prerendered_email_queue(
+            recipient=email,
+            template_prefix=template_prefix.rsplit("/", 1)[-1],
+            subject=message.subject,
+            text=message.body,
+            html=html,
+            reference=reference,
+            language=translation.get_language() or "en",
+            account_id=account.pk if account else None,
+        )

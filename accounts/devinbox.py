@@ -1,0 +1,34 @@
+"""The development inbox: copies of sent emails and SMS as JSON files, listed at /dev/inbox/."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+
+def dev_inbox_store(*, kind: str, to: str, subject: str, body: str, reference: str = "",
+                    html: str = "") -> Path:
+    directory = Path(settings.DEV_INBOX_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    now = timezone.now()
+    path = directory / f"{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.json"
+    record = {
+        "kind": kind, "to": to, "subject": subject, "body": body, "html": html,
+        "reference": reference, "sent_at": now.isoformat(),
+    }
+    path.write_text(json.dumps(record), encoding="utf-8")
+    return path
+
+
+def dev_inbox_list(limit: int = 200) -> list[dict[str, Any]]:
+    """Newest first."""
+    directory = Path(settings.DEV_INBOX_DIR)
+    if not directory.exists():
+        return []
+    paths = sorted(directory.glob("*.json"), reverse=True)[:limit]
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]

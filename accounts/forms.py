@@ -1,0 +1,105 @@
+"""Forms of the accounts app: signup with phone, 2FA codes."""
+
+from __future__ import annotations
+
+from allauth.account.forms import SignupForm as AllauthSignupForm
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from allauth.account.internal.flows.email_verification import (
+    add_email_verification_sent_message,
+)
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import get_language
+
+from accounts.contacts import InvalidPhoneNumber, phone_to_e164
+from accounts.models import User
+from accounts.services.notifications import notification_reference_new
+from accounts.services.users import phone_taken_notify
+
+
+def signup_verification_sent_response(request, email: str) -> HttpResponseRedirect:
+    """The answer of a successful signup, given when nothing may be created."""
+    add_email_verification_sent_message(request, email, signup=True)
+    return HttpResponseRedirect(reverse("account_email_verification_sent"))
+
+
+class PhoneNumberField(forms.CharField):
+    """A phone number, cleaned to E.164; numbers without "+" use PHONE_DEFAULT_REGION."""
+
+    default_error_messages = {
+        "invalid": _("Enter a valid phone number, for example +49 151 23456789."),
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
+        self.widget.attrs.update(
+            {"type": "tel", "autocomplete": "tel", "placeholder": "+49 151 23456789"}
+        )
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return value
+        try:
+            return phone_to_e164(value)
+        except InvalidPhoneNumber:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class SignupForm(AllauthSignupForm):
+    """allauth's signup plus a mandatory phone number, unique across accounts.
+
+    A taken number is not reported on the page: `phone_taken` makes the view answer as for
+    any signup while the number's holder is told by SMS.
+    """
+
+    phone = PhoneNumberField(label=_("Mobile phone"), help_text=_(
+        "We text you here if you ever need to recover your account."
+    ))
+
+    field_order = ["email", "phone", "password1", "password2"]
+
+    def clean(self):
+        cleaned_data = super().clean()
+        phone = cleaned_data.get("phone")
+        self.phone_taken = bool(phone) and User.objects.filter(phone=phone).exists()
+        return cleaned_data
+
+    def try_save(self, request):
+        if self.phone_taken:
+            phone_taken_notify(
+                phone=self.cleaned_data["phone"],
+                attempt_key=notification_reference_new(),
+                language=get_language() or "en",
+            )
+            if not self.account_already_exists:
+                return None, signup_verification_sent_response(request, self.cleaned_data["email"])
+        return super().try_save(request)
+
+
+class CodeForm(forms.Form):
+    """One code from the authenticator app, or a backup code."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=24,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )
+
+    def clean_code(self) -> str:
+        return self.cleaned_data["code"].strip()
+
+
+class TotpCodeForm(CodeForm):
+    """A 6-digit code from the authenticator app."""
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].replace(" ", "")
+        if not (code.isdigit() and len(code) == 6):
+            raise forms.ValidationError(_("Enter the 6-digit code shown by your authenticator app."))
+        return code

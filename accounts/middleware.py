@@ -1,0 +1,61 @@
+"""Middleware: mandatory second factor for every signed-in page, and the user's language."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import translation
+
+# Paths an authenticated but not yet OTP-verified user may open.
+UNVERIFIED_ALLOWED_PREFIXES = (
+    "/accounts/2fa/",
+    "/accounts/logout/",
+    "/accounts/confirm-email/",
+    "/accounts/password/reset/",
+    "/admin/",
+    "/recover/",
+    "/static/",
+    "/i18n/",
+    "/healthz",
+    "/dev/inbox/",
+)
+
+
+class MandatoryTwoFactorMiddleware:
+    """Send a signed-in user who has not passed the second factor to `/accounts/2fa/`.
+
+    The admin is left to django-otp's `OTPAdminSite`, which asks for the code itself.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            user.is_authenticated
+            and not user.is_verified()
+            and not request.path.startswith(UNVERIFIED_ALLOWED_PREFIXES)
+        ):
+            target = reverse("two_factor_verify")
+            if request.method == "GET":
+                target += "?" + urlencode({"next": request.get_full_path()})
+            return HttpResponseRedirect(target)
+        return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Remember a signed-in user's current page language for the messages we send them."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        language = translation.get_language()
+        if user.is_authenticated and language and user.language != language:
+            user.language = language
+            user.save(update_fields=["language"])
+        return self.get_response(request)

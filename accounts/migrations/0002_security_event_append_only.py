@@ -1,0 +1,39 @@
+"""On PostgreSQL, make the security event table append-only with a trigger."""
+
+from django.db import migrations
+
+CREATE = """
+CREATE OR REPLACE FUNCTION recovery_desk_reject_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'table % is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER accounts_securityevent_append_only
+    BEFORE UPDATE OR DELETE ON accounts_securityevent
+    FOR EACH ROW EXECUTE FUNCTION recovery_desk_reject_change();
+CREATE TRIGGER accounts_securityevent_no_truncate
+    BEFORE TRUNCATE ON accounts_securityevent
+    FOR EACH STATEMENT EXECUTE FUNCTION recovery_desk_reject_change();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS accounts_securityevent_no_truncate ON accounts_securityevent;
+DROP TRIGGER IF EXISTS accounts_securityevent_append_only ON accounts_securityevent;
+"""
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE)
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("accounts", "0001_initial")]
+    operations = [migrations.RunPython(forwards, backwards)]

@@ -1,0 +1,225 @@
+"""Accounts data: users, hashed backup codes, the security audit and the notification outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+
+class EmailUserManager(UserManager):
+    """Manager for users who sign in with their email address instead of a username."""
+
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+
+class User(AbstractUser):
+    """A customer or staff member; the email address is the login."""
+
+    username = None
+    first_name = None
+    last_name = None
+    email = models.EmailField(_("email address"), unique=True)
+    phone = models.CharField(_("phone number"), max_length=20, null=True, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    reenrolment_required = models.BooleanField(
+        _("2FA re-enrolment required"),
+        default=False,
+        help_text=_("Set when the user's 2FA was revoked; cleared when they set it up again."),
+    )
+    security_hold_until = models.DateTimeField(_("security hold until"), null=True, blank=True)
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = EmailUserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            models.UniqueConstraint(fields=["phone"], name="accounts_user_phone_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.lower()
+        if not self.phone:
+            self.phone = None
+        super().save(*args, **kwargs)
+
+    def get_full_name(self) -> str:
+        return self.email
+
+    def get_short_name(self) -> str:
+        return self.email
+
+    @property
+    def on_security_hold(self) -> bool:
+        return self.security_hold_until is not None and self.security_hold_until > timezone.now()
+
+
+def backup_code_hash(code: str) -> str:
+    """Hash a backup code for storage.
+
+    Codes carry 80 random bits, so a keyed SHA-256 is enough: there is nothing to brute-force,
+    and the key keeps a leaked table useless without the server's secret.
+    """
+    normalized = code.replace("-", "").replace(" ", "").upper()
+    return hmac.new(
+        settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A django-otp device holding single-use backup codes, stored only as hashes."""
+
+    class Meta:
+        verbose_name = _("backup code device")
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_BACKUP_CODE_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        allowed, _details = self.verify_is_allowed()
+        if not allowed:
+            return False
+        deleted, _rows = self.codes.filter(code_hash=backup_code_hash(str(token))).delete()
+        if deleted:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment()
+        return False
+
+
+class BackupCode(models.Model):
+    """One unused backup code of a `BackupCodeDevice`; deleted when used."""
+
+    device = models.ForeignKey(BackupCodeDevice, related_name="codes", on_delete=models.CASCADE)
+    code_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="backup_code_unique")
+        ]
+
+
+class SecurityEvent(models.Model):
+    """Append-only audit record of a security-relevant change to an account.
+
+    `account_id` is the user's id kept as a plain number, not a foreign key: erasing an
+    account must not delete or rewrite its audit trail, and PostgreSQL rejects both.
+    """
+
+    class Type(models.TextChoices):
+        SIGNED_UP = "signed_up", _("Account created")
+        TWO_FACTOR_ENABLED = "two_factor_enabled", _("Two-factor authentication set up")
+        BACKUP_CODES_REGENERATED = "backup_codes_regenerated", _("Backup codes regenerated")
+        BACKUP_CODE_USED = "backup_code_used", _("Backup code used")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("Password reset")
+        EMAIL_CHANGED = "email_changed", _("Login email changed")
+        SESSIONS_ENDED = "sessions_ended", _("Other sessions signed out")
+
+    account_id = models.BigIntegerField(db_index=True)
+    type = models.CharField(max_length=40, choices=Type.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account_id", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} (account {self.account_id})"
+
+
+class Notification(models.Model):
+    """Outbox row: one email or SMS, written with the change it reports, delivered after commit."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    reference = models.CharField(max_length=12, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(max_length=254)
+    account_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    template_key = models.CharField(max_length=80)
+    language = models.CharField(max_length=8, default="en")
+    context = models.JSONField(default=dict, blank=True)
+    security_event = models.ForeignKey(
+        SecurityEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="notification_pending_idx",
+            )
+        ]
+        constraints = [
+            # A security notice exists only because a security event does (no false alarms).
+            models.CheckConstraint(
+                condition=~models.Q(template_key__startswith="security/")
+                | models.Q(security_event__isnull=False),
+                name="security_notice_needs_event",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.channel} {self.template_key}"

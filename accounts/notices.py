@@ -1,0 +1,44 @@
+"""The wording of security notices, fixed per event type so no caller can invent an alarm."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import SecurityEvent
+
+_TEXT = {
+    SecurityEvent.Type.TWO_FACTOR_ENABLED: (
+        _("Two-factor authentication was set up"),
+        _("An authenticator app was set up for two-factor sign-in on your account."),
+    ),
+    SecurityEvent.Type.BACKUP_CODES_REGENERATED: (
+        _("New backup codes were created"),
+        _("New backup codes were created for your account. The old codes no longer work."),
+    ),
+    SecurityEvent.Type.BACKUP_CODE_USED: (
+        _("A backup code was used"),
+        _("One of your backup codes was used to sign in. Each code works only once."),
+    ),
+    SecurityEvent.Type.PASSWORD_CHANGED: (
+        _("Your password was changed"),
+        _("The password of your account was changed."),
+    ),
+    SecurityEvent.Type.PASSWORD_RESET: (
+        _("Your password was reset"),
+        _("The password of your account was reset through a reset link."),
+    ),
+    SecurityEvent.Type.EMAIL_CHANGED: (
+        _("Your login email was changed"),
+        _("The email address you sign in with was changed."),
+    ),
+    SecurityEvent.Type.SESSIONS_ENDED: (
+        _("Other sessions were signed out"),
+        _("All sessions of your account except one were signed out."),
+    ),
+}
+
+
+def security_notice_text(event_type: str) -> dict[str, str]:
+    """Headline and explanation of the notice for an event type (KeyError for other types)."""
+    headline, explanation = _TEXT[SecurityEvent.Type(event_type)]
+    return {"headline": str(headline), "explanation": str(explanation)}

@@ -1,0 +1,40 @@
+"""Reads for the accounts pages, admin and commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from allauth.usersessions.models import UserSession
+from django.db.models import QuerySet
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import BackupCode, SecurityEvent, User
+
+
+@dataclass(frozen=True)
+class TwoFactorStatus:
+    enabled: bool
+    backup_codes_left: int
+    reenrolment_required: bool
+
+
+def two_factor_status(*, user: User) -> TwoFactorStatus:
+    return TwoFactorStatus(
+        enabled=TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        backup_codes_left=BackupCode.objects.filter(device__user=user).count(),
+        reenrolment_required=user.reenrolment_required,
+    )
+
+
+def user_has_authenticator(*, user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def security_event_list_recent(*, user: User, limit: int = 20) -> QuerySet[SecurityEvent]:
+    return SecurityEvent.objects.filter(account_id=user.pk).order_by("-created_at", "-id")[:limit]
+
+
+def user_session_list(*, user: User) -> list[UserSession]:
+    """The user's live sessions, most recently active first (stale rows are purged)."""
+    sessions = UserSession.objects.purge_and_list(user)
+    return sorted(sessions, key=lambda s: s.last_seen_at, reverse=True)

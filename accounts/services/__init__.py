@@ -1,0 +1,1 @@
+"""Services of the accounts app: every write, each in its own transaction."""

@@ -1,0 +1,258 @@
+"""The notification outbox: queue rows in the caller's transaction, deliver them after commit."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from accounts.models import Notification, SecurityEvent, User
+from accounts.sms import SmsMessage, get_sms_backend
+
+logger = logging.getLogger(__name__)
+
+# Crockford's base32 without look-alikes: references are read aloud to support and typed back.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Event types that tell the customer about a change; the notice text belongs to the type.
+SECURITY_NOTICE_TYPES = frozenset(
+    {
+        SecurityEvent.Type.TWO_FACTOR_ENABLED,
+        SecurityEvent.Type.BACKUP_CODES_REGENERATED,
+        SecurityEvent.Type.BACKUP_CODE_USED,
+        SecurityEvent.Type.PASSWORD_CHANGED,
+        SecurityEvent.Type.PASSWORD_RESET,
+        SecurityEvent.Type.EMAIL_CHANGED,
+        SecurityEvent.Type.SESSIONS_ENDED,
+    }
+)
+
+
+class NoticeRefused(Exception):
+    """A security notice was asked for without a matching committed security event."""
+
+
+def notification_reference_new() -> str:
+    raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def notification_queue(
+    *,
+    channel: Notification.Channel,
+    recipient: str,
+    template_key: str,
+    idempotency_key: str,
+    language: str = "en",
+    context: dict[str, Any] | None = None,
+    account_id: int | None = None,
+    security_event: SecurityEvent | None = None,
+) -> Notification:
+    """Write one outbox row and hand it to a worker once the surrounding transaction commits.
+
+    The idempotency key makes a repeated call a no-op: the existing row is returned.
+    """
+    existing = Notification.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                reference=notification_reference_new(),
+                channel=channel,
+                recipient=recipient,
+                template_key=template_key,
+                idempotency_key=idempotency_key,
+                language=language,
+                context=context or {},
+                account_id=account_id,
+                security_event=security_event,
+            )
+    except IntegrityError:
+        return Notification.objects.get(idempotency_key=idempotency_key)
+    transaction.on_commit(lambda: _enqueue(notification.pk))
+    return notification
+
+
+def _enqueue(notification_id: int) -> None:
+    from accounts.tasks import notification_deliver_task
+
+    try:
+        notification_deliver_task.delay(notification_id)
+    except Exception:
+        # The broker being down must not fail the change that was already committed:
+        # the row stays pending and the sweep hands it over later.
+        logger.warning("Could not enqueue notification %s; the sweep will retry", notification_id)
+
+
+def security_notice_queue(*, event_id: int, former_emails: Sequence[str] = ()) -> list[Notification]:
+    """Queue the notices for one security event, to every contact on file.
+
+    `former_emails` are addresses the account just stopped using (a changed login email),
+    which must hear of the change too.
+
+    The event is read back from the database: a notice exists only for a stored event of a
+    notifiable type, for that event's own account, and its wording comes from the type.
+    """
+    event = SecurityEvent.objects.filter(pk=event_id).first()
+    if event is None or event.type not in SECURITY_NOTICE_TYPES:
+        raise NoticeRefused(event_id)
+    user = User.objects.filter(pk=event.account_id).first()
+    if user is None:
+        raise NoticeRefused(event_id)
+    recipients = [(Notification.Channel.EMAIL, user.email)]
+    recipients += [(Notification.Channel.EMAIL, email) for email in former_emails]
+    if user.phone:
+        recipients.append((Notification.Channel.SMS, user.phone))
+    context = {"event_type": event.type, "event_time": event.created_at.isoformat()}
+    return [
+        notification_queue(
+            channel=channel,
+            recipient=recipient,
+            template_key=f"security/{event.type}",
+            idempotency_key=f"security:{event.pk}:{channel}:{recipient}",
+            language=user.language,
+            context=context,
+            account_id=user.pk,
+            security_event=event,
+        )
+        for channel, recipient in recipients
+    ]
+
+
+def prerendered_email_queue(
+    *, recipient: str, template_prefix: str, subject: str, text: str, html: str | None,
+    reference: str, language: str, account_id: int | None = None,
+) -> Notification:
+    """Queue an email whose text was rendered by allauth (verification, password reset).
+
+    Its body may hold a one-time link, so delivery erases the stored body once sent.
+    """
+    with transaction.atomic():
+        notification = Notification.objects.create(
+            reference=reference,
+            channel=Notification.Channel.EMAIL,
+            recipient=recipient,
+            template_key=f"prerendered/{template_prefix}",
+            idempotency_key=f"prerendered:{reference}",
+            language=language,
+            context={"subject": subject, "text": text, "html": html},
+            account_id=account_id,
+        )
+    transaction.on_commit(lambda: _enqueue(notification.pk))
+    return notification
+
+
+def _render_context(notification: Notification) -> dict[str, Any]:
+    from accounts.notices import security_notice_text
+
+    context = dict(notification.context)
+    context.update(reference=notification.reference, site_url=settings.SITE_URL)
+    if notification.template_key.startswith("security/"):
+        context.update(security_notice_text(notification.context["event_type"]))
+        context["event_time"] = notification.security_event.created_at
+    return context
+
+
+def _render_email(notification: Notification) -> EmailMultiAlternatives:
+    if notification.template_key.startswith("prerendered/"):
+        subject, text, html = (notification.context[k] for k in ("subject", "text", "html"))
+    else:
+        base = "accounts/email/" + (
+            "security_notice"
+            if notification.template_key.startswith("security/")
+            else notification.template_key
+        )
+        context = _render_context(notification)
+        subject = render_to_string(f"{base}_subject.txt", context).strip()
+        text = render_to_string(f"{base}_message.txt", context)
+        html = render_to_string(f"{base}_message.html", context)
+    subject = " ".join(subject.splitlines())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient],
+        headers={"X-Recovery-Desk-Reference": notification.reference},
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    return message
+
+
+def _render_sms(notification: Notification) -> SmsMessage:
+    name = (
+        "security_notice"
+        if notification.template_key.startswith("security/")
+        else notification.template_key
+    )
+    body = render_to_string(f"accounts/sms/{name}.txt", _render_context(notification))
+    return SmsMessage(
+        to=notification.recipient, body=" ".join(body.split()), reference=notification.reference
+    )
+
+
+def _send(notification: Notification) -> None:
+    with translation.override(notification.language):
+        if notification.channel == Notification.Channel.EMAIL:
+            _render_email(notification).send()
+        else:
+            get_sms_backend().send(_render_sms(notification))
+
+
+def notification_deliver(*, notification_id: int) -> bool:
+    """Send one pending notification; returns True if it was sent by this call.
+
+    The row stays locked while it is sent and is marked sent in the same transaction, so a
+    second delivery of the same id (a redelivered task, the sweep) finds it sent and does
+    nothing.
+    """
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update()
+            .select_related("security_event")
+            .filter(pk=notification_id, status=Notification.Status.PENDING)
+            .first()
+        )
+        if notification is None:
+            return False
+        notification.attempts += 1
+        try:
+            _send(notification)
+        except Exception as exc:
+            logger.warning("Delivery of notification %s failed: %s", notification.reference, exc)
+            notification.last_error = str(exc)[:500]
+            if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+                notification.status = Notification.Status.FAILED
+            else:
+                backoff = timedelta(seconds=30 * 2 ** (notification.attempts - 1))
+                notification.next_attempt_at = timezone.now() + backoff
+            notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+            return False
+        notification.status = Notification.Status.SENT
+        notification.sent_at = timezone.now()
+        if notification.template_key.startswith("prerendered/"):
+            notification.context = {}
+        notification.save(update_fields=["attempts", "status", "sent_at", "context"])
+        return True
+
+
+def notification_sweep(*, limit: int = 5000) -> int:
+    """Hand pending rows whose delivery is overdue to the broker again; returns how many."""
+    cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AGE
+    overdue = list(
+        Notification.objects.filter(
+            status=Notification.Status.PENDING, next_attempt_at__lte=cutoff
+        ).values_list("pk", flat=True)[:limit]
+    )
+    for notification_id in overdue:
+        _enqueue(notification_id)
+    return len(overdue)

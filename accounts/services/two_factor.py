@@ -1,0 +1,146 @@
+"""Two-factor authentication: TOTP enrolment, backup codes and verification through django-otp."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User, backup_code_hash
+from accounts.services.audit import AuditContext, security_event_record
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    device: Device | None
+    locked_until: datetime | None = None
+
+
+def backup_code_new() -> str:
+    """80 random bits as four groups of base32, e.g. `K3QF-7ZAB-M2XD-9PLC`."""
+    raw = base64.b32encode(secrets.token_bytes(10)).decode()
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def _backup_codes_replace(*, user: User) -> list[str]:
+    device, _created = BackupCodeDevice.objects.get_or_create(
+        user=user, defaults={"name": "Backup codes", "confirmed": True}
+    )
+    device.codes.all().delete()
+    codes = [backup_code_new() for _ in range(settings.BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create(
+        BackupCode(device=device, code_hash=backup_code_hash(code)) for code in codes
+    )
+    device.throttle_reset()
+    return codes
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """Create a fresh unconfirmed authenticator for the setup page, dropping earlier attempts."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def totp_device_confirm(
+    *, user: User, device_id: int, code: str, context: AuditContext
+) -> list[str] | None:
+    """Confirm a new authenticator with a code from it; returns the new backup codes.
+
+    Any earlier authenticator of the user is removed in the same transaction, so a user
+    has exactly one, and the re-enrolment flag is cleared.
+    """
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(pk=device_id, user=user, confirmed=False)
+            .first()
+        )
+        if device is None or not device.verify_token(code):
+            return None
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _backup_codes_replace(user=user)
+        if user.reenrolment_required:
+            user.reenrolment_required = False
+            user.save(update_fields=["reenrolment_required"])
+        security_event_record(user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED, context=context)
+    return codes
+
+
+def two_factor_verify(*, user: User, code: str, context: AuditContext) -> VerifyResult:
+    """Check a TOTP code, then a backup code; a used backup code is recorded and notified.
+
+    Replayed TOTP codes are refused by django-otp (it keeps the last accepted time step),
+    and every device throttles failures with an exponential delay.
+    """
+    code = code.strip()
+    locked_until = None
+    with transaction.atomic():
+        devices: list[Device] = [
+            *TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True),
+            *BackupCodeDevice.objects.select_for_update().filter(user=user, confirmed=True),
+        ]
+        for device in devices:
+            allowed, details = device.verify_is_allowed()
+            if not allowed:
+                locked_until = (details or {}).get("locked_until") or locked_until
+                continue
+            is_backup = isinstance(device, BackupCodeDevice)
+            # A backup code is 16 characters and a TOTP code 6 digits: try only the kind that fits.
+            if is_backup != (len(code.replace("-", "").replace(" ", "")) == 16):
+                continue
+            if device.verify_token(code):
+                if is_backup:
+                    security_event_record(
+                        user=user, type=SecurityEvent.Type.BACKUP_CODE_USED, context=context,
+                        details={"codes_left": device.codes.count()},
+                    )
+                return VerifyResult(device=device)
+            if device.throttling_failure_count:
+                allowed, details = device.verify_is_allowed()
+                if not allowed:
+                    locked_until = (details or {}).get("locked_until")
+    return VerifyResult(device=None, locked_until=locked_until)
+
+
+def backup_codes_regenerate(
+    *, user: User, code: str, context: AuditContext
+) -> list[str] | None:
+    """Replace all backup codes after a current authenticator code; returns the new codes."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        if device is None or not device.verify_token(code.strip()):
+            return None
+        codes = _backup_codes_replace(user=user)
+        security_event_record(
+            user=user, type=SecurityEvent.Type.BACKUP_CODES_REGENERATED, context=context
+        )
+    return codes
+
+
+def two_factor_provision(
+    *, user: User, context: AuditContext, key: str | None = None, notify: bool = True
+) -> tuple[TOTPDevice, list[str]]:
+    """Give a user a confirmed authenticator and fresh backup codes (operator commands).
+
+    `key` (hex) lets the demo seed keep the same authenticator across runs.
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        fields = {"key": key} if key else {}
+        device = TOTPDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=True, **fields
+        )
+        codes = _backup_codes_replace(user=user)
+        security_event_record(
+            user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED, context=context, notify=notify
+        )
+    return device, codes

@@ -1,0 +1,197 @@
+"""Views of the accounts app: the 2FA step, 2FA setup and the security page."""
+
+from __future__ import annotations
+
+import base64
+
+import qrcode
+import qrcode.image.svg
+from allauth.core import ratelimit
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import selectors
+from accounts.devinbox import dev_inbox_list
+from accounts.forms import CodeForm, TotpCodeForm
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import (
+    backup_codes_regenerate,
+    totp_device_confirm,
+    totp_device_start,
+    two_factor_verify,
+)
+from accounts.services.users import user_sessions_end_others
+
+SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return default
+
+
+def qr_code_svg(data: str) -> str:
+    """Render a QR code as inline SVG, locally: the secret never leaves the server."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return image.to_string(encoding="unicode")
+
+
+@method_decorator(login_required, name="dispatch")
+class TwoFactorVerifyView(View):
+    """The second step of sign-in: a code from the authenticator app or a backup code."""
+
+    template_name = "accounts/two_factor_verify.html"
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            if request.user.is_verified():
+                return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
+            if not selectors.user_has_authenticator(user=request.user):
+                return redirect("two_factor_setup")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, CodeForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = CodeForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, form)
+        if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
+            return render(request, "429.html", status=429)
+        result = two_factor_verify(
+            user=request.user, code=form.cleaned_data["code"],
+            context=AuditContext.from_request(request),
+        )
+        if result.device is None:
+            if result.locked_until:
+                form.add_error(None, _("Too many wrong codes. Wait a moment and try again."))
+            else:
+                form.add_error("code", _("This code is not valid, or it was already used."))
+            return self._render(request, form, status=400)
+        otp_login(request, result.device)
+        return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
+
+    def _render(self, request: HttpRequest, form, status: int = 200) -> HttpResponse:
+        return render(request, self.template_name,
+                      {"form": form, "next": _safe_next(request, "")}, status=status)
+
+
+@method_decorator(login_required, name="dispatch")
+class TwoFactorSetupView(View):
+    """Set up an authenticator: QR code and key, a confirming code, then backup codes once."""
+
+    template_name = "accounts/two_factor_setup.html"
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and request.user.reenrolment_required:
+            # A password alone never sets up 2FA again after a revocation.
+            return HttpResponseRedirect("/recover/2fa/")
+        if request.user.is_authenticated and selectors.user_has_authenticator(user=request.user):
+            return redirect("two_factor_verify" if not request.user.is_verified()
+                            else "account_security")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        device = totp_device_start(user=request.user)
+        request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
+        return self._render(request, device, TotpCodeForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        device = TOTPDevice.objects.filter(
+            pk=request.session.get(SETUP_DEVICE_SESSION_KEY), user=request.user, confirmed=False
+        ).first()
+        if device is None:
+            return redirect("two_factor_setup")
+        form = TotpCodeForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, device, form, status=400)
+        codes = totp_device_confirm(
+            user=request.user, device_id=device.pk, code=form.cleaned_data["code"],
+            context=AuditContext.from_request(request),
+        )
+        if codes is None:
+            form.add_error("code", _("That code did not match. Check the time on your phone "
+                                     "and enter the newest code."))
+            return self._render(request, device, form, status=400)
+        del request.session[SETUP_DEVICE_SESSION_KEY]
+        device.refresh_from_db()
+        otp_login(request, device)
+        return render(request, "accounts/backup_codes.html",
+                      {"codes": codes, "continue_url": reverse("account_security")})
+
+    def _render(self, request, device: TOTPDevice, form, status: int = 200) -> HttpResponse:
+        manual_key = base64.b32encode(device.bin_key).decode()
+        return render(request, self.template_name, {
+            "form": form,
+            "qr_svg": qr_code_svg(device.config_url),
+            "manual_key": " ".join(manual_key[i:i + 4] for i in range(0, len(manual_key), 4)),
+        }, status=status)
+
+
+@login_required
+def security(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(request, "accounts/security.html", {
+        "two_factor": selectors.two_factor_status(user=user),
+        "events": selectors.security_event_list_recent(user=user),
+        "sessions": selectors.user_session_list(user=user),
+        "current_session_key": request.session.session_key,
+        "regenerate_form": TotpCodeForm(),
+    })
+
+
+@login_required
+@require_POST
+def backup_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
+    form = TotpCodeForm(request.POST)
+    codes = None
+    if form.is_valid():
+        if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
+            return render(request, "429.html", status=429)
+        codes = backup_codes_regenerate(
+            user=request.user, code=form.cleaned_data["code"],
+            context=AuditContext.from_request(request),
+        )
+    if codes is None:
+        messages.error(request, _("Backup codes were not changed: the code was not valid."))
+        return redirect("account_security")
+    return render(request, "accounts/backup_codes.html",
+                  {"codes": codes, "continue_url": reverse("account_security")})
+
+
+@login_required
+@require_POST
+def sessions_end_others(request: HttpRequest) -> HttpResponse:
+    count = user_sessions_end_others(
+        user=request.user, current_session_key=request.session.session_key,
+        context=AuditContext.from_request(request),
+    )
+    messages.success(request, _("Signed out of %(count)d other session(s).") % {"count": count})
+    return redirect("account_security")
+
+
+def dev_inbox(request: HttpRequest) -> HttpResponse:
+    """Every email and SMS the app sent, newest first; exists only with DEBUG on."""
+    from django.conf import settings
+
+    if not settings.DEBUG:
+        raise Http404
+    return render(request, "accounts/dev_inbox.html", {"messages_sent": dev_inbox_list()})
+
+
+two_factor_verify_view = TwoFactorVerifyView.as_view()
+two_factor_setup_view = TwoFactorSetupView.as_view()

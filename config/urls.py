@@ -1,0 +1,25 @@
+"""Root URL configuration (paths are part of the product's contract, see SPEC section 3)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django_otp.admin import OTPAdminSite
+
+from accounts import urls as accounts_urls
+from accounts import views as accounts_views
+from config import views
+
+# Staff reach the admin only after a verified second factor.
+admin.site.__class__ = OTPAdminSite
+admin.site.site_header = "Recovery Desk"
+admin.site.site_title = "Recovery Desk"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/2fa/", include(accounts_urls.two_factor_urlpatterns)),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include(accounts_urls.account_urlpatterns)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("dev/inbox/", accounts_views.dev_inbox, name="dev_inbox"),
+]
