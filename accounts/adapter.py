@@ -16,6 +16,15 @@ class AccountAdapter(DefaultAccountAdapter):
         user.language = translation.get_language() or "en"
         return super().save_user(request, user, form, commit=commit)
 
+    def send_account_already_exists_mail(self, email: str) -> None:
+        """Only an address that has an account hears that it has one.
+
+        A signup whose phone number is taken reaches here with a new address; the holder
+        of the number is told by SMS instead, and the new address gets nothing.
+        """
+        if User.objects.filter(email__iexact=email).exists():
+            super().send_account_already_exists_mail(email)
+
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """Render allauth's email with a message reference and queue it in the outbox."""
         reference = notification_reference_new()
@@ -25,8 +34,9 @@ class AccountAdapter(DefaultAccountAdapter):
             ctx.update(request=request, current_site=get_current_site(request))
         ctx.update(context)
         message = self.render_mail(template_prefix, email, ctx)
-        html = next((c for c, mime in getattr(message, "alternatives", []) if mime == "text/html"),
-                    None)
+        html = next(
+            (c for c, mime in getattr(message, "alternatives", []) if mime == "text/html"), None
+        )
         account = User.objects.filter(email__iexact=email).only("pk").first()
         prerendered_email_queue(
             recipient=email,

@@ -13,8 +13,14 @@ from accounts.models import Notification, SecurityEvent, User
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["email"]
-    list_display = ["masked_email", "masked_phone", "is_staff", "reenrolment_required",
-                    "date_joined", "last_login"]
+    list_display = [
+        "masked_email",
+        "masked_phone",
+        "is_staff",
+        "reenrolment_required",
+        "date_joined",
+        "last_login",
+    ]
     list_filter = ["is_staff", "is_active", "reenrolment_required"]
     search_fields = ["email", "phone"]
     readonly_fields = ["last_login", "date_joined", "password"]
@@ -56,8 +62,15 @@ class SecurityEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["reference", "channel", "template_key", "status", "attempts", "created_at",
-                    "sent_at"]
+    list_display = [
+        "reference",
+        "channel",
+        "template_key",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+    ]
     list_filter = ["status", "channel", "template_key"]
     search_fields = ["=reference", "=account_id"]
     exclude = ["context", "recipient"]

@@ -11,15 +11,21 @@ from django.conf import settings
 from django.utils import timezone
 
 
-def dev_inbox_store(*, kind: str, to: str, subject: str, body: str, reference: str = "",
-                    html: str = "") -> Path:
+def dev_inbox_store(
+    *, kind: str, to: str, subject: str, body: str, reference: str = "", html: str = ""
+) -> Path:
     directory = Path(settings.DEV_INBOX_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     now = timezone.now()
     path = directory / f"{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.json"
     record = {
-        "kind": kind, "to": to, "subject": subject, "body": body, "html": html,
-        "reference": reference, "sent_at": now.isoformat(),
+        "kind": kind,
+        "to": to,
+        "subject": subject,
+        "body": body,
+        "html": html,
+        "reference": reference,
+        "sent_at": now.isoformat(),
     }
     path.write_text(json.dumps(record), encoding="utf-8")
     return path

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
-from django.utils.translation import gettext_lazy as _
-
-from allauth.account.internal.flows.email_verification import (
-    add_email_verification_sent_message,
-)
-from django.http import HttpResponseRedirect
-from django.urls import reverse
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from accounts.contacts import InvalidPhoneNumber, phone_to_e164
 from accounts.models import User
 from accounts.services.notifications import notification_reference_new
 from accounts.services.users import phone_taken_notify
-
-
-def signup_verification_sent_response(request, email: str) -> HttpResponseRedirect:
-    """The answer of a successful signup, given when nothing may be created."""
-    add_email_verification_sent_message(request, email, signup=True)
-    return HttpResponseRedirect(reverse("account_email_verification_sent"))
 
 
 class PhoneNumberField(forms.CharField):
@@ -52,13 +40,14 @@ class PhoneNumberField(forms.CharField):
 class SignupForm(AllauthSignupForm):
     """allauth's signup plus a mandatory phone number, unique across accounts.
 
-    A taken number is not reported on the page: `phone_taken` makes the view answer as for
-    any signup while the number's holder is told by SMS.
+    A taken number is not reported on the page: the view answers as for any signup while
+    the number's holder is told by SMS.
     """
 
-    phone = PhoneNumberField(label=_("Mobile phone"), help_text=_(
-        "We text you here if you ever need to recover your account."
-    ))
+    phone = PhoneNumberField(
+        label=_("Mobile phone"),
+        help_text=_("We text you here if you ever need to recover your account."),
+    )
 
     field_order = ["email", "phone", "password1", "password2"]
 
@@ -75,8 +64,8 @@ class SignupForm(AllauthSignupForm):
                 attempt_key=notification_reference_new(),
                 language=get_language() or "en",
             )
-            if not self.account_already_exists:
-                return None, signup_verification_sent_response(request, self.cleaned_data["email"])
+            # allauth then answers exactly as for a new account and creates nothing.
+            self.account_already_exists = True
         return super().try_save(request)
 
 
@@ -101,5 +90,7 @@ class TotpCodeForm(CodeForm):
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].replace(" ", "")
         if not (code.isdigit() and len(code) == 6):
-            raise forms.ValidationError(_("Enter the 6-digit code shown by your authenticator app."))
+            raise forms.ValidationError(
+                _("Enter the 6-digit code shown by your authenticator app.")
+            )
         return code

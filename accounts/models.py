@@ -48,7 +48,8 @@ class User(AbstractUser):
     first_name = None
     last_name = None
     email = models.EmailField(_("email address"), unique=True)
-    phone = models.CharField(_("phone number"), max_length=20, null=True, blank=True)
+    # NULL, not "", for "no phone": the unique constraint must allow many accounts without one.
+    phone = models.CharField(_("phone number"), max_length=20, null=True, blank=True)  # noqa: DJ001
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
     )
@@ -100,9 +101,7 @@ def backup_code_hash(code: str) -> str:
     and the key keeps a leaked table useless without the server's secret.
     """
     normalized = code.replace("-", "").replace(" ", "").upper()
-    return hmac.new(
-        settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac.new(settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256).hexdigest()
 
 
 class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
@@ -138,6 +137,9 @@ class BackupCode(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["device", "code_hash"], name="backup_code_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"backup code #{self.pk}"
 
 
 class SecurityEvent(models.Model):

@@ -11,8 +11,8 @@ two_factor_urlpatterns = [
 
 account_urlpatterns = [
     path("security/", views.security, name="account_security"),
-    path("security/backup-codes/", views.backup_codes_regenerate_view,
-         name="backup_codes_regenerate"),
-    path("security/sessions/end-others/", views.sessions_end_others,
-         name="sessions_end_others"),
+    path(
+        "security/backup-codes/", views.backup_codes_regenerate_view, name="backup_codes_regenerate"
+    ),
+    path("security/sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
 ]

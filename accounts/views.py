@@ -37,8 +37,9 @@ SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
 
 def _safe_next(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return default
 
@@ -73,7 +74,8 @@ class TwoFactorVerifyView(View):
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
             return render(request, "429.html", status=429)
         result = two_factor_verify(
-            user=request.user, code=form.cleaned_data["code"],
+            user=request.user,
+            code=form.cleaned_data["code"],
             context=AuditContext.from_request(request),
         )
         if result.device is None:
@@ -86,8 +88,12 @@ class TwoFactorVerifyView(View):
         return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
 
     def _render(self, request: HttpRequest, form, status: int = 200) -> HttpResponse:
-        return render(request, self.template_name,
-                      {"form": form, "next": _safe_next(request, "")}, status=status)
+        return render(
+            request,
+            self.template_name,
+            {"form": form, "next": _safe_next(request, "")},
+            status=status,
+        )
 
 
 @method_decorator(login_required, name="dispatch")
@@ -101,8 +107,9 @@ class TwoFactorSetupView(View):
             # A password alone never sets up 2FA again after a revocation.
             return HttpResponseRedirect("/recover/2fa/")
         if request.user.is_authenticated and selectors.user_has_authenticator(user=request.user):
-            return redirect("two_factor_verify" if not request.user.is_verified()
-                            else "account_security")
+            return redirect(
+                "two_factor_verify" if not request.user.is_verified() else "account_security"
+            )
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -120,38 +127,57 @@ class TwoFactorSetupView(View):
         if not form.is_valid():
             return self._render(request, device, form, status=400)
         codes = totp_device_confirm(
-            user=request.user, device_id=device.pk, code=form.cleaned_data["code"],
+            user=request.user,
+            device_id=device.pk,
+            code=form.cleaned_data["code"],
             context=AuditContext.from_request(request),
         )
         if codes is None:
-            form.add_error("code", _("That code did not match. Check the time on your phone "
-                                     "and enter the newest code."))
+            form.add_error(
+                "code",
+                _(
+                    "That code did not match. Check the time on your phone "
+                    "and enter the newest code."
+                ),
+            )
             return self._render(request, device, form, status=400)
         del request.session[SETUP_DEVICE_SESSION_KEY]
         device.refresh_from_db()
         otp_login(request, device)
-        return render(request, "accounts/backup_codes.html",
-                      {"codes": codes, "continue_url": reverse("account_security")})
+        return render(
+            request,
+            "accounts/backup_codes.html",
+            {"codes": codes, "continue_url": reverse("account_security")},
+        )
 
     def _render(self, request, device: TOTPDevice, form, status: int = 200) -> HttpResponse:
         manual_key = base64.b32encode(device.bin_key).decode()
-        return render(request, self.template_name, {
-            "form": form,
-            "qr_svg": qr_code_svg(device.config_url),
-            "manual_key": " ".join(manual_key[i:i + 4] for i in range(0, len(manual_key), 4)),
-        }, status=status)
+        return render(
+            request,
+            self.template_name,
+            {
+                "form": form,
+                "qr_svg": qr_code_svg(device.config_url),
+                "manual_key": " ".join(manual_key[i : i + 4] for i in range(0, len(manual_key), 4)),
+            },
+            status=status,
+        )
 
 
 @login_required
 def security(request: HttpRequest) -> HttpResponse:
     user = request.user
-    return render(request, "accounts/security.html", {
-        "two_factor": selectors.two_factor_status(user=user),
-        "events": selectors.security_event_list_recent(user=user),
-        "sessions": selectors.user_session_list(user=user),
-        "current_session_key": request.session.session_key,
-        "regenerate_form": TotpCodeForm(),
-    })
+    return render(
+        request,
+        "accounts/security.html",
+        {
+            "two_factor": selectors.two_factor_status(user=user),
+            "events": selectors.security_event_list_recent(user=user),
+            "sessions": selectors.user_session_list(user=user),
+            "current_session_key": request.session.session_key,
+            "regenerate_form": TotpCodeForm(),
+        },
+    )
 
 
 @login_required
@@ -163,21 +189,26 @@ def backup_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
             return render(request, "429.html", status=429)
         codes = backup_codes_regenerate(
-            user=request.user, code=form.cleaned_data["code"],
+            user=request.user,
+            code=form.cleaned_data["code"],
             context=AuditContext.from_request(request),
         )
     if codes is None:
         messages.error(request, _("Backup codes were not changed: the code was not valid."))
         return redirect("account_security")
-    return render(request, "accounts/backup_codes.html",
-                  {"codes": codes, "continue_url": reverse("account_security")})
+    return render(
+        request,
+        "accounts/backup_codes.html",
+        {"codes": codes, "continue_url": reverse("account_security")},
+    )
 
 
 @login_required
 @require_POST
 def sessions_end_others(request: HttpRequest) -> HttpResponse:
     count = user_sessions_end_others(
-        user=request.user, current_session_key=request.session.session_key,
+        user=request.user,
+        current_session_key=request.session.session_key,
         context=AuditContext.from_request(request),
     )
     messages.success(request, _("Signed out of %(count)d other session(s).") % {"count": count})

@@ -20,7 +20,9 @@ def _database_ok() -> bool:
 
 def _redis_ok() -> bool:
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        )
         return bool(client.ping())
     except redis.RedisError:
         return False
@@ -33,8 +35,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["redis"] = _redis_ok()
     healthy = all(checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable",
-         "checks": {k: "ok" if v else "down" for k, v in checks.items()}},
+        {
+            "status": "ok" if healthy else "unavailable",
+            "checks": {k: "ok" if v else "down" for k, v in checks.items()},
+        },
         status=200 if healthy else 503,
     )
 

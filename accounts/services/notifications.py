@@ -93,7 +93,9 @@ def _enqueue(notification_id: int) -> None:
         logger.warning("Could not enqueue notification %s; the sweep will retry", notification_id)
 
 
-def security_notice_queue(*, event_id: int, former_emails: Sequence[str] = ()) -> list[Notification]:
+def security_notice_queue(
+    *, event_id: int, former_emails: Sequence[str] = ()
+) -> list[Notification]:
     """Queue the notices for one security event, to every contact on file.
 
     `former_emails` are addresses the account just stopped using (a changed login email),
@@ -129,8 +131,15 @@ def security_notice_queue(*, event_id: int, former_emails: Sequence[str] = ()) -
 
 
 def prerendered_email_queue(
-    *, recipient: str, template_prefix: str, subject: str, text: str, html: str | None,
-    reference: str, language: str, account_id: int | None = None,
+    *,
+    recipient: str,
+    template_prefix: str,
+    subject: str,
+    text: str,
+    html: str | None,
+    reference: str,
+    language: str,
+    account_id: int | None = None,
 ) -> Notification:
     """Queue an email whose text was rendered by allauth (verification, password reset).
 
@@ -217,7 +226,7 @@ def notification_deliver(*, notification_id: int) -> bool:
     """
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
+            Notification.objects.select_for_update(of=("self",))
             .select_related("security_event")
             .filter(pk=notification_id, status=Notification.Status.PENDING)
             .first()

@@ -71,7 +71,9 @@ def totp_device_confirm(
         if user.reenrolment_required:
             user.reenrolment_required = False
             user.save(update_fields=["reenrolment_required"])
-        security_event_record(user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED, context=context)
+        security_event_record(
+            user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED, context=context
+        )
     return codes
 
 
@@ -100,20 +102,16 @@ def two_factor_verify(*, user: User, code: str, context: AuditContext) -> Verify
             if device.verify_token(code):
                 if is_backup:
                     security_event_record(
-                        user=user, type=SecurityEvent.Type.BACKUP_CODE_USED, context=context,
+                        user=user,
+                        type=SecurityEvent.Type.BACKUP_CODE_USED,
+                        context=context,
                         details={"codes_left": device.codes.count()},
                     )
                 return VerifyResult(device=device)
-            if device.throttling_failure_count:
-                allowed, details = device.verify_is_allowed()
-                if not allowed:
-                    locked_until = (details or {}).get("locked_until")
     return VerifyResult(device=None, locked_until=locked_until)
 
 
-def backup_codes_regenerate(
-    *, user: User, code: str, context: AuditContext
-) -> list[str] | None:
+def backup_codes_regenerate(*, user: User, code: str, context: AuditContext) -> list[str] | None:
     """Replace all backup codes after a current authenticator code; returns the new codes."""
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()

@@ -44,14 +44,15 @@ def user_sessions_end_others(
     """Sign the user out of every session but the current one; returns how many ended."""
     with transaction.atomic():
         sessions = [
-            s for s in UserSession.objects.filter(user=user)
-            if s.session_key != current_session_key
+            s for s in UserSession.objects.filter(user=user) if s.session_key != current_session_key
         ]
         for session in sessions:
             session.end()
         if sessions:
             security_event_record(
-                user=user, type=SecurityEvent.Type.SESSIONS_ENDED, context=context,
+                user=user,
+                type=SecurityEvent.Type.SESSIONS_ENDED,
+                context=context,
                 details={"count": len(sessions)},
             )
     return len(sessions)
@@ -67,20 +68,33 @@ def user_email_change(*, user: User, new_email: str, context: AuditContext) -> S
         EmailAddress.objects.filter(user=user).delete()
         EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
         return security_event_record(
-            user=user, type=SecurityEvent.Type.EMAIL_CHANGED, context=context,
+            user=user,
+            type=SecurityEvent.Type.EMAIL_CHANGED,
+            context=context,
             details={"old_email": mask_email(old_email)},
             former_emails=[old_email],
         )
 
 
 def user_create(
-    *, email: str, password: str | None, phone: str | None = None, language: str = "en",
-    is_staff: bool = False, is_superuser: bool = False, context: AuditContext | None = None,
+    *,
+    email: str,
+    password: str | None,
+    phone: str | None = None,
+    language: str = "en",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    context: AuditContext | None = None,
 ) -> User:
     """Create an account with a verified email address (operators and the demo seed)."""
     with transaction.atomic():
-        user = User(email=email.lower(), phone=phone or None, language=language,
-                    is_staff=is_staff, is_superuser=is_superuser)
+        user = User(
+            email=email.lower(),
+            phone=phone or None,
+            language=language,
+            is_staff=is_staff,
+            is_superuser=is_superuser,
+        )
         user.set_password(password) if password else user.set_unusable_password()
         user.full_clean()
         user.save()

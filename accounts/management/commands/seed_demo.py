@@ -48,31 +48,50 @@ class Command(BaseCommand):
             for i in range(CUSTOMER_COUNT):
                 name = FIRST_NAMES[i % len(FIRST_NAMES)]
                 email = f"{name}.{i:02d}@{DOMAINS[i % len(DOMAINS)]}"
-                customers.append(self._account(email, phone=f"+4915100000{i:03d}",
-                                               language="de" if i % 3 == 0 else "en"))
+                customers.append(
+                    self._account(
+                        email, phone=f"+4915100000{i:03d}", language="de" if i % 3 == 0 else "en"
+                    )
+                )
             for user in customers[-REENROLMENT_COUNT:]:
                 TOTPDevice.objects.filter(user=user).delete()
                 User.objects.filter(pk=user.pk).update(reenrolment_required=True)
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo data ready: {len(customers)} customers, {len(staff)} staff. "
-            f"Password for every demo account: {DEMO_PASSWORD}"
-        ))
-        self.stdout.write("Sign in at http://127.0.0.1:8000/accounts/login/ (customers) or "
-                          "/admin/ (staff) with a code from these authenticator keys:")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {len(customers)} customers, {len(staff)} staff. "
+                f"Password for every demo account: {DEMO_PASSWORD}"
+            )
+        )
+        self.stdout.write(
+            "Sign in at http://127.0.0.1:8000/accounts/login/ (customers) or "
+            "/admin/ (staff) with a code from these authenticator keys:"
+        )
         for user in [*staff, *customers[:5]]:
             key = base64.b32encode(bytes.fromhex(demo_key(user.email))).decode()
             self.stdout.write(f"  {user.email:<28} phone {user.phone or '-':<15} key {key}")
         flagged = ", ".join(u.email for u in customers[-REENROLMENT_COUNT:])
         self.stdout.write(f"Flagged for 2FA re-enrolment (no authenticator): {flagged}")
 
-    def _account(self, email: str, *, phone: str | None = None, language: str = "en",
-                 staff_group: str | None = None) -> User:
+    def _account(
+        self,
+        email: str,
+        *,
+        phone: str | None = None,
+        language: str = "en",
+        staff_group: str | None = None,
+    ) -> User:
         user = User.objects.filter(email=email).first()
         if user is None:
-            user = user_create(email=email, password=DEMO_PASSWORD, phone=phone,
-                               language=language, is_staff=bool(staff_group))
-            two_factor_provision(user=user, context=AuditContext(), key=demo_key(email),
-                                 notify=False)
+            user = user_create(
+                email=email,
+                password=DEMO_PASSWORD,
+                phone=phone,
+                language=language,
+                is_staff=bool(staff_group),
+            )
+            two_factor_provision(
+                user=user, context=AuditContext(), key=demo_key(email), notify=False
+            )
         if staff_group:
             user.groups.add(Group.objects.get_or_create(name=staff_group)[0])
         return user

@@ -1,0 +1,131 @@
+"""Admin behind django-otp, the health check, the dev inbox and the operator commands."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import BackupCode, User
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import two_factor_provision
+from tests.factories import PASSWORD, UserFactory, totp_code
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff():
+    user = UserFactory(is_staff=True, is_superuser=True)
+    device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+    return user, device
+
+
+def test_staff_without_otp_gets_the_otp_sign_in_not_the_admin(client, staff):
+    user, _device = staff
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    response = client.get("/admin/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/admin/login/")
+    assert 'name="otp_token"' in response.content.decode()
+    assert client.get("/admin/accounts/user/").status_code == 302
+
+
+def test_staff_with_verified_otp_reaches_the_admin(staff):
+    user, device = staff
+    client = Client()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": user.email,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+        },
+    )
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    page = client.get("/admin/accounts/user/").content.decode()
+    assert "c***1@e***.com" in page or "***" in page
+
+
+def test_admin_login_refuses_a_wrong_code(staff):
+    user, device = staff
+    client = Client()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": user.email,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": "000000",
+        },
+    )
+    assert response.status_code == 200
+    assert client.get("/admin/").status_code == 302
+
+
+def test_healthz_reports_each_dependency(client, settings):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    down = client.get("/healthz")
+    assert down.status_code == 503
+    assert down.json()["checks"]["redis"] == "down"
+
+
+def test_dev_inbox_exists_only_with_debug(client, settings, dev_inbox_dir):
+    settings.DEBUG = False
+    assert client.get("/dev/inbox/").status_code == 404
+    settings.DEBUG = True
+    from accounts.devinbox import dev_inbox_store
+
+    dev_inbox_store(kind="sms", to="+4915100000001", subject="", body="message-one", reference="A")
+    dev_inbox_store(
+        kind="email", to="a@example.com", subject="Hi", body="message-two", reference="B"
+    )
+    html = client.get("/dev/inbox/").content.decode()
+    assert html.index("message-two") < html.index("message-one"), "newest first"
+
+
+def test_seed_demo_is_idempotent_and_prints_sign_ins(settings):
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    counts = (User.objects.count(), TOTPDevice.objects.count(), BackupCode.objects.count())
+    call_command("seed_demo", stdout=StringIO())
+    assert (User.objects.count(), TOTPDevice.objects.count(), BackupCode.objects.count()) == counts
+    assert User.objects.filter(is_staff=False).count() == 50
+    assert User.objects.filter(reenrolment_required=True).count() == 5
+    assert "agent@example.com" in out.getvalue() and "supervisor@example.com" in out.getvalue()
+    assert re.search(r"key [A-Z2-7]{32}", out.getvalue())
+
+
+def test_seed_demo_refuses_without_debug(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        call_command("seed_demo")
+
+
+def test_create_agent_prints_enrolment_and_codes():
+    out = StringIO()
+    call_command("create_agent", "alice@desk.example", "--role", "supervisor", stdout=out)
+    user = User.objects.get(email="alice@desk.example")
+    assert user.is_staff and user.groups.filter(name="Supervisors").exists()
+    assert TOTPDevice.objects.filter(user=user, confirmed=True).count() == 1
+    assert "otpauth://totp/" in out.getvalue()
+    assert (
+        len(
+            re.findall(
+                r"^  [A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$", out.getvalue(), re.MULTILINE
+            )
+        )
+        == 10
+    )
+    with pytest.raises(CommandError):
+        call_command("create_agent", "alice@desk.example", stdout=StringIO())

@@ -1,0 +1,185 @@
+"""The notification outbox: no false alarms, sends once, sweeps, the HTTP SMS gateway."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Notification, SecurityEvent
+from accounts.services.audit import security_event_record
+from accounts.services.notifications import (
+    NoticeRefused,
+    notification_deliver,
+    notification_queue,
+    notification_sweep,
+    security_notice_queue,
+)
+from accounts.sms import SmsMessage
+from accounts.sms.backends import GatewayError, HttpGatewayBackend
+from accounts.tasks import notification_deliver_task
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_security_notice_needs_a_stored_event_of_a_notifiable_type():
+    user = UserFactory()
+    with pytest.raises(NoticeRefused):
+        security_notice_queue(event_id=999_999)
+    signup = security_event_record(user=user, type=SecurityEvent.Type.SIGNED_UP, notify=False)
+    with pytest.raises(NoticeRefused):
+        security_notice_queue(event_id=signup.pk)
+    assert not Notification.objects.exists()
+
+
+def test_notice_goes_to_every_contact_and_takes_its_text_from_the_event_type(
+    mailoutbox, sms_outbox, django_capture_on_commit_callbacks
+):
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED)
+    assert [m.to for m in mailoutbox] == [[user.email]]
+    assert mailoutbox[0].subject == "[Recovery Desk] Your password was changed"
+    html = mailoutbox[0].alternatives[0][0]
+    assert "The password of your account was changed." in html
+    reference = Notification.objects.get(channel="email").reference
+    assert reference in mailoutbox[0].body
+    assert mailoutbox[0].extra_headers["X-Recovery-Desk-Reference"] == reference
+    assert [s.to for s in sms_outbox] == [user.phone]
+    assert "Your password was changed" in sms_outbox[0].body
+
+
+def test_database_refuses_a_security_notice_without_event():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.create(
+            reference="AAAA-BBBB",
+            channel="email",
+            recipient="x@example.com",
+            template_key="security/two_factor_enabled",
+            idempotency_key="forged",
+        )
+
+
+def test_delivering_twice_sends_once(mailoutbox):
+    user = UserFactory()
+    event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET, notify=False)
+    [email, _sms] = security_notice_queue(event_id=event.pk)
+    assert notification_deliver_task.apply(args=[email.pk]).get() is True
+    assert notification_deliver_task.apply(args=[email.pk]).get() is False
+    assert len(mailoutbox) == 1
+    email.refresh_from_db()
+    assert email.status == Notification.Status.SENT and email.attempts == 1
+
+
+def test_queue_is_idempotent_per_key():
+    first = notification_queue(
+        channel="sms", recipient="+4915100000001", template_key="x", idempotency_key="same"
+    )
+    second = notification_queue(
+        channel="sms", recipient="+4915100000001", template_key="x", idempotency_key="same"
+    )
+    assert first.pk == second.pk and Notification.objects.count() == 1
+
+
+def test_sweep_resends_a_row_whose_task_was_lost(mailoutbox):
+    """A row committed while the broker lost its task is delivered by the periodic sweep."""
+    user = UserFactory()
+    event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET, notify=False)
+    security_notice_queue(event_id=event.pk)  # on_commit never fires here: the task is lost
+    assert notification_sweep() == 0, "fresh rows are left to their own task"
+    Notification.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+    assert notification_sweep() == 2
+    assert len(mailoutbox) == 1
+    assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
+    assert notification_sweep() == 0
+
+
+def test_failed_delivery_is_retried_later(settings):
+    settings.SMS_BACKEND = "accounts.sms.backends.HttpGatewayBackend"
+    settings.SMS_GATEWAY_URL = ""
+    notification = notification_queue(
+        channel="sms",
+        recipient="+4915100000001",
+        template_key="account_exists",
+        idempotency_key="k",
+        context={"masked_email": "a***b@c***.com"},
+    )
+    assert notification_deliver(notification_id=notification.pk) is False
+    notification.refresh_from_db()
+    assert notification.status == "pending" and notification.attempts == 1
+    assert notification.next_attempt_at > timezone.now()
+    assert "SMS_GATEWAY_URL" in notification.last_error
+
+
+class Gateway(BaseHTTPRequestHandler):
+    """A local SMS gateway: fails the first `failures` requests with 503, then accepts."""
+
+    failures = 0
+    received: list = []
+    secret = b"gateway-secret"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        expected = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        signed = hmac.compare_digest(expected, self.headers.get("X-Signature-SHA256", ""))
+        type(self).received.append((json.loads(body), signed, self.headers["Idempotency-Key"]))
+        if not signed:
+            self.send_response(401)
+        elif type(self).failures > 0:
+            type(self).failures -= 1
+            self.send_response(503)
+        else:
+            self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def gateway(settings):
+    Gateway.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.SMS_GATEWAY_URL = f"http://127.0.0.1:{server.server_address[1]}/send"
+    settings.SMS_GATEWAY_SECRET = Gateway.secret.decode()
+    yield Gateway
+    server.shutdown()
+
+
+def test_http_gateway_signs_the_body_and_retries_on_503(gateway):
+    gateway.failures = 2
+    HttpGatewayBackend().send(SmsMessage(to="+4915100000001", body="Hallo", reference="AB12-CD34"))
+    assert len(gateway.received) == 3
+    payload, signed, idempotency_key = gateway.received[-1]
+    assert signed and idempotency_key == "AB12-CD34"
+    assert payload == {
+        "to": "+4915100000001",
+        "from": "RecoveryDsk",
+        "text": "Hallo",
+        "reference": "AB12-CD34",
+    }
+
+
+def test_http_gateway_gives_up_after_its_retries(gateway, settings):
+    gateway.failures = 100
+    settings.SMS_GATEWAY_RETRIES = 2
+    with pytest.raises(GatewayError):
+        HttpGatewayBackend().send(SmsMessage(to="+4915100000001", body="x", reference="R"))
+    assert len(gateway.received) == 3
+
+
+def test_http_gateway_rejects_a_wrong_secret(gateway, settings):
+    settings.SMS_GATEWAY_SECRET = "not-the-gateway-secret"
+    with pytest.raises(GatewayError, match="401"):
+        HttpGatewayBackend().send(SmsMessage(to="+4915100000001", body="x", reference="R"))

@@ -1,0 +1,185 @@
+"""Shared fixtures: real PostgreSQL, Redis, Celery worker and Chromium when present.
+
+Set REQUIRE_SERVICES=1 (CI does) to turn "service not available" skips into failures.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from accounts.sms import backends as sms_backends
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def service_missing(reason: str) -> None:
+    """Skip, or fail when the run requires every service (CI)."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service not available: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _clean_outboxes():
+    sms_backends.outbox.clear()
+    cache.clear()
+    yield
+    sms_backends.outbox.clear()
+
+
+@pytest.fixture
+def sms_outbox() -> list:
+    return sms_backends.outbox
+
+
+@pytest.fixture
+def postgres(db):
+    if connection.vendor != "postgresql":
+        service_missing("PostgreSQL not configured (set DATABASE_URL)")
+
+
+def _redis_url() -> str:
+    url = settings.TEST_REDIS_URL
+    if not url:
+        service_missing("Redis not configured (set REDIS_URL)")
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1).close()
+    except OSError:
+        service_missing(f"Redis not reachable at {url}")
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return _redis_url()
+
+
+@pytest.fixture
+def dev_inbox_dir(tmp_path, settings) -> Path:
+    settings.DEV_INBOX_DIR = tmp_path / "dev-inbox"
+    return settings.DEV_INBOX_DIR
+
+
+@pytest.fixture
+def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
+    """A real `celery worker` process on Redis, using the test database and file backends.
+
+    The worker's email and SMS backends write into `dev_inbox_dir`, so a test counts what
+    was really sent.
+    """
+    if connection.vendor != "postgresql":
+        service_missing("the Celery worker tests need PostgreSQL (set DATABASE_URL)")
+    from config.celery_app import app
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test_worker",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "DJANGO_DEV_INBOX_DIR": str(dev_inbox_dir),
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config.celery_app",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    app.conf.task_always_eager = False
+    try:
+        app.control.purge()
+        _wait_for_worker(process, tmp_path / "worker.log")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        print("--- celery worker log ---\n" + (tmp_path / "worker.log").read_text()[-5000:])
+        app.conf.task_always_eager = True
+
+
+def _wait_for_worker(process, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("Celery worker exited:\n" + log_path.read_text())
+        if "ready." in log_path.read_text():
+            return
+        time.sleep(0.2)
+    raise RuntimeError("Celery worker did not start:\n" + log_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    if not Path(CHROMIUM).exists():
+        service_missing(f"Chromium not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("playwright not installed")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser, live_server):
+    context = chromium_browser.new_context(base_url=live_server.url, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
