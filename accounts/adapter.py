@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.sites.shortcuts import get_current_site
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import User
@@ -15,6 +17,12 @@ class AccountAdapter(DefaultAccountAdapter):
         user.phone = form.cleaned_data.get("phone") or None
         user.language = translation.get_language() or "en"
         return super().save_user(request, user, form, commit=commit)
+
+    def pre_login(self, request, user, **kwargs):
+        """A frozen account ("this wasn't me") cannot sign in until support clears it."""
+        if user.frozen_at is not None:
+            return HttpResponseRedirect(reverse("recover_frozen"))
+        return super().pre_login(request, user, **kwargs)
 
     def send_account_already_exists_mail(self, email: str) -> None:
         """Only an address that has an account hears that it has one.

@@ -59,6 +59,12 @@ class User(AbstractUser):
         help_text=_("Set when the user's 2FA was revoked; cleared when they set it up again."),
     )
     security_hold_until = models.DateTimeField(_("security hold until"), null=True, blank=True)
+    frozen_at = models.DateTimeField(
+        _("frozen at"),
+        null=True,
+        blank=True,
+        help_text=_('Set by "this wasn\'t me": no sign-in until support clears it.'),
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -158,6 +164,8 @@ class SecurityEvent(models.Model):
         PASSWORD_RESET = "password_reset", _("Password reset")
         EMAIL_CHANGED = "email_changed", _("Login email changed")
         SESSIONS_ENDED = "sessions_ended", _("Other sessions signed out")
+        TWO_FACTOR_REENROLLED = "two_factor_reenrolled", _("Two-factor authentication set up again")
+        ACCOUNT_FROZEN = "account_frozen", _("Account frozen by its owner")
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)
@@ -225,3 +233,47 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.channel} {self.template_key}"
+
+
+class OneTimeCode(models.Model):
+    """A 6-digit code sent to a contact on file; stored hashed, short-lived, few attempts.
+
+    `scope` ties the code to what it proves (for example a recovery case), so a code sent
+    for one purpose never passes another.
+    """
+
+    class Purpose(models.TextChoices):
+        REENROLMENT = "reenrolment", _("2FA re-enrolment")
+        PROVE_PHONE = "prove_phone", _("Prove the phone on file")
+        PROVE_EMAIL = "prove_email", _("Prove the email on file")
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    scope = models.CharField(max_length=60, blank=True)
+    code_hash = models.CharField(max_length=64)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "purpose", "scope", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} code for user {self.user_id}"
+
+
+class NotMeLink(models.Model):
+    """The "this wasn't me" link of one security event: single use, expiring, stored hashed."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    security_event = models.ForeignKey(
+        SecurityEvent, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"not-me link for user {self.user_id}"

@@ -35,6 +35,21 @@ _TEXT = {
         _("Other sessions were signed out"),
         _("All sessions of your account except one were signed out."),
     ),
+    SecurityEvent.Type.TWO_FACTOR_REENROLLED: (
+        _("Two-factor authentication was set up again"),
+        _(
+            "After a reset, a new authenticator app and new backup codes were set up for your "
+            "account. For your protection, withdrawals and security changes are on hold for a "
+            "while; your security page shows until when."
+        ),
+    ),
+    SecurityEvent.Type.ACCOUNT_FROZEN: (
+        _("Your account is frozen"),
+        _(
+            "You reported a change you did not make. Your account is frozen and every session "
+            "was signed out. Support will contact you; nobody can sign in until then."
+        ),
+    ),
 }
 
 

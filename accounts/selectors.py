@@ -8,7 +8,7 @@ from allauth.usersessions.models import UserSession
 from django.db.models import QuerySet
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, SecurityEvent, User
+from accounts.models import BackupCode, Notification, SecurityEvent, User
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,8 @@ def user_session_list(*, user: User) -> list[UserSession]:
     """The user's live sessions, most recently active first (stale rows are purged)."""
     sessions = UserSession.objects.purge_and_list(user)
     return sorted(sessions, key=lambda s: s.last_seen_at, reverse=True)
+
+
+def notification_find_sent(*, reference: str) -> Notification | None:
+    """A message we really sent, by the reference printed in it."""
+    return Notification.objects.filter(reference=reference, status=Notification.Status.SENT).first()

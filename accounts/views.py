@@ -50,6 +50,16 @@ def qr_code_svg(data: str) -> str:
     return image.to_string(encoding="unicode")
 
 
+def setup_page_context(device: TOTPDevice, form) -> dict:
+    """What the authenticator setup page shows: the QR code and the key in groups of four."""
+    manual_key = base64.b32encode(device.bin_key).decode()
+    return {
+        "form": form,
+        "qr_svg": qr_code_svg(device.config_url),
+        "manual_key": " ".join(manual_key[i : i + 4] for i in range(0, len(manual_key), 4)),
+    }
+
+
 @method_decorator(login_required, name="dispatch")
 class TwoFactorVerifyView(View):
     """The second step of sign-in: a code from the authenticator app or a backup code."""
@@ -105,7 +115,7 @@ class TwoFactorSetupView(View):
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.user.is_authenticated and request.user.reenrolment_required:
             # A password alone never sets up 2FA again after a revocation.
-            return HttpResponseRedirect("/recover/2fa/")
+            return redirect("recover_2fa")
         if request.user.is_authenticated and selectors.user_has_authenticator(user=request.user):
             return redirect(
                 "two_factor_verify" if not request.user.is_verified() else "account_security"

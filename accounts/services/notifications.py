@@ -32,6 +32,8 @@ SECURITY_NOTICE_TYPES = frozenset(
         SecurityEvent.Type.PASSWORD_RESET,
         SecurityEvent.Type.EMAIL_CHANGED,
         SecurityEvent.Type.SESSIONS_ENDED,
+        SecurityEvent.Type.TWO_FACTOR_REENROLLED,
+        SecurityEvent.Type.ACCOUNT_FROZEN,
     }
 )
 
@@ -114,7 +116,11 @@ def security_notice_queue(
     recipients += [(Notification.Channel.EMAIL, email) for email in former_emails]
     if user.phone:
         recipients.append((Notification.Channel.SMS, user.phone))
-    context = {"event_type": event.type, "event_time": event.created_at.isoformat()}
+    from accounts.services.tokens import not_me_link_issue
+
+    context = {"event_type": event.type}
+    if event.type != SecurityEvent.Type.ACCOUNT_FROZEN:
+        context["not_me_token"] = not_me_link_issue(user=user, security_event=event)
     return [
         notification_queue(
             channel=channel,
@@ -143,7 +149,7 @@ def prerendered_email_queue(
 ) -> Notification:
     """Queue an email whose text was rendered by allauth (verification, password reset).
 
-    Its body may hold a one-time link, so delivery erases the stored body once sent.
+    Its body may hold a one-time link; delivery erases it once sent, as for every row.
     """
     with transaction.atomic():
         notification = Notification.objects.create(
@@ -168,18 +174,24 @@ def _render_context(notification: Notification) -> dict[str, Any]:
     if notification.template_key.startswith("security/"):
         context.update(security_notice_text(notification.context["event_type"]))
         context["event_time"] = notification.security_event.created_at
+        if "not_me_token" in context:
+            context["not_me_url"] = f"{settings.SITE_URL}/recover/not-me/{context['not_me_token']}/"
     return context
+
+
+def _template_base(notification: Notification, kind: str) -> str:
+    """`security/<type>` -> accounts/<kind>/security_notice; `<app>/<name>` -> <app>/<kind>/<name>."""
+    if notification.template_key.startswith("security/"):
+        return f"accounts/{kind}/security_notice"
+    app, name = notification.template_key.split("/", 1)
+    return f"{app}/{kind}/{name}"
 
 
 def _render_email(notification: Notification) -> EmailMultiAlternatives:
     if notification.template_key.startswith("prerendered/"):
         subject, text, html = (notification.context[k] for k in ("subject", "text", "html"))
     else:
-        base = "accounts/email/" + (
-            "security_notice"
-            if notification.template_key.startswith("security/")
-            else notification.template_key
-        )
+        base = _template_base(notification, "email")
         context = _render_context(notification)
         subject = render_to_string(f"{base}_subject.txt", context).strip()
         text = render_to_string(f"{base}_message.txt", context)
@@ -198,12 +210,8 @@ def _render_email(notification: Notification) -> EmailMultiAlternatives:
 
 
 def _render_sms(notification: Notification) -> SmsMessage:
-    name = (
-        "security_notice"
-        if notification.template_key.startswith("security/")
-        else notification.template_key
-    )
-    body = render_to_string(f"accounts/sms/{name}.txt", _render_context(notification))
+    template = _template_base(notification, "sms") + ".txt"
+    body = render_to_string(template, _render_context(notification))
     return SmsMessage(
         to=notification.recipient, body=" ".join(body.split()), reference=notification.reference
     )
@@ -248,8 +256,8 @@ def notification_deliver(*, notification_id: int) -> bool:
             return False
         notification.status = Notification.Status.SENT
         notification.sent_at = timezone.now()
-        if notification.template_key.startswith("prerendered/"):
-            notification.context = {}
+        # The outbox keeps no message content once sent: it may hold a code or a link.
+        notification.context = {}
         notification.save(update_fields=["attempts", "status", "sent_at", "context"])
         return True
 

@@ -54,7 +54,8 @@ def totp_device_confirm(
     """Confirm a new authenticator with a code from it; returns the new backup codes.
 
     Any earlier authenticator of the user is removed in the same transaction, so a user
-    has exactly one, and the re-enrolment flag is cleared.
+    has exactly one. Confirming after a revocation clears the re-enrolment flag, records
+    a re-enrolment (notified to every contact on file) and puts the account on hold.
     """
     with transaction.atomic():
         device = (

@@ -30,7 +30,7 @@ def phone_taken_notify(*, phone: str, attempt_key: str, language: str) -> Notifi
     return notification_queue(
         channel=Notification.Channel.SMS,
         recipient=phone,
-        template_key="account_exists",
+        template_key="accounts/account_exists",
         idempotency_key=f"account-exists:{holder.pk}:{attempt_key}",
         language=holder.language or language,
         context={"masked_email": mask_email(holder.email)},
@@ -55,6 +55,14 @@ def user_sessions_end_others(
                 context=context,
                 details={"count": len(sessions)},
             )
+    return len(sessions)
+
+
+def user_sessions_end_all(*, user: User) -> int:
+    """End every session of the user (the caller records why)."""
+    sessions = list(UserSession.objects.filter(user=user))
+    for session in sessions:
+        session.end()
     return len(sessions)
 
 

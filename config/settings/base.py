@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.usersessions",
     "accounts",
+    "recovery",
+    "support",
 ]
 
 MIDDLEWARE = [
@@ -130,6 +132,15 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
     "two_factor_verify": "20/m/ip,10/m/user",
+    # Self-service recovery; "key" is the phone number, or the country calling code for the
+    # daily SMS budget that stops SMS-pumping fraud.
+    "recover_email": env("DJANGO_RATE_LIMIT_RECOVER_EMAIL", default="10/h/ip,3/h/key"),
+    "recover_sms_country": env("DJANGO_RATE_LIMIT_SMS_COUNTRY", default="2000/d/key"),
+    "recover_help": env("DJANGO_RATE_LIMIT_RECOVER_HELP", default="5/h/ip"),
+    "recover_send_code": env("DJANGO_RATE_LIMIT_SEND_CODE", default="5/h/ip,3/10m/key"),
+    "recover_check_code": env("DJANGO_RATE_LIMIT_CHECK_CODE", default="20/h/ip"),
+    "recover_verify_message": env("DJANGO_RATE_LIMIT_VERIFY_MESSAGE", default="30/h/ip"),
+    "recover_not_me": env("DJANGO_RATE_LIMIT_NOT_ME", default="20/h/ip"),
 }
 USERSESSIONS_TRACK_ACTIVITY = True
 
@@ -140,6 +151,13 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Numbers typed without "+" are read as numbers of this region (ISO 3166 code).
 PHONE_DEFAULT_REGION = env("DJANGO_PHONE_DEFAULT_REGION", default="DE")
 BACKUP_CODE_COUNT = 10
+ONE_TIME_CODE_MINUTES = env.int("DJANGO_ONE_TIME_CODE_MINUTES", default=10)
+ONE_TIME_CODE_ATTEMPTS = env.int("DJANGO_ONE_TIME_CODE_ATTEMPTS", default=5)
+NOT_ME_LINK_DAYS = env.int("DJANGO_NOT_ME_LINK_DAYS", default=7)
+CASE_LINK_DAYS = env.int("DJANGO_CASE_LINK_DAYS", default=30)
+# Hours an account stays on hold after its 2FA was set up again or it was recovered by support.
+SECURITY_HOLD_HOURS_REENROLMENT = env.int("DJANGO_SECURITY_HOLD_HOURS_REENROLMENT", default=24)
+SECURITY_HOLD_HOURS_RECOVERY = env.int("DJANGO_SECURITY_HOLD_HOURS_RECOVERY", default=48)
 
 # --- Notifications ----------------------------------------------------------------------------
 

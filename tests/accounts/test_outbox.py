@@ -108,7 +108,7 @@ def test_failed_delivery_is_retried_later(settings):
     notification = notification_queue(
         channel="sms",
         recipient="+4915100000001",
-        template_key="account_exists",
+        template_key="accounts/account_exists",
         idempotency_key="k",
         context={"masked_email": "a***b@c***.com"},
     )

@@ -1,0 +1,128 @@
+"""Input of the recovery pages: validation only, with clear localized messages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import PhoneNumberField
+from support.evidence import MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, sniff_content_type
+
+MAX_EMAILS_TRIED = 5
+
+
+class PhoneForm(forms.Form):
+    phone = PhoneNumberField(label=_("Your mobile phone number"))
+
+
+class SixDigitCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("6-digit code"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].replace(" ", "").replace("-", "")
+        if not (code.isdigit() and len(code) == 6):
+            raise forms.ValidationError(_("Enter the 6 digits of the code we sent you."))
+        return code
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class EvidenceField(forms.FileField):
+    """Up to five JPEG, PNG or PDF files of at most 10 MB, recognised by their content."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": "image/jpeg,image/png,application/pdf"})
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        if len(files) > MAX_EVIDENCE_FILES:
+            raise forms.ValidationError(
+                _("Attach at most %(count)d files.") % {"count": MAX_EVIDENCE_FILES}
+            )
+        cleaned = []
+        for upload in files:
+            upload = super().clean(upload, initial)
+            if upload.size > MAX_EVIDENCE_BYTES:
+                raise forms.ValidationError(_("Each file may be at most 10 MB."))
+            head = upload.read(16)
+            upload.seek(0)
+            if sniff_content_type(head) is None:
+                raise forms.ValidationError(
+                    _("Only JPEG or PNG images and PDF documents can be attached.")
+                )
+            cleaned.append(upload)
+        return cleaned
+
+
+class HelpForm(forms.Form):
+    contact_email = forms.EmailField(
+        label=_("Email address where we can reach you"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    contact_phone = PhoneNumberField(label=_("Mobile phone number on your account"), required=False)
+    emails_tried = forms.CharField(
+        label=_("Email addresses you may have used for your account"),
+        help_text=_("One per line."),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    description = forms.CharField(
+        label=_("What happened?"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    evidence = EvidenceField(
+        label=_("Documents (optional)"),
+        required=False,
+        help_text=_("For example a photo of your ID. JPEG, PNG or PDF, up to 10 MB each."),
+    )
+
+    def clean_emails_tried(self) -> list[str]:
+        raw = self.cleaned_data["emails_tried"].replace(",", "\n").split()
+        emails = []
+        for email in raw:
+            try:
+                validate_email(email)
+            except forms.ValidationError:
+                raise forms.ValidationError(
+                    _("%(email)s is not a valid email address.") % {"email": email}
+                ) from None
+            emails.append(email.lower())
+        if len(emails) > MAX_EMAILS_TRIED:
+            raise forms.ValidationError(
+                _("List at most %(count)d addresses.") % {"count": MAX_EMAILS_TRIED}
+            )
+        return emails
+
+
+class ReplyForm(forms.Form):
+    message = forms.CharField(
+        label=_("Your message"), max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+class ProofCodeForm(SixDigitCodeForm):
+    kind = forms.ChoiceField(
+        choices=[("phone", "phone"), ("email", "email")], widget=forms.HiddenInput
+    )
+
+
+class ReferenceForm(forms.Form):
+    reference = forms.CharField(label=_("Message reference"), max_length=20)
+
+    def clean_reference(self) -> str:
+        value = self.cleaned_data["reference"].strip().upper().replace(" ", "")
+        compact = value.replace("-", "")
+        if len(compact) != 8 or not compact.isalnum():
+            raise forms.ValidationError(_("A reference has 8 letters and digits, like 7K2M-9QXA."))
+        return f"{compact[:4]}-{compact[4:]}"

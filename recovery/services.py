@@ -1,0 +1,106 @@
+"""Self-service recovery: the login-email hint, 2FA re-enrolment codes and "this wasn't me"."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.contacts import mask_email
+from accounts.models import Notification, NotMeLink, OneTimeCode, SecurityEvent, User
+from accounts.services.audit import AuditContext, security_event_record
+from accounts.services.notifications import notification_queue
+from accounts.services.tokens import one_time_code_issue
+from accounts.services.users import user_sessions_end_all
+from recovery.models import EmailHintRequest
+from support.models import CaseEvent, CasePriority, RecoveryCase
+from support.services import case_event_add, case_open, login_email_hint_send
+
+
+def email_hint_request(*, phone: str, ip_address: str | None, language: str) -> EmailHintRequest:
+    """Record a "which email did I use?" request; a worker looks the number up later.
+
+    The request does the same work for every number, so its answer and its timing are the
+    same whether or not the number belongs to an account.
+    """
+    with transaction.atomic():
+        hint_request = EmailHintRequest.objects.create(
+            phone=phone, ip_address=ip_address, language=language
+        )
+        transaction.on_commit(lambda: _send_later(hint_request.pk))
+    return hint_request
+
+
+def _send_later(hint_request_id: int) -> None:
+    from recovery.tasks import email_hint_send_task
+
+    email_hint_send_task.delay(hint_request_id)
+
+
+def email_hint_send(*, hint_request_id: int) -> bool:
+    """Answer one hint request: SMS (masked) and email to the account that holds the number."""
+    with transaction.atomic():
+        hint_request = (
+            EmailHintRequest.objects.select_for_update()
+            .filter(pk=hint_request_id, processed_at__isnull=True)
+            .first()
+        )
+        if hint_request is None:
+            return False
+        hint_request.processed_at = timezone.now()
+        hint_request.save(update_fields=["processed_at"])
+        user = User.objects.filter(phone=hint_request.phone, is_active=True).first()
+        if user is None:
+            return False
+        login_email_hint_send(user=user, idempotency_prefix=f"email-hint:{hint_request.pk}")
+    return True
+
+
+def reenrolment_code_send(*, user: User) -> Notification | None:
+    """Email a 6-digit code to the account's address: the step after the password."""
+    if not user.reenrolment_required:
+        return None
+    with transaction.atomic():
+        row, code = one_time_code_issue(user=user, purpose=OneTimeCode.Purpose.REENROLMENT)
+        return notification_queue(
+            channel=Notification.Channel.EMAIL,
+            recipient=user.email,
+            template_key="recovery/reenrolment_code",
+            idempotency_key=f"reenrol-code:{row.pk}",
+            language=user.language,
+            account_id=user.pk,
+            context={"code": code, "masked_email": mask_email(user.email)},
+        )
+
+
+def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
+    """ "This wasn't me": freeze the account, end every session and open an urgent case."""
+    with transaction.atomic():
+        link = NotMeLink.objects.select_for_update().select_related("user").get(pk=link.pk)
+        user = link.user
+        now = timezone.now()
+        link.used_at = now
+        link.save(update_fields=["used_at"])
+        user.frozen_at = now
+        user.save(update_fields=["frozen_at"])
+        user_sessions_end_all(user=user)
+        security_event_record(
+            user=user,
+            type=SecurityEvent.Type.ACCOUNT_FROZEN,
+            context=context,
+            details={"reported_event_id": link.security_event_id},
+        )
+        opened = case_open(
+            contact_email=user.email,
+            contact_phone=user.phone or "",
+            description="",
+            language=user.language,
+            kind=RecoveryCase.Kind.NOT_ME,
+            priority=CasePriority.URGENT,
+            matched_user=user,
+        )
+        case_event_add(
+            case=opened.case,
+            type=CaseEvent.Type.FROZEN,
+            details={"security_event_id": link.security_event_id},
+        )
+    return opened.case

@@ -1,0 +1,12 @@
+"""Celery entry points of self-service recovery."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def email_hint_send_task(hint_request_id: int) -> bool:
+    from recovery.services import email_hint_send
+
+    return email_hint_send(hint_request_id=hint_request_id)

@@ -1,0 +1,20 @@
+"""URLs of customer self-service recovery (paths are part of the product's contract)."""
+
+from django.urls import path
+
+from recovery import views
+
+urlpatterns = [
+    path("", views.hub, name="recover_hub"),
+    path("email/", views.email_hint, name="recover_email"),
+    path("email/sent/", views.email_hint_sent, name="recover_email_sent"),
+    path("2fa/", views.reenrol, name="recover_2fa"),
+    path("2fa/setup/", views.reenrol_setup, name="recover_2fa_setup"),
+    path("help/", views.help_request, name="recover_help"),
+    path("case/", views.case_status, name="recover_case"),
+    path("case/<str:token>/", views.case_link, name="recover_case_link"),
+    path("not-me/", views.not_me, name="recover_not_me"),
+    path("not-me/<str:token>/", views.not_me_link, name="recover_not_me_link"),
+    path("verify-message/", views.verify_message, name="recover_verify_message"),
+    path("frozen/", views.frozen, name="recover_frozen"),
+]

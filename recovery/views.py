@@ -1,0 +1,333 @@
+"""Customer self-service pages under /recover/."""
+
+from __future__ import annotations
+
+from allauth.core import ratelimit
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts import selectors as account_selectors
+from accounts.contacts import mask_email, mask_phone, phone_country_code
+from accounts.forms import TotpCodeForm
+from accounts.models import OneTimeCode
+from accounts.services.audit import AuditContext
+from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
+from accounts.services.two_factor import totp_device_confirm, totp_device_start
+from accounts.views import SETUP_DEVICE_SESSION_KEY, setup_page_context
+from recovery.forms import (
+    HelpForm,
+    PhoneForm,
+    ProofCodeForm,
+    ReferenceForm,
+    ReplyForm,
+    SixDigitCodeForm,
+)
+from recovery.services import account_freeze, email_hint_request, reenrolment_code_send
+from support import selectors as support_selectors
+from support.models import CaseProof, RecoveryCase
+from support.services import (
+    case_customer_reply,
+    case_link_redeem,
+    case_open,
+    case_proof_code_send,
+    case_proof_verify,
+    case_reopen_after_hint,
+)
+
+CASE_SESSION_KEY = "recovery_case_id"
+NOT_ME_SESSION_KEY = "recovery_not_me_token"
+REENROL_SESSION_KEY = "recovery_reenrol_verified_user"
+
+
+def _too_many(request: HttpRequest) -> HttpResponse:
+    return render(request, "429.html", status=429)
+
+
+def hub(request: HttpRequest) -> HttpResponse:
+    return render(request, "recovery/hub.html")
+
+
+@require_http_methods(["GET", "POST"])
+def email_hint(request: HttpRequest) -> HttpResponse:
+    """Phone -> login email. Every valid number gets the same answer and the same work."""
+    form = PhoneForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        phone = form.cleaned_data["phone"]
+        if not (
+            ratelimit.consume(request, action="recover_email", key=phone)
+            and ratelimit.consume(
+                request, action="recover_sms_country", key=str(phone_country_code(phone))
+            )
+        ):
+            return _too_many(request)
+        email_hint_request(
+            phone=phone, ip_address=request.META.get("REMOTE_ADDR"), language=get_language() or "en"
+        )
+        return redirect("recover_email_sent")
+    return render(
+        request, "recovery/email_hint.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def email_hint_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "recovery/email_hint_sent.html")
+
+
+def _reenrol_verified(request: HttpRequest) -> bool:
+    return request.session.get(REENROL_SESSION_KEY) == request.user.pk
+
+
+@require_http_methods(["GET", "POST"])
+def reenrol(request: HttpRequest) -> HttpResponse:
+    """2FA re-enrolment, step 2: after the password, a code sent to the account's email."""
+    user = request.user
+    if not user.is_authenticated:
+        return HttpResponseRedirect(reverse("account_login") + "?next=" + reverse("recover_2fa"))
+    if not user.reenrolment_required:
+        if account_selectors.user_has_authenticator(user=user):
+            return redirect("account_security")
+        return redirect("two_factor_setup")
+    if _reenrol_verified(request):
+        return redirect("recover_2fa_setup")
+    form = SixDigitCodeForm()
+    code_sent = False
+    if request.method == "POST" and request.POST.get("action") == "send":
+        if not ratelimit.consume(request, action="recover_send_code", key=f"user:{user.pk}"):
+            return _too_many(request)
+        reenrolment_code_send(user=user)
+        code_sent = True
+    elif request.method == "POST":
+        form = SixDigitCodeForm(request.POST)
+        code_sent = True
+        if form.is_valid():
+            if not ratelimit.consume(request, action="recover_check_code"):
+                return _too_many(request)
+            result = one_time_code_check(
+                user=user, purpose=OneTimeCode.Purpose.REENROLMENT, code=form.cleaned_data["code"]
+            )
+            if result == CodeCheck.OK:
+                request.session[REENROL_SESSION_KEY] = user.pk
+                return redirect("recover_2fa_setup")
+            form.add_error("code", _code_error(result))
+    return render(
+        request,
+        "recovery/reenrol_code.html",
+        {
+            "form": form,
+            "code_sent": code_sent,
+            "masked_email": mask_email(user.email),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _code_error(result: CodeCheck) -> str:
+    if result == CodeCheck.EXPIRED:
+        return _("This code has expired. Ask for a new one.")
+    if result in (CodeCheck.TOO_MANY_ATTEMPTS, CodeCheck.NONE):
+        return _("This code can no longer be used. Ask for a new one.")
+    return _("This code is not right. Check it and try again.")
+
+
+@require_http_methods(["GET", "POST"])
+def reenrol_setup(request: HttpRequest) -> HttpResponse:
+    """2FA re-enrolment, step 3: a new authenticator, then new backup codes shown once."""
+    user = request.user
+    if not (user.is_authenticated and user.reenrolment_required and _reenrol_verified(request)):
+        return redirect("recover_2fa")
+    if request.method == "GET":
+        device = totp_device_start(user=user)
+        request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
+        return render(
+            request, "accounts/two_factor_setup.html", setup_page_context(device, TotpCodeForm())
+        )
+    device = TOTPDevice.objects.filter(
+        pk=request.session.get(SETUP_DEVICE_SESSION_KEY), user=user, confirmed=False
+    ).first()
+    if device is None:
+        return redirect("recover_2fa_setup")
+    form = TotpCodeForm(request.POST)
+    codes = None
+    if form.is_valid():
+        codes = totp_device_confirm(
+            user=user,
+            device_id=device.pk,
+            code=form.cleaned_data["code"],
+            context=AuditContext.from_request(request),
+        )
+        if codes is None:
+            form.add_error(
+                "code",
+                _(
+                    "That code did not match. Check the time on your phone "
+                    "and enter the newest code."
+                ),
+            )
+    if codes is None:
+        return render(
+            request, "accounts/two_factor_setup.html", setup_page_context(device, form), status=400
+        )
+    del request.session[SETUP_DEVICE_SESSION_KEY]
+    del request.session[REENROL_SESSION_KEY]
+    device.refresh_from_db()
+    otp_login(request, device)
+    return render(
+        request,
+        "accounts/backup_codes.html",
+        {"codes": codes, "continue_url": reverse("account_security")},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def help_request(request: HttpRequest) -> HttpResponse:
+    """Open a recovery case: the same answer whether or not anything matched an account."""
+    form = HelpForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        if not ratelimit.consume(request, action="recover_help"):
+            return _too_many(request)
+        data = form.cleaned_data
+        opened = case_open(
+            contact_email=data["contact_email"],
+            contact_phone=data["contact_phone"] or "",
+            emails_tried=data["emails_tried"],
+            description=data["description"],
+            language=get_language() or "en",
+            files=data["evidence"],
+        )
+        return render(
+            request,
+            "recovery/case_opened.html",
+            {
+                "reference": opened.case.reference,
+                "status_url": request.build_absolute_uri(
+                    reverse("recover_case_link", args=[opened.link_token])
+                ),
+            },
+        )
+    return render(request, "recovery/help.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def case_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Trade the link's token for a session, then show the page at a token-free URL."""
+    case = case_link_redeem(token=token)
+    if case is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    request.session[CASE_SESSION_KEY] = case.pk
+    return redirect("recover_case")
+
+
+@require_http_methods(["GET", "POST"])
+def case_status(request: HttpRequest) -> HttpResponse:
+    case = RecoveryCase.objects.filter(pk=request.session.get(CASE_SESSION_KEY)).first()
+    if case is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    reply_form, code_form = ReplyForm(), ProofCodeForm()
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "reply":
+            reply_form = ReplyForm(request.POST)
+            if reply_form.is_valid():
+                case_customer_reply(case=case, message=reply_form.cleaned_data["message"])
+                return redirect("recover_case")
+        elif action in ("send_phone_code", "send_email_code"):
+            if not ratelimit.consume(request, action="recover_send_code", key=f"case:{case.pk}"):
+                return _too_many(request)
+            kind = CaseProof.Kind.PHONE if action == "send_phone_code" else CaseProof.Kind.EMAIL
+            case_proof_code_send(case=case, kind=kind)
+            return redirect(reverse("recover_case") + f"?sent={kind}")
+        elif action == "verify_code":
+            code_form = ProofCodeForm(request.POST)
+            if code_form.is_valid():
+                if not ratelimit.consume(request, action="recover_check_code"):
+                    return _too_many(request)
+                result = case_proof_verify(
+                    case=case,
+                    kind=code_form.cleaned_data["kind"],
+                    code=code_form.cleaned_data["code"],
+                )
+                if result == CodeCheck.OK:
+                    return redirect("recover_case")
+                code_form.add_error("code", _code_error(result))
+        elif action == "not_helped":
+            case_reopen_after_hint(case=case)
+            return redirect("recover_case")
+        status = 400
+    case.refresh_from_db()
+    return render(
+        request,
+        "recovery/case_status.html",
+        {
+            "case": case,
+            "place": support_selectors.case_queue_place(case=case),
+            "timeline": support_selectors.case_timeline_for_customer(case=case),
+            "proofs": set(case.proofs.values_list("kind", flat=True)),
+            "reply_form": reply_form,
+            "code_form": code_form,
+            "sent": request.GET.get("sent"),
+        },
+        status=status,
+    )
+
+
+def not_me_link(request: HttpRequest, token: str) -> HttpResponse:
+    if not_me_link_find(token=token) is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    request.session[NOT_ME_SESSION_KEY] = token
+    return redirect("recover_not_me")
+
+
+@require_http_methods(["GET", "POST"])
+def not_me(request: HttpRequest) -> HttpResponse:
+    """Confirm (GET shows, POST acts): freeze the account and open an urgent case."""
+    link = not_me_link_find(token=request.session.get(NOT_ME_SESSION_KEY, ""))
+    if link is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    if request.method == "GET":
+        return render(
+            request, "recovery/not_me_confirm.html", {"masked_email": mask_email(link.user.email)}
+        )
+    if not ratelimit.consume(request, action="recover_not_me"):
+        return _too_many(request)
+    case = account_freeze(link=link, context=AuditContext.from_request(request))
+    del request.session[NOT_ME_SESSION_KEY]
+    return render(request, "recovery/not_me_done.html", {"reference": case.reference})
+
+
+@require_http_methods(["GET", "POST"])
+def verify_message(request: HttpRequest) -> HttpResponse:
+    """ "Did we really send this?" — answered from the outbox by the message's reference."""
+    form = ReferenceForm(request.POST or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        if not ratelimit.consume(request, action="recover_verify_message"):
+            return _too_many(request)
+        notification = account_selectors.notification_find_sent(
+            reference=form.cleaned_data["reference"]
+        )
+        result = {"genuine": notification is not None}
+        if notification is not None:
+            result.update(
+                sent_at=notification.sent_at,
+                channel=notification.get_channel_display(),
+                recipient=mask_email(notification.recipient)
+                if notification.channel == "email"
+                else mask_phone(notification.recipient),
+            )
+    return render(
+        request,
+        "recovery/verify_message.html",
+        {"form": form, "result": result},
+        status=400 if form.errors else 200,
+    )
+
+
+def frozen(request: HttpRequest) -> HttpResponse:
+    return render(request, "recovery/frozen.html", {"support_url": settings.SITE_URL}, status=403)

@@ -1,0 +1,1 @@
+"""The support queue: recovery cases, their timeline, evidence and the agents' work."""

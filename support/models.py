@@ -1,0 +1,222 @@
+"""Recovery cases, their append-only timeline, evidence files, proofs and private links."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class CaseStatus(models.TextChoices):
+    NEW = "new", _("Received")
+    WAITING = "waiting", _("Waiting for an agent")
+    CLAIMED = "claimed", _("An agent is working on it")
+    AWAITING_CUSTOMER = "awaiting_customer", _("Waiting for your answer")
+    RESOLVED = "resolved", _("Resolved")
+    REJECTED = "rejected", _("Closed without recovery")
+    ESCALATED = "escalated", _("Passed to a specialist")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+OPEN_STATUSES = [
+    CaseStatus.NEW,
+    CaseStatus.WAITING,
+    CaseStatus.CLAIMED,
+    CaseStatus.AWAITING_CUSTOMER,
+    CaseStatus.ESCALATED,
+]
+
+
+class CasePriority(models.IntegerChoices):
+    NORMAL = 0, _("normal")
+    HIGH = 1, _("high")
+    URGENT = 2, _("urgent")
+
+
+class RecoveryCase(models.Model):
+    """A customer's request for help getting back into an account."""
+
+    class Resolution(models.TextChoices):
+        WRONG_EMAIL_HINT_SENT = "wrong_email_hint_sent", _("Login email hint sent")
+        LOGIN_EMAIL_TOLD = "login_email_told", _("Login email told after proof")
+        REAUTHENTICATED = "reauthenticated", _("Re-authenticated")
+        EMAIL_CHANGED = "email_changed", _("Login email changed")
+        REJECTED = "rejected", _("Rejected")
+        ACCOUNT_FROZEN = "account_frozen", _("Account frozen")
+
+    class Kind(models.TextChoices):
+        HELP = "help", _("Help request")
+        NOT_ME = "not_me", _('"This wasn\'t me" report')
+
+    reference = models.CharField(max_length=12, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.HELP)
+    status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.NEW)
+    priority = models.PositiveSmallIntegerField(
+        choices=CasePriority.choices, default=CasePriority.NORMAL
+    )
+    contact_email = models.EmailField()
+    contact_phone = models.CharField(max_length=20, blank=True)
+    emails_tried = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+    language = models.CharField(max_length=8, default="en")
+    matched_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recovery_cases",
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="claimed_cases",
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=30, choices=Resolution.choices, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["matched_user"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+                name="one_open_case_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["claimed_by"],
+                condition=models.Q(status="claimed"),
+                name="one_active_claim_per_agent",
+            ),
+        ]
+        indexes = [
+            # Take-next: the highest priority, then the longest waiting.
+            models.Index(
+                models.F("priority").desc(),
+                "queued_at",
+                name="case_take_next_idx",
+                condition=models.Q(status="waiting"),
+            ),
+            models.Index(fields=["status", "closed_at"], name="case_status_closed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class CaseEvent(models.Model):
+    """One entry of a case's timeline; append-only (a PostgreSQL trigger enforces it)."""
+
+    class Type(models.TextChoices):
+        OPENED = "opened", _("Case opened")
+        JOINED = "joined", _("Another request joined this case")
+        TRIAGED = "triaged", _("Checked automatically")
+        HINT_SENT = "hint_sent", _("Login email hint sent")
+        QUEUED = "queued", _("Waiting for an agent")
+        REOPENED = "reopened", _("Reopened by the customer")
+        CUSTOMER_MESSAGE = "customer_message", _("Message from the customer")
+        AGENT_MESSAGE = "agent_message", _("Message from support")
+        CODE_SENT = "code_sent", _("Verification code sent")
+        PROOF_ADDED = "proof_added", _("Proof recorded")
+        CODE_FAILED = "code_failed", _("Wrong verification code")
+        LINK_ISSUED = "link_issued", _("Status link sent")
+        EVIDENCE_ADDED = "evidence_added", _("Evidence uploaded")
+        CLAIMED = "claimed", _("Taken by an agent")
+        RELEASED = "released", _("Returned to the queue")
+        LEASE_EXPIRED = "lease_expired", _("Claim expired")
+        CONTACT_REVEALED = "contact_revealed", _("Full contact revealed to agent")
+        RESOLVED = "resolved", _("Resolved")
+        REJECTED = "rejected", _("Rejected")
+        ESCALATED = "escalated", _("Escalated")
+        FROZEN = "frozen", _("Account frozen")
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="events")
+    type = models.CharField(max_length=30, choices=Type.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    message = models.TextField(blank=True)
+    visible_to_customer = models.BooleanField(default=False)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["case", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.case} {self.type}"
+
+
+class CaseProof(models.Model):
+    """Evidence that the requester controls something on file (or passed a document check)."""
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", _("Phone on file")
+        EMAIL = "email", _("Email on file")
+        DOCUMENT = "document", _("Document check")
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="proofs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    by_customer = models.BooleanField(default=True)
+    attested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "kind"], name="one_proof_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.case} {self.kind}"
+
+
+def evidence_path(instance: CaseEvidence, filename: str) -> str:
+    # The stored name never comes from the customer.
+    return f"evidence/{instance.case_id}/{timezone.now():%Y%m%d%H%M%S}-{instance.sha256[:16]}"
+
+
+class CaseEvidence(models.Model):
+    """A file the customer uploaded; kept outside static files and served only to staff."""
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="evidence")
+    file = models.FileField(upload_to=evidence_path)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=200, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"evidence #{self.pk} of {self.case}"
+
+
+class CaseLink(models.Model):
+    """A private status link: single use (it moves into the session), expiring, hashed."""
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE, related_name="links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"status link of {self.case}"

@@ -1,0 +1,383 @@
+"""Writes on recovery cases: opening, triage, links, customer replies and self-made proofs."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.contacts import mask_email
+from accounts.models import Notification, OneTimeCode, User
+from accounts.services.notifications import REFERENCE_ALPHABET, notification_queue
+from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue, token_hash
+from support.models import (
+    OPEN_STATUSES,
+    CaseEvent,
+    CaseEvidence,
+    CaseLink,
+    CasePriority,
+    CaseProof,
+    CaseStatus,
+    RecoveryCase,
+)
+
+
+@dataclass(frozen=True)
+class CaseOpened:
+    case: RecoveryCase
+    link_token: str
+
+
+def case_reference_new() -> str:
+    raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"RC-{raw[:4]}-{raw[4:]}"
+
+
+def case_event_add(
+    *,
+    case: RecoveryCase,
+    type: CaseEvent.Type,
+    actor: User | None = None,
+    message: str = "",
+    visible_to_customer: bool = False,
+    details: dict[str, Any] | None = None,
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        type=type,
+        actor=actor,
+        message=message,
+        visible_to_customer=visible_to_customer,
+        details=details or {},
+    )
+
+
+def _account_matching(*, phone: str, emails: list[str]) -> User | None:
+    """The account the submitted contact data points at: the phone first, then any email."""
+    if phone:
+        user = User.objects.filter(phone=phone).first()
+        if user is not None:
+            return user
+    if emails:
+        query = Q()
+        for email in emails:
+            query |= Q(email__iexact=email)
+        return User.objects.filter(query).order_by("pk").first()
+    return None
+
+
+def case_link_issue(*, case: RecoveryCase, email_to: str | None = None) -> str:
+    """Create a private status link for the case; email it when `email_to` is given."""
+    token = secrets.token_urlsafe(32)
+    link = CaseLink.objects.create(
+        case=case,
+        token_hash=token_hash(token),
+        expires_at=timezone.now() + timedelta(days=settings.CASE_LINK_DAYS),
+    )
+    if email_to:
+        notification_queue(
+            channel=Notification.Channel.EMAIL,
+            recipient=email_to,
+            template_key="support/case_link",
+            idempotency_key=f"case-link:{link.pk}",
+            language=case.language,
+            account_id=None,
+            context={"case_reference": case.reference, "link_token": token},
+        )
+    return token
+
+
+def case_open(
+    *,
+    contact_email: str,
+    contact_phone: str = "",
+    emails_tried: list[str] | None = None,
+    description: str = "",
+    language: str = "en",
+    files: list[UploadedFile] | None = None,
+    kind: RecoveryCase.Kind = RecoveryCase.Kind.HELP,
+    priority: CasePriority = CasePriority.NORMAL,
+    matched_user: User | None = None,
+) -> CaseOpened:
+    """Open a case, or join the account's open case, and return it with a fresh status link.
+
+    The answer is the same whether or not the contact data matched an account, and whether
+    the request opened a case or joined one: the customer learns nothing about the account.
+    """
+    emails_tried = [e.lower() for e in (emails_tried or []) if e]
+    with transaction.atomic():
+        user = matched_user or _account_matching(
+            phone=contact_phone, emails=[contact_email.lower(), *emails_tried]
+        )
+        existing = None
+        if user is not None:
+            existing = (
+                RecoveryCase.objects.select_for_update()
+                .filter(matched_user=user, status__in=OPEN_STATUSES)
+                .first()
+            )
+        submission = {
+            "contact_email": contact_email.lower(),
+            "contact_phone": contact_phone,
+            "emails_tried": emails_tried,
+            "kind": kind,
+        }
+        if existing is not None:
+            case = existing
+            case_event_add(
+                case=case, type=CaseEvent.Type.JOINED, message=description, details=submission
+            )
+            if priority > case.priority:
+                case.priority = priority
+                case.save(update_fields=["priority", "updated_at"])
+        else:
+            case = RecoveryCase.objects.create(
+                reference=case_reference_new(),
+                kind=kind,
+                priority=priority,
+                contact_email=contact_email.lower(),
+                contact_phone=contact_phone,
+                emails_tried=emails_tried,
+                description=description,
+                language=language,
+                matched_user=user,
+            )
+            case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
+            transaction.on_commit(lambda: _triage_later(case.pk))
+        for upload in files or []:
+            _evidence_store(case=case, upload=upload)
+        token = case_link_issue(case=case, email_to=contact_email)
+    return CaseOpened(case=case, link_token=token)
+
+
+def _triage_later(case_id: int) -> None:
+    from support.tasks import case_triage_task
+
+    case_triage_task.delay(case_id)
+
+
+def _evidence_store(*, case: RecoveryCase, upload: UploadedFile) -> CaseEvidence:
+    from support.evidence import sniff_content_type
+
+    content = b"".join(upload.chunks())
+    evidence = CaseEvidence(
+        case=case,
+        content_type=sniff_content_type(content[:16]) or "",
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        original_name=(upload.name or "")[:200],
+    )
+    upload.seek(0)
+    evidence.file.save("evidence", upload, save=False)
+    evidence.save()
+    case_event_add(
+        case=case,
+        type=CaseEvent.Type.EVIDENCE_ADDED,
+        details={"evidence_id": evidence.pk, "content_type": evidence.content_type},
+    )
+    return evidence
+
+
+def case_triage(*, case_id: int) -> str:
+    """Deflect the common wrong-email case; queue everything else for an agent.
+
+    A phone that belongs to an account whose email the customer did not type means they
+    are on the wrong address: the account's own phone and email are told which one it is.
+    """
+    with transaction.atomic():
+        case = (
+            RecoveryCase.objects.select_for_update()
+            .select_related("matched_user")
+            .filter(pk=case_id, status=CaseStatus.NEW)
+            .first()
+        )
+        if case is None:
+            return "skipped"
+        user = case.matched_user
+        typed = {case.contact_email, *case.emails_tried}
+        if (
+            case.kind == RecoveryCase.Kind.HELP
+            and user is not None
+            and case.contact_phone
+            and user.phone == case.contact_phone
+            and user.email not in typed
+        ):
+            login_email_hint_send(user=user, idempotency_prefix=f"case:{case.pk}")
+            case.status = CaseStatus.RESOLVED
+            case.resolution = RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
+            case.closed_at = timezone.now()
+            case.save(update_fields=["status", "resolution", "closed_at", "updated_at"])
+            case_event_add(case=case, type=CaseEvent.Type.HINT_SENT, visible_to_customer=True)
+            return "deflected"
+        case.status = CaseStatus.WAITING
+        case.queued_at = timezone.now()
+        case.save(update_fields=["status", "queued_at", "updated_at"])
+        case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
+        return "queued"
+
+
+def login_email_hint_send(*, user: User, idempotency_prefix: str) -> list[Notification]:
+    """Tell an account's own phone (masked) and email (in full) which address signs in."""
+    notices = [
+        notification_queue(
+            channel=Notification.Channel.EMAIL,
+            recipient=user.email,
+            template_key="support/login_email_hint",
+            idempotency_key=f"{idempotency_prefix}:hint:email",
+            language=user.language,
+            account_id=user.pk,
+            context={"login_email": user.email},
+        )
+    ]
+    if user.phone:
+        notices.append(
+            notification_queue(
+                channel=Notification.Channel.SMS,
+                recipient=user.phone,
+                template_key="support/login_email_hint",
+                idempotency_key=f"{idempotency_prefix}:hint:sms",
+                language=user.language,
+                account_id=user.pk,
+                context={"masked_email": mask_email(user.email)},
+            )
+        )
+    return notices
+
+
+def case_link_redeem(*, token: str) -> RecoveryCase | None:
+    """Use up a status link; returns its case, or None for a wrong, used or expired link."""
+    with transaction.atomic():
+        link = (
+            CaseLink.objects.select_for_update()
+            .select_related("case")
+            .filter(
+                token_hash=token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now()
+            )
+            .first()
+        )
+        if link is None:
+            return None
+        link.used_at = timezone.now()
+        link.save(update_fields=["used_at"])
+        return link.case
+
+
+def case_customer_reply(*, case: RecoveryCase, message: str) -> CaseEvent:
+    """Record the customer's message; a case that waited for them goes back to the queue."""
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+        event = case_event_add(
+            case=case,
+            type=CaseEvent.Type.CUSTOMER_MESSAGE,
+            message=message,
+            visible_to_customer=True,
+        )
+        if case.status == CaseStatus.AWAITING_CUSTOMER:
+            case.status = CaseStatus.WAITING
+            case.priority = max(case.priority, CasePriority.HIGH)
+            case.save(update_fields=["status", "priority", "updated_at"])
+            case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
+    return event
+
+
+def case_reopen_after_hint(*, case: RecoveryCase) -> bool:
+    """ "This did not help": a deflected wrong-email case goes to an agent after all."""
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+        if case.resolution != RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT:
+            return False
+        if (
+            case.matched_user_id
+            and RecoveryCase.objects.filter(
+                matched_user_id=case.matched_user_id, status__in=OPEN_STATUSES
+            ).exists()
+        ):
+            return False
+        case.status = CaseStatus.WAITING
+        case.resolution = ""
+        case.closed_at = None
+        case.queued_at = timezone.now()
+        case.save(update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"])
+        case_event_add(case=case, type=CaseEvent.Type.REOPENED, visible_to_customer=True)
+    return True
+
+
+PROOF_PURPOSES = {
+    CaseProof.Kind.PHONE: OneTimeCode.Purpose.PROVE_PHONE,
+    CaseProof.Kind.EMAIL: OneTimeCode.Purpose.PROVE_EMAIL,
+}
+
+
+def case_proof_code_send(
+    *, case: RecoveryCase, kind: CaseProof.Kind, agent: User | None = None
+) -> bool:
+    """Send a code to the phone or email *on file* of the matched account.
+
+    Never to a contact the customer typed: only the real owner can receive it. Returns
+    False (and sends nothing) when there is no such contact; callers answer the same way.
+    """
+    with transaction.atomic():
+        user = case.matched_user
+        destination = None
+        if user is not None:
+            destination = user.phone if kind == CaseProof.Kind.PHONE else user.email
+        if not destination:
+            return False
+        _row, code = one_time_code_issue(
+            user=user, purpose=PROOF_PURPOSES[kind], scope=f"case:{case.pk}"
+        )
+        notification_queue(
+            channel=Notification.Channel.SMS
+            if kind == CaseProof.Kind.PHONE
+            else Notification.Channel.EMAIL,
+            recipient=destination,
+            template_key="support/proof_code",
+            idempotency_key=f"proof:{_row.pk}",
+            language=case.language,
+            account_id=user.pk,
+            context={
+                "code": code,
+                "case_reference": case.reference,
+                "minutes": settings.ONE_TIME_CODE_MINUTES,
+            },
+        )
+        case_event_add(
+            case=case,
+            type=CaseEvent.Type.CODE_SENT,
+            actor=agent,
+            details={"kind": kind},
+            visible_to_customer=True,
+        )
+    return True
+
+
+def case_proof_verify(*, case: RecoveryCase, kind: CaseProof.Kind, code: str) -> CodeCheck:
+    """Check a code the customer typed on the status page; a right one becomes a proof."""
+    if case.matched_user is None:
+        return CodeCheck.NONE
+    with transaction.atomic():
+        result = one_time_code_check(
+            user=case.matched_user,
+            purpose=PROOF_PURPOSES[kind],
+            code=code,
+            scope=f"case:{case.pk}",
+        )
+        if result == CodeCheck.OK:
+            CaseProof.objects.get_or_create(case=case, kind=kind, defaults={"by_customer": True})
+            case_event_add(
+                case=case,
+                type=CaseEvent.Type.PROOF_ADDED,
+                details={"kind": kind},
+                visible_to_customer=True,
+            )
+        elif result == CodeCheck.WRONG:
+            case_event_add(case=case, type=CaseEvent.Type.CODE_FAILED, details={"kind": kind})
+    return result
