@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import phonenumbers
 from django.conf import settings
 
@@ -48,3 +50,25 @@ def mask_email(email: str | None) -> str:
     if not host:
         return f"{_mask_part(local)}@{domain[:1]}***"
     return f"{_mask_part(local)}@{host[:1]}***.{tld}"
+
+
+# Domains most customers use; a near miss of one of these is almost always a typo.
+COMMON_EMAIL_DOMAINS = (
+    "gmail.com", "googlemail.com", "hotmail.com", "outlook.com", "live.com", "yahoo.com",
+    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net",
+    "web.de", "t-online.de", "freenet.de", "yahoo.de", "hotmail.de", "outlook.de",
+)
+
+
+def email_domain_suggestion(email: str | None) -> str | None:
+    """`john@gmial.com` -> `john@gmail.com`; None when the domain looks right or unknown.
+
+    Works on the typed text alone, never on stored accounts, so it reveals nothing.
+    """
+    if not email or email.count("@") != 1:
+        return None
+    local, domain = email.strip().lower().split("@")
+    if not local or domain in COMMON_EMAIL_DOMAINS:
+        return None
+    match = difflib.get_close_matches(domain, COMMON_EMAIL_DOMAINS, n=1, cutoff=0.8)
+    return f"{local}@{match[0]}" if match else None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from accounts.contacts import InvalidPhoneNumber, phone_to_e164
+from accounts.contacts import InvalidPhoneNumber, email_domain_suggestion, phone_to_e164
 from accounts.models import User
 from accounts.services.notifications import notification_reference_new
 from accounts.services.users import phone_taken_notify
@@ -35,6 +36,19 @@ class PhoneNumberField(forms.CharField):
             return phone_to_e164(value)
         except InvalidPhoneNumber:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class LoginForm(AllauthLoginForm):
+    """allauth's sign-in; after a failure it suggests a fix for a mistyped email domain."""
+
+    email_suggestion: str | None = None
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            self.email_suggestion = email_domain_suggestion(self.data.get("login"))
+            raise
 
 
 class SignupForm(AllauthSignupForm):

@@ -180,7 +180,7 @@ def _render_context(notification: Notification) -> dict[str, Any]:
 
 
 def _template_base(notification: Notification, kind: str) -> str:
-    """`security/<type>` -> accounts/<kind>/security_notice; `<app>/<name>` -> <app>/<kind>/<name>."""
+    """Template path: `security/<type>` -> the security notice, `<app>/<name>` -> app/kind/name."""
     if notification.template_key.startswith("security/"):
         return f"accounts/{kind}/security_notice"
     app, name = notification.template_key.split("/", 1)
