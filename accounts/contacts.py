@@ -54,9 +54,25 @@ def mask_email(email: str | None) -> str:
 
 # Domains most customers use; a near miss of one of these is almost always a typo.
 COMMON_EMAIL_DOMAINS = (
-    "gmail.com", "googlemail.com", "hotmail.com", "outlook.com", "live.com", "yahoo.com",
-    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net",
-    "web.de", "t-online.de", "freenet.de", "yahoo.de", "hotmail.de", "outlook.de",
+    "gmail.com",
+    "googlemail.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "t-online.de",
+    "freenet.de",
+    "yahoo.de",
+    "hotmail.de",
+    "outlook.de",
 )
 
 

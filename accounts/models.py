@@ -166,6 +166,8 @@ class SecurityEvent(models.Model):
         SESSIONS_ENDED = "sessions_ended", _("Other sessions signed out")
         TWO_FACTOR_REENROLLED = "two_factor_reenrolled", _("Two-factor authentication set up again")
         ACCOUNT_FROZEN = "account_frozen", _("Account frozen by its owner")
+        ACCOUNT_RECOVERED = "account_recovered", _("Account recovered by support")
+        EMAIL_CHANGE_SCHEDULED = "email_change_scheduled", _("Login email change scheduled")
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)
@@ -246,6 +248,7 @@ class OneTimeCode(models.Model):
         REENROLMENT = "reenrolment", _("2FA re-enrolment")
         PROVE_PHONE = "prove_phone", _("Prove the phone on file")
         PROVE_EMAIL = "prove_email", _("Prove the email on file")
+        PROVE_NEW_EMAIL = "prove_new_email", _("Prove a new email address")
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     purpose = models.CharField(max_length=20, choices=Purpose.choices)

@@ -50,6 +50,14 @@ _TEXT = {
             "was signed out. Support will contact you; nobody can sign in until then."
         ),
     ),
+    SecurityEvent.Type.ACCOUNT_RECOVERED: (
+        _("Your account was recovered by our support team"),
+        _(
+            "After checking your identity, support ended every session and removed your "
+            "two-factor devices, and sent a single-use link to set a new password and set up "
+            "2FA again. Withdrawals and security changes are on hold for a while."
+        ),
+    ),
 }
 
 

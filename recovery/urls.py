@@ -17,4 +17,14 @@ urlpatterns = [
     path("not-me/<str:token>/", views.not_me_link, name="recover_not_me_link"),
     path("verify-message/", views.verify_message, name="recover_verify_message"),
     path("frozen/", views.frozen, name="recover_frozen"),
+    path("reset/", views.recovery_reset, name="recover_reset"),
+    path("reset/<str:token>/", views.recovery_link, name="recover_reset_link"),
+    path(
+        "cancel-email-change/", views.email_change_cancel_view, name="recover_email_change_cancel"
+    ),
+    path(
+        "cancel-email-change/<str:token>/",
+        views.email_change_cancel_link,
+        name="recover_email_change_cancel_link",
+    ),
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from allauth.core import ratelimit
 from django.conf import settings
+from django.contrib.auth import login as auth_login
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +21,7 @@ from accounts.forms import TotpCodeForm
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
 from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
-from accounts.services.two_factor import totp_device_confirm, totp_device_start
+from accounts.services.two_factor import totp_device_start
 from accounts.views import SETUP_DEVICE_SESSION_KEY, setup_page_context
 from recovery.forms import (
     HelpForm,
@@ -29,7 +31,12 @@ from recovery.forms import (
     ReplyForm,
     SixDigitCodeForm,
 )
-from recovery.services import account_freeze, email_hint_request, reenrolment_code_send
+from recovery.services import (
+    account_freeze,
+    email_hint_request,
+    reenrolment_code_send,
+    reenrolment_complete,
+)
 from support import selectors as support_selectors
 from support.models import CaseProof, RecoveryCase
 from support.services import (
@@ -40,10 +47,13 @@ from support.services import (
     case_proof_verify,
     case_reopen_after_hint,
 )
+from support.services.actions import email_change_cancel
+from support.services.cases import recovery_link_find, recovery_password_set
 
 CASE_SESSION_KEY = "recovery_case_id"
 NOT_ME_SESSION_KEY = "recovery_not_me_token"
 REENROL_SESSION_KEY = "recovery_reenrol_verified_user"
+RECOVERY_LINK_SESSION_KEY = "recovery_link_token"
 
 
 def _too_many(request: HttpRequest) -> HttpResponse:
@@ -156,7 +166,7 @@ def reenrol_setup(request: HttpRequest) -> HttpResponse:
     form = TotpCodeForm(request.POST)
     codes = None
     if form.is_valid():
-        codes = totp_device_confirm(
+        codes = reenrolment_complete(
             user=user,
             device_id=device.pk,
             code=form.cleaned_data["code"],
@@ -269,6 +279,7 @@ def case_status(request: HttpRequest) -> HttpResponse:
             "place": support_selectors.case_queue_place(case=case),
             "timeline": support_selectors.case_timeline_for_customer(case=case),
             "proofs": set(case.proofs.values_list("kind", flat=True)),
+            "email_change_proving": case.email_changes.filter(status="proving").exists(),
             "reply_form": reply_form,
             "code_form": code_form,
             "sent": request.GET.get("sent"),
@@ -331,3 +342,51 @@ def verify_message(request: HttpRequest) -> HttpResponse:
 
 def frozen(request: HttpRequest) -> HttpResponse:
     return render(request, "recovery/frozen.html", {"support_url": settings.SITE_URL}, status=403)
+
+
+def recovery_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The link support sent after re-authentication: into the session, then token-free."""
+    if recovery_link_find(token=token) is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    request.session[RECOVERY_LINK_SESSION_KEY] = token
+    return redirect("recover_reset")
+
+
+@require_http_methods(["GET", "POST"])
+def recovery_reset(request: HttpRequest) -> HttpResponse:
+    """Set a new password through the recovery link, then set up 2FA again."""
+    link = recovery_link_find(token=request.session.get(RECOVERY_LINK_SESSION_KEY, ""))
+    if link is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    form = SetPasswordForm(link.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = recovery_password_set(
+            link=link,
+            password=form.cleaned_data["new_password1"],
+            context=AuditContext.from_request(request),
+        )
+        del request.session[RECOVERY_LINK_SESSION_KEY]
+        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        # The link reached a channel support proved: it stands in for the emailed code.
+        request.session[REENROL_SESSION_KEY] = user.pk
+        return redirect("recover_2fa_setup")
+    return render(
+        request, "recovery/reset_password.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def email_change_cancel_link(request: HttpRequest, token: str) -> HttpResponse:
+    request.session["recovery_email_change_token"] = token
+    return redirect("recover_email_change_cancel")
+
+
+@require_http_methods(["GET", "POST"])
+def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
+    token = request.session.get("recovery_email_change_token", "")
+    if request.method == "GET":
+        return render(request, "recovery/email_change_cancel.html", {"done": False})
+    change = email_change_cancel(token=token)
+    if change is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    del request.session["recovery_email_change_token"]
+    return render(request, "recovery/email_change_cancel.html", {"done": True})

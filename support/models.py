@@ -138,6 +138,17 @@ class CaseEvent(models.Model):
         REJECTED = "rejected", _("Rejected")
         ESCALATED = "escalated", _("Escalated")
         FROZEN = "frozen", _("Account frozen")
+        PRIORITY_RAISED = "priority_raised", _("Priority raised")
+        DOCUMENT_CHECKED = "document_checked", _("Document checked by an agent")
+        LOGIN_EMAIL_TOLD = "login_email_told", _("Login email told")
+        REAUTHENTICATED = "reauthenticated", _("Re-authenticated: recovery link sent")
+        APPROVAL_REQUESTED = "approval_requested", _("Supervisor approval requested")
+        APPROVAL_DECIDED = "approval_decided", _("Supervisor decided")
+        EMAIL_CHANGE_STARTED = "email_change_started", _("Login email change started")
+        EMAIL_CHANGE_SCHEDULED = "email_change_scheduled", _("Login email change scheduled")
+        EMAIL_CHANGE_CANCELLED = "email_change_cancelled", _("Login email change cancelled")
+        EMAIL_CHANGE_APPLIED = "email_change_applied", _("Login email changed")
+        REASSIGNED = "reassigned", _("Reassigned by a supervisor")
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="events")
     type = models.CharField(max_length=30, choices=Type.choices)
@@ -168,6 +179,7 @@ class CaseProof(models.Model):
         PHONE = "phone", _("Phone on file")
         EMAIL = "email", _("Email on file")
         DOCUMENT = "document", _("Document check")
+        NEW_EMAIL = "new_email", _("New email address")
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="proofs")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -220,3 +232,88 @@ class CaseLink(models.Model):
 
     def __str__(self) -> str:
         return f"status link of {self.case}"
+
+
+class CaseApproval(models.Model):
+    """A four-eyes step: an agent asks, a supervisor other than the agent decides."""
+
+    class Action(models.TextChoices):
+        REAUTHENTICATE = "reauthenticate", _("Re-authenticate with one proof")
+        CHANGE_EMAIL = "change_email", _("Change the login email")
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="approvals")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    approved = models.BooleanField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "action"],
+                condition=models.Q(decided_at__isnull=True),
+                name="one_pending_approval_per_action",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True)
+                | ~models.Q(decided_by=models.F("requested_by")),
+                name="approver_is_not_requester",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} for {self.case}"
+
+
+class EmailChange(models.Model):
+    """A change of login email: proven by code, approved, then a waiting period to cancel."""
+
+    class Status(models.TextChoices):
+        PROVING = "proving", _("New address not yet proven")
+        AWAITING_APPROVAL = "awaiting_approval", _("Waiting for a supervisor")
+        WAITING_PERIOD = "waiting_period", _("Waiting period (can be cancelled)")
+        APPLIED = "applied", _("Applied")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="email_changes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    new_email = models.EmailField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROVING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    effective_at = models.DateTimeField(null=True, blank=True)
+    cancel_token_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "effective_at"])]
+
+    def __str__(self) -> str:
+        return f"email change for {self.case}"
+
+
+class RecoveryLink(models.Model):
+    """Single-use link after re-authentication: set a new password, then set up 2FA again."""
+
+    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"recovery link for {self.case}"

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from statistics import median
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from support.models import CaseEvent, CaseStatus, RecoveryCase
+from accounts.contacts import mask_email, mask_phone
+from accounts.models import User
+from support.models import (
+    OPEN_STATUSES,
+    CaseApproval,
+    CaseEvent,
+    CasePriority,
+    CaseStatus,
+    RecoveryCase,
+)
 
 RESOLUTION_RATE_WINDOW = timedelta(hours=24)
 
@@ -43,3 +54,130 @@ def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
 
 def case_timeline_for_customer(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
     return case.events.filter(visible_to_customer=True).order_by("created_at", "id")
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """What an agent may see of the matched account: masked contacts, ages, states."""
+
+    masked_email: str
+    masked_phone: str
+    joined: datetime
+    last_login: datetime | None
+    two_factor_enabled: bool
+    reenrolment_required: bool
+    frozen: bool
+    on_hold_until: datetime | None
+    recent_events: list
+
+
+def account_summary_for_agent(*, user: User | None) -> AccountSummary | None:
+    if user is None:
+        return None
+    from accounts.selectors import security_event_list_recent, user_has_authenticator
+
+    return AccountSummary(
+        masked_email=mask_email(user.email),
+        masked_phone=mask_phone(user.phone),
+        joined=user.date_joined,
+        last_login=user.last_login,
+        two_factor_enabled=user_has_authenticator(user=user),
+        reenrolment_required=user.reenrolment_required,
+        frozen=user.frozen_at is not None,
+        on_hold_until=user.security_hold_until if user.on_security_hold else None,
+        recent_events=list(security_event_list_recent(user=user, limit=10)),
+    )
+
+
+def case_for_staff(*, case_id: int) -> RecoveryCase | None:
+    return (
+        RecoveryCase.objects.select_related("matched_user", "claimed_by")
+        .prefetch_related("proofs", "evidence", "approvals", "email_changes")
+        .filter(pk=case_id)
+        .first()
+    )
+
+
+def case_timeline_for_staff(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
+    return case.events.select_related("actor").order_by("created_at", "id")
+
+
+def approval_list_pending() -> QuerySet[CaseApproval]:
+    return (
+        CaseApproval.objects.filter(decided_at__isnull=True)
+        .select_related("case", "requested_by")
+        .order_by("created_at")
+    )
+
+
+def _hourly(queryset: QuerySet, field: str, since: datetime, hours: int) -> list[int]:
+    counts = dict(
+        queryset.filter(**{f"{field}__gte": since})
+        .annotate(hour=TruncHour(field))
+        .values("hour")
+        .annotate(n=Count("id"))
+        .values_list("hour", "n")
+    )
+    start = since.replace(minute=0, second=0, microsecond=0)
+    return [counts.get(start + timedelta(hours=i), 0) for i in range(hours)]
+
+
+def queue_stats(*, hours: int = 48) -> dict:
+    """The supervisor's view of the queue (also `manage.py queue_stats`)."""
+    now = timezone.now()
+    cases = RecoveryCase.objects.all()
+    backlog = {
+        f"{row['status']}/{CasePriority(row['priority']).label}": row["n"]
+        for row in cases.filter(status__in=OPEN_STATUSES)
+        .values("status", "priority")
+        .annotate(n=Count("id"))
+        .order_by("status", "priority")
+    }
+    oldest = cases.filter(status=CaseStatus.WAITING).aggregate(oldest=Min("queued_at"))["oldest"]
+    day_ago = now - timedelta(hours=24)
+    resolved_24h = cases.filter(
+        closed_at__gte=day_ago, status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]
+    )
+    durations = sorted(
+        (closed - created).total_seconds()
+        for created, closed in resolved_24h.values_list("created_at", "closed_at")[:20000]
+    )
+    week = cases.filter(created_at__gte=now - timedelta(days=7))
+    total_week = week.count()
+    deflected = week.filter(resolution=RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT).count()
+    rate = resolved_24h.count() / 24
+    waiting = cases.filter(status=CaseStatus.WAITING).count()
+    per_agent = list(
+        CaseEvent.objects.filter(
+            created_at__gte=day_ago,
+            actor__isnull=False,
+            type__in=[
+                CaseEvent.Type.LOGIN_EMAIL_TOLD,
+                CaseEvent.Type.REAUTHENTICATED,
+                CaseEvent.Type.REJECTED,
+            ],
+        )
+        .values("actor__email")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    return {
+        "backlog": backlog,
+        "waiting": waiting,
+        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+        "resolutions_per_hour": round(rate, 2),
+        "median_resolution_seconds": int(median(durations)) if durations else None,
+        "deflection_rate": round(deflected / total_week, 4) if total_week else None,
+        "per_agent_24h": {row["actor__email"]: row["n"] for row in per_agent},
+        "projected_clear_hours": round(waiting / rate, 1) if rate else None,
+        "pending_approvals": CaseApproval.objects.filter(decided_at__isnull=True).count(),
+        "arrivals_hourly": _hourly(cases, "created_at", since, hours),
+        "resolutions_hourly": _hourly(
+            cases.filter(status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]),
+            "closed_at",
+            since,
+            hours,
+        ),
+        "hours_start": since.isoformat(),
+    }

@@ -10,3 +10,17 @@ def case_triage_task(case_id: int) -> str:
     from support.services import case_triage
 
     return case_triage(case_id=case_id)
+
+
+@shared_task
+def case_claims_release_stale_task() -> int:
+    from support.services.queue import case_claims_release_stale
+
+    return case_claims_release_stale()
+
+
+@shared_task
+def email_changes_apply_due_task() -> int:
+    from support.services.actions import email_changes_apply_due
+
+    return email_changes_apply_due()

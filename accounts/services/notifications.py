@@ -34,6 +34,7 @@ SECURITY_NOTICE_TYPES = frozenset(
         SecurityEvent.Type.SESSIONS_ENDED,
         SecurityEvent.Type.TWO_FACTOR_REENROLLED,
         SecurityEvent.Type.ACCOUNT_FROZEN,
+        SecurityEvent.Type.ACCOUNT_RECOVERED,
     }
 )
 

@@ -155,6 +155,12 @@ ONE_TIME_CODE_MINUTES = env.int("DJANGO_ONE_TIME_CODE_MINUTES", default=10)
 ONE_TIME_CODE_ATTEMPTS = env.int("DJANGO_ONE_TIME_CODE_ATTEMPTS", default=5)
 NOT_ME_LINK_DAYS = env.int("DJANGO_NOT_ME_LINK_DAYS", default=7)
 CASE_LINK_DAYS = env.int("DJANGO_CASE_LINK_DAYS", default=30)
+# Support queue: how long a claim lasts without agent activity, the proofs re-authentication
+# needs without a supervisor, the life of the recovery link and the email-change wait.
+CASE_LEASE_MINUTES = env.int("DJANGO_CASE_LEASE_MINUTES", default=20)
+REAUTH_REQUIRED_PROOFS = env.int("DJANGO_REAUTH_REQUIRED_PROOFS", default=2)
+RECOVERY_LINK_HOURS = env.int("DJANGO_RECOVERY_LINK_HOURS", default=24)
+EMAIL_CHANGE_WAIT_HOURS = env.int("DJANGO_EMAIL_CHANGE_WAIT_HOURS", default=24)
 # Hours an account stays on hold after its 2FA was set up again or it was recovered by support.
 SECURITY_HOLD_HOURS_REENROLMENT = env.int("DJANGO_SECURITY_HOLD_HOURS_REENROLMENT", default=24)
 SECURITY_HOLD_HOURS_RECOVERY = env.int("DJANGO_SECURITY_HOLD_HOURS_RECOVERY", default=48)
@@ -202,6 +208,14 @@ CELERY_BEAT_SCHEDULE = {
     "notification-sweep": {
         "task": "accounts.tasks.notification_sweep_task",
         "schedule": crontab(minute="*"),
+    },
+    "release-stale-claims": {
+        "task": "support.tasks.case_claims_release_stale_task",
+        "schedule": crontab(minute="*"),
+    },
+    "apply-email-changes": {
+        "task": "support.tasks.email_changes_apply_due_task",
+        "schedule": crontab(minute="*/5"),
     },
 }
 

@@ -40,10 +40,12 @@ def test_login_page_links_to_the_email_hint(client):
 def test_failed_sign_in_suggests_the_domain_whether_or_not_the_account_exists(client):
     """Same page for an existing and a missing account: the hint comes from the typed text."""
     UserFactory(email="john@gmail.con")
-    existing = client.post(reverse("account_login"),
-                           {"login": "john@gmail.con", "password": "wrong-password"})
-    missing = client.post(reverse("account_login"),
-                          {"login": "mary@gmail.con", "password": "wrong-password"})
+    existing = client.post(
+        reverse("account_login"), {"login": "john@gmail.con", "password": "wrong-password"}
+    )
+    missing = client.post(
+        reverse("account_login"), {"login": "mary@gmail.con", "password": "wrong-password"}
+    )
     assert existing.status_code == missing.status_code == 200
     assert "Did you mean <strong>john@gmail.com</strong>?" in existing.content.decode()
     assert "Did you mean <strong>mary@gmail.com</strong>?" in missing.content.decode()

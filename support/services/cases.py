@@ -15,7 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.contacts import mask_email
-from accounts.models import Notification, OneTimeCode, User
+from accounts.models import Notification, OneTimeCode, SecurityEvent, User
+from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import REFERENCE_ALPHABET, notification_queue
 from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue, token_hash
 from support.models import (
@@ -27,6 +28,7 @@ from support.models import (
     CaseProof,
     CaseStatus,
     RecoveryCase,
+    RecoveryLink,
 )
 
 
@@ -381,3 +383,32 @@ def case_proof_verify(*, case: RecoveryCase, kind: CaseProof.Kind, code: str) ->
         elif result == CodeCheck.WRONG:
             case_event_add(case=case, type=CaseEvent.Type.CODE_FAILED, details={"kind": kind})
     return result
+
+
+def recovery_link_find(*, token: str) -> RecoveryLink | None:
+    """The unused, unexpired recovery link for this token (None for anything else)."""
+    return (
+        RecoveryLink.objects.select_related("user", "case")
+        .filter(token_hash=token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+def recovery_password_set(*, link: RecoveryLink, password: str, context: AuditContext) -> User:
+    """Set the customer's new password through their recovery link, which is then used up."""
+    with transaction.atomic():
+        link = RecoveryLink.objects.select_for_update().select_related("user").get(pk=link.pk)
+        if link.used_at is not None or link.expires_at <= timezone.now():
+            raise ValueError("recovery link no longer valid")
+        link.used_at = timezone.now()
+        link.save(update_fields=["used_at"])
+        user = link.user
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        security_event_record(
+            user=user,
+            type=SecurityEvent.Type.PASSWORD_RESET,
+            context=context,
+            details={"case": link.case.reference},
+        )
+    return user

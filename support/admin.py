@@ -1,0 +1,83 @@
+"""Support queue in the admin: custom pages for agents, read-only lists for supervisors."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import path
+
+from accounts.admin import ReadOnlyAdmin
+from support import views
+from support.models import CaseApproval, CaseEvent, EmailChange, RecoveryCase
+from support.roles import is_supervisor
+
+
+@admin.register(RecoveryCase)
+class RecoveryCaseAdmin(ReadOnlyAdmin):
+    """Supervisors browse cases; agents never pick from a list and land on the queue."""
+
+    list_display = [
+        "reference",
+        "status",
+        "priority",
+        "kind",
+        "created_at",
+        "claimed_by",
+        "resolution",
+    ]
+    list_filter = ["status", "priority", "kind", "resolution"]
+    search_fields = ["=reference"]
+    fields = [
+        "reference",
+        "status",
+        "priority",
+        "kind",
+        "resolution",
+        "claimed_by",
+        "lease_expires_at",
+        "created_at",
+        "queued_at",
+        "closed_at",
+    ]
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("queue/", wrap(views.queue), name="support_queue"),
+            path("take-next/", wrap(views.take_next), name="support_take_next"),
+            path("approvals/", wrap(views.approvals), name="support_approvals"),
+            path("dashboard/", wrap(views.dashboard), name="support_dashboard"),
+            path("<int:case_id>/work/", wrap(views.case_work), name="support_case_work"),
+            path(
+                "<int:case_id>/evidence/<int:evidence_id>/",
+                wrap(views.evidence_file),
+                name="support_evidence",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        if not is_supervisor(request.user):
+            return redirect("admin:support_queue")
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return redirect("admin:support_case_work", object_id)
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "case", "type", "actor"]
+    list_filter = ["type"]
+    search_fields = ["=case__reference"]
+
+
+@admin.register(CaseApproval)
+class CaseApprovalAdmin(ReadOnlyAdmin):
+    list_display = ["case", "action", "requested_by", "decided_by", "approved", "created_at"]
+
+
+@admin.register(EmailChange)
+class EmailChangeAdmin(ReadOnlyAdmin):
+    list_display = ["case", "status", "effective_at", "created_at"]
+    exclude = ["cancel_token_hash", "new_email"]

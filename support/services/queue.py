@@ -1,0 +1,150 @@
+"""The agent queue: take the next case, hold it on a lease, give it back, expire stale claims."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from support.models import CaseEvent, CasePriority, CaseStatus, RecoveryCase
+from support.roles import is_supervisor
+from support.services.cases import case_event_add
+
+
+class CaseActionError(Exception):
+    """An agent action that is not allowed now; the message is shown to the agent."""
+
+
+def _lease_end():
+    return timezone.now() + timedelta(minutes=settings.CASE_LEASE_MINUTES)
+
+
+def case_held_by(*, agent: User) -> RecoveryCase | None:
+    return RecoveryCase.objects.filter(claimed_by=agent, status=CaseStatus.CLAIMED).first()
+
+
+def case_claim_next(*, agent: User) -> RecoveryCase | None:
+    """Give the agent their current case, or claim the most urgent, longest-waiting one.
+
+    `SKIP LOCKED` lets many agents claim at once without waiting on each other's rows, and
+    the one-active-claim constraint stops a double click from claiming two cases.
+    """
+    current = case_held_by(agent=agent)
+    if current is not None:
+        return case_lease_renew(case=current, agent=agent)
+    statuses = [CaseStatus.WAITING]
+    if is_supervisor(agent):
+        statuses.insert(0, CaseStatus.ESCALATED)
+    try:
+        with transaction.atomic():
+            case = (
+                RecoveryCase.objects.select_for_update(skip_locked=True)
+                .filter(status__in=statuses)
+                .order_by("-priority", "queued_at", "pk")
+                .first()
+            )
+            if case is None:
+                return None
+            case.status = CaseStatus.CLAIMED
+            case.claimed_by = agent
+            case.lease_expires_at = _lease_end()
+            case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
+            case_event_add(case=case, type=CaseEvent.Type.CLAIMED, actor=agent)
+            return case
+    except IntegrityError:
+        # A concurrent request of the same agent claimed first: hand back that case.
+        return case_held_by(agent=agent)
+
+
+def case_for_agent(*, case_id: int, agent: User) -> RecoveryCase:
+    """Lock the case for an action by the agent who holds it, and renew the lease.
+
+    Call inside a transaction. Missing and held-by-someone-else answer alike.
+    """
+    case = RecoveryCase.objects.select_for_update().filter(pk=case_id).first()
+    if case is None or case.status != CaseStatus.CLAIMED:
+        raise CaseActionError("This case is not claimed by you any more.")
+    if case.claimed_by_id != agent.pk:
+        raise CaseActionError("This case is held by another agent.")
+    case.lease_expires_at = _lease_end()
+    case.save(update_fields=["lease_expires_at", "updated_at"])
+    return case
+
+
+def case_lease_renew(*, case: RecoveryCase, agent: User) -> RecoveryCase:
+    with transaction.atomic():
+        return case_for_agent(case_id=case.pk, agent=agent)
+
+
+def case_release(*, case_id: int, agent: User, reason: str) -> RecoveryCase:
+    """Give a case back to the queue; a reason is required and kept on the timeline."""
+    if not reason.strip():
+        raise CaseActionError("Say why you give the case back.")
+    with transaction.atomic():
+        case = case_for_agent(case_id=case_id, agent=agent)
+        _back_to_queue(case)
+        case_event_add(case=case, type=CaseEvent.Type.RELEASED, actor=agent, message=reason)
+    return case
+
+
+def _back_to_queue(case: RecoveryCase) -> None:
+    case.status = CaseStatus.WAITING
+    case.claimed_by = None
+    case.lease_expires_at = None
+    case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
+
+
+def case_claims_release_stale() -> int:
+    """Return claims whose lease ran out to the queue, each with a timeline entry."""
+    released = 0
+    while True:
+        with transaction.atomic():
+            stale = list(
+                RecoveryCase.objects.select_for_update(skip_locked=True)
+                .filter(status=CaseStatus.CLAIMED, lease_expires_at__lt=timezone.now())
+                .order_by("lease_expires_at")[:200]
+            )
+            for case in stale:
+                agent_id = case.claimed_by_id
+                _back_to_queue(case)
+                case_event_add(
+                    case=case, type=CaseEvent.Type.LEASE_EXPIRED, details={"agent_id": agent_id}
+                )
+        released += len(stale)
+        if len(stale) < 200:
+            return released
+
+
+def case_reassign(*, case_id: int, supervisor: User, agent: User | None) -> RecoveryCase:
+    """A supervisor moves a case to another agent (or back to the queue)."""
+    if not is_supervisor(supervisor):
+        raise CaseActionError("Only supervisors can reassign cases.")
+    with transaction.atomic():
+        case = RecoveryCase.objects.select_for_update().get(pk=case_id)
+        if not case.is_open:
+            raise CaseActionError("This case is closed.")
+        if agent is None:
+            _back_to_queue(case)
+        else:
+            if case_held_by(agent=agent) not in (None, case):
+                raise CaseActionError("That agent already holds a case.")
+            case.status = CaseStatus.CLAIMED
+            case.claimed_by = agent
+            case.lease_expires_at = _lease_end()
+            case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
+        case_event_add(
+            case=case,
+            type=CaseEvent.Type.REASSIGNED,
+            actor=supervisor,
+            details={"agent_id": agent.pk if agent else None},
+        )
+    return case
+
+
+def case_priority_raise(*, case: RecoveryCase, to: CasePriority) -> None:
+    if to > case.priority:
+        case.priority = to
+        case.save(update_fields=["priority", "updated_at"])
