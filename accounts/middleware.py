@@ -59,3 +59,26 @@ class UserLanguageMiddleware:
             user.language = language
             user.save(update_fields=["language"])
         return self.get_response(request)
+
+
+class DependencyUnavailableMiddleware:
+    """Fail closed: if Redis (rate limits, queue) is down, answer 503 rather than guess.
+
+    Pages that need no shared state still render; a form that would send a message cannot
+    be rate-limited without Redis, so it is refused with a friendly page, and the request
+    is rolled back whole.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        import redis
+        from django.shortcuts import render
+
+        if isinstance(exception, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return render(request, "503.html", status=503)
+        return None

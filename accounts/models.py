@@ -167,6 +167,7 @@ class SecurityEvent(models.Model):
         TWO_FACTOR_REENROLLED = "two_factor_reenrolled", _("Two-factor authentication set up again")
         ACCOUNT_FROZEN = "account_frozen", _("Account frozen by its owner")
         ACCOUNT_RECOVERED = "account_recovered", _("Account recovered by support")
+        TWO_FACTOR_REVOKED = "two_factor_revoked", _("Two-factor authentication reset")
         EMAIL_CHANGE_SCHEDULED = "email_change_scheduled", _("Login email change scheduled")
 
     account_id = models.BigIntegerField(db_index=True)
@@ -176,6 +177,11 @@ class SecurityEvent(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The audit chain (see accounts.services.audit): position, and hashes linking each event
+    # to the one before it, so an edited or deleted row breaks the chain.
+    seq = models.PositiveBigIntegerField(unique=True, null=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -194,10 +200,12 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        HELD = "held", _("Held by the burst guard")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
+        DISCARDED = "discarded", _("Discarded by an operator")
 
-    reference = models.CharField(max_length=12, unique=True)
+    reference = models.CharField(max_length=16, unique=True)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254)
     account_id = models.BigIntegerField(null=True, blank=True, db_index=True)
@@ -208,6 +216,9 @@ class Notification(models.Model):
         SecurityEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     idempotency_key = models.CharField(max_length=200, unique=True)
+    campaign = models.ForeignKey(
+        "RevocationCampaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -222,15 +233,26 @@ class Notification(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(status="pending"),
                 name="notification_pending_idx",
-            )
+            ),
+            # The burst guard counts recent notices of one type outside campaigns.
+            models.Index(
+                fields=["template_key", "created_at"],
+                condition=models.Q(campaign__isnull=True),
+                name="notification_burst_idx",
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "account_id"],
+                condition=models.Q(campaign__isnull=False),
+                name="one_notice_per_campaign_and_account",
+            ),
             # A security notice exists only because a security event does (no false alarms).
             models.CheckConstraint(
                 condition=~models.Q(template_key__startswith="security/")
                 | models.Q(security_event__isnull=False),
                 name="security_notice_needs_event",
-            )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -280,3 +302,66 @@ class NotMeLink(models.Model):
 
     def __str__(self) -> str:
         return f"not-me link for user {self.user_id}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the security-event hash chain; locked while an event is added."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit chain at {self.seq}"
+
+
+class RevocationCampaign(models.Model):
+    """A mass 2FA revocation: who ran it, why, whom it covers, and how far it got."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        FINISHED = "finished", _("Finished")
+
+    reason = models.TextField()
+    operator = models.CharField(max_length=150)
+    selection = models.JSONField(default=dict)
+    total = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"campaign {self.pk}: {self.reason[:40]}"
+
+
+class CampaignTarget(models.Model):
+    """One account a campaign covers; `done_at` is set in the batch that revoked it."""
+
+    campaign = models.ForeignKey(RevocationCampaign, on_delete=models.CASCADE, related_name="+")
+    user_id = models.BigIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "user_id"], name="campaign_target_unique")
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign", "user_id"],
+                condition=models.Q(done_at__isnull=True),
+                name="campaign_target_todo_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"campaign {self.campaign_id} user {self.user_id}"
+
+
+class DeliveryHold(models.Model):
+    """The burst guard held delivery of one notice type; lives in the database for all workers."""
+
+    template_key = models.CharField(max_length=80, unique=True)
+    held_at = models.DateTimeField(default=timezone.now)
+    queued_in_window = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"hold on {self.template_key}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from allauth.usersessions.models import UserSession
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, Notification, SecurityEvent, User
+from accounts.models import BackupCode, DeliveryHold, Notification, SecurityEvent, User
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,25 @@ def user_session_list(*, user: User) -> list[UserSession]:
 def notification_find_sent(*, reference: str) -> Notification | None:
     """A message we really sent, by the reference printed in it."""
     return Notification.objects.filter(reference=reference, status=Notification.Status.SENT).first()
+
+
+def notification_status_summary() -> dict:
+    """Outbox counts by status and the burst guard's holds (for operators and supervisors)."""
+    by_status = dict(
+        Notification.objects.values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    holds = [
+        {
+            "template_key": hold.template_key,
+            "held_at": hold.held_at,
+            "held": Notification.objects.filter(
+                template_key=hold.template_key, status=Notification.Status.HELD
+            ).count(),
+        }
+        for hold in DeliveryHold.objects.order_by("held_at")
+    ]
+    return {"by_status": by_status, "holds": holds}
+
+
+def delivery_holds_active() -> list[str]:
+    return list(DeliveryHold.objects.values_list("template_key", flat=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 
 @shared_task(acks_late=True)
@@ -17,3 +18,20 @@ def notification_sweep_task() -> int:
     from accounts.services.notifications import notification_sweep
 
     return notification_sweep()
+
+
+def _deliver_batch(notification_ids: list[int]) -> int:
+    from accounts.services.notifications import notification_deliver
+
+    return sum(notification_deliver(notification_id=pk) for pk in notification_ids)
+
+
+# Per-channel send rates: each task is one batch, Celery spaces the batches per worker.
+@shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_EMAIL)
+def deliver_email_batch_task(notification_ids: list[int]) -> int:
+    return _deliver_batch(notification_ids)
+
+
+@shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_SMS)
+def deliver_sms_batch_task(notification_ids: list[int]) -> int:
+    return _deliver_batch(notification_ids)

@@ -118,7 +118,7 @@ class ProofCodeForm(SixDigitCodeForm):
 
 
 class ReferenceForm(forms.Form):
-    reference = forms.CharField(label=_("Message reference"), max_length=20)
+    reference = forms.CharField(label=_("Message reference"), max_length=24)
 
     def clean_reference(self) -> str:
         value = self.cleaned_data["reference"].strip().upper().replace(" ", "")

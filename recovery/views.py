@@ -9,6 +9,7 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -271,12 +272,17 @@ def case_status(request: HttpRequest) -> HttpResponse:
             return redirect("recover_case")
         status = 400
     case.refresh_from_db()
+    place = support_selectors.case_queue_place(case=case)
     return render(
         request,
         "recovery/case_status.html",
         {
             "case": case,
-            "place": support_selectors.case_queue_place(case=case),
+            "place": place,
+            # A moment, so the template can word the wait ("1 day") in the page's language.
+            "wait_until": timezone.now() + place.estimated_wait
+            if place and place.estimated_wait
+            else None,
             "timeline": support_selectors.case_timeline_for_customer(case=case),
             "proofs": set(case.proofs.values_list("kind", flat=True)),
             "email_change_proving": case.email_changes.filter(status="proving").exists(),

@@ -24,3 +24,10 @@ def email_changes_apply_due_task() -> int:
     from support.services.actions import email_changes_apply_due
 
     return email_changes_apply_due()
+
+
+@shared_task
+def tokens_expire_task() -> dict:
+    from support.services.cleanup import tokens_expire
+
+    return tokens_expire()

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from accounts.models import Notification, SecurityEvent, User
+from accounts.models import DeliveryHold, Notification, SecurityEvent, User
 from accounts.sms import SmsMessage, get_sms_backend
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ class NoticeRefused(Exception):
 
 
 def notification_reference_new() -> str:
-    raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
-    return f"{raw[:4]}-{raw[4:]}"
+    """60 random bits, `7K2M-9QXA-B4TZ`: no clash among millions of messages of a campaign."""
+    raw = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 def notification_queue(
@@ -66,9 +67,13 @@ def notification_queue(
     existing = Notification.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
+    status = Notification.Status.PENDING
+    if template_key.startswith("security/") and burst_guard_trips(template_key=template_key):
+        status = Notification.Status.HELD
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
+                status=status,
                 reference=notification_reference_new(),
                 channel=channel,
                 recipient=recipient,
@@ -81,7 +86,8 @@ def notification_queue(
             )
     except IntegrityError:
         return Notification.objects.get(idempotency_key=idempotency_key)
-    transaction.on_commit(lambda: _enqueue(notification.pk))
+    if status == Notification.Status.PENDING:
+        transaction.on_commit(lambda: _enqueue(notification.pk))
     return notification
 
 
@@ -94,6 +100,80 @@ def _enqueue(notification_id: int) -> None:
         # The broker being down must not fail the change that was already committed:
         # the row stays pending and the sweep hands it over later.
         logger.warning("Could not enqueue notification %s; the sweep will retry", notification_id)
+
+
+def notifications_enqueue_batches(notification_ids: Sequence[int]) -> None:
+    """Hand many rows to the workers in batches, one task per batch and channel."""
+    from accounts.tasks import deliver_email_batch_task, deliver_sms_batch_task
+
+    size = settings.NOTIFICATION_BATCH_SIZE
+    by_channel = {Notification.Channel.EMAIL: [], Notification.Channel.SMS: []}
+    for pk, channel in Notification.objects.filter(pk__in=notification_ids).values_list(
+        "pk", "channel"
+    ):
+        by_channel[channel].append(pk)
+    tasks = {
+        Notification.Channel.EMAIL: deliver_email_batch_task,
+        Notification.Channel.SMS: deliver_sms_batch_task,
+    }
+    try:
+        for channel, ids in by_channel.items():
+            for start in range(0, len(ids), size):
+                tasks[channel].delay(ids[start : start + size])
+    except Exception:
+        logger.warning("Could not enqueue a delivery batch; the sweep will retry")
+
+
+def burst_guard_trips(*, template_key: str) -> bool:
+    """True when notices of this type must be held: a hold exists, or this one crosses the line.
+
+    Crossing the threshold (outside any campaign) creates the hold in the database, so
+    every worker obeys it, and holds the type's rows that are still waiting to be sent.
+    """
+    if DeliveryHold.objects.filter(template_key=template_key).exists():
+        return True
+    since = timezone.now() - timedelta(seconds=settings.BURST_GUARD_WINDOW_SECONDS)
+    recent = Notification.objects.filter(
+        template_key=template_key, campaign__isnull=True, created_at__gte=since
+    ).count()
+    if recent < settings.BURST_GUARD_THRESHOLD:
+        return False
+    with transaction.atomic():
+        DeliveryHold.objects.get_or_create(
+            template_key=template_key, defaults={"queued_in_window": recent}
+        )
+        Notification.objects.filter(
+            template_key=template_key,
+            campaign__isnull=True,
+            status=Notification.Status.PENDING,
+        ).update(status=Notification.Status.HELD)
+    logger.error("Burst guard: holding %s after %d notices in the window", template_key, recent)
+    return True
+
+
+def held_notifications_release(*, template_key: str) -> int:
+    """Lift the hold on a type and send what it held; returns how many were released."""
+    with transaction.atomic():
+        DeliveryHold.objects.filter(template_key=template_key).delete()
+        ids = list(
+            Notification.objects.filter(
+                template_key=template_key, status=Notification.Status.HELD
+            ).values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=ids).update(
+            status=Notification.Status.PENDING, next_attempt_at=timezone.now()
+        )
+        transaction.on_commit(lambda: notifications_enqueue_batches(ids))
+    return len(ids)
+
+
+def held_notifications_discard(*, template_key: str) -> int:
+    """Lift the hold and mark what it held as discarded (the rows stay, as records)."""
+    with transaction.atomic():
+        DeliveryHold.objects.filter(template_key=template_key).delete()
+        return Notification.objects.filter(
+            template_key=template_key, status=Notification.Status.HELD
+        ).update(status=Notification.Status.DISCARDED, context={})
 
 
 def security_notice_queue(
@@ -242,6 +322,13 @@ def notification_deliver(*, notification_id: int) -> bool:
         )
         if notification is None:
             return False
+        if (
+            notification.campaign_id is None
+            and DeliveryHold.objects.filter(template_key=notification.template_key).exists()
+        ):
+            notification.status = Notification.Status.HELD
+            notification.save(update_fields=["status"])
+            return False
         notification.attempts += 1
         try:
             _send(notification)
@@ -263,7 +350,7 @@ def notification_deliver(*, notification_id: int) -> bool:
         return True
 
 
-def notification_sweep(*, limit: int = 5000) -> int:
+def notification_sweep(*, limit: int = 50000) -> int:
     """Hand pending rows whose delivery is overdue to the broker again; returns how many."""
     cutoff = timezone.now() - settings.NOTIFICATION_SWEEP_AGE
     overdue = list(
@@ -271,6 +358,5 @@ def notification_sweep(*, limit: int = 5000) -> int:
             status=Notification.Status.PENDING, next_attempt_at__lte=cutoff
         ).values_list("pk", flat=True)[:limit]
     )
-    for notification_id in overdue:
-        _enqueue(notification_id)
+    notifications_enqueue_batches(overdue)
     return len(overdue)

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "accounts.middleware.UserLanguageMiddleware",
     "accounts.middleware.MandatoryTwoFactorMiddleware",
+    "accounts.middleware.DependencyUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -69,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "support.context_processors.delivery_holds",
             ],
         },
     },
@@ -190,6 +192,16 @@ DEV_INBOX_DIR = Path(env("DJANGO_DEV_INBOX_DIR", default=str(BASE_DIR / "var" / 
 NOTIFICATION_SWEEP_AGE = timedelta(seconds=env.int("DJANGO_NOTIFICATION_SWEEP_AGE", default=60))
 NOTIFICATION_MAX_ATTEMPTS = env.int("DJANGO_NOTIFICATION_MAX_ATTEMPTS", default=8)
 SITE_URL = env("DJANGO_SITE_URL", default="http://127.0.0.1:8000")
+NOTIFICATION_BATCH_SIZE = env.int("DJANGO_NOTIFICATION_BATCH_SIZE", default=100)
+# Celery rate limits of the batch tasks per worker ("10/s" = up to 1,000 messages a second).
+NOTIFICATION_BATCH_RATE_EMAIL = env("DJANGO_NOTIFICATION_BATCH_RATE_EMAIL", default="10/s")
+NOTIFICATION_BATCH_RATE_SMS = env("DJANGO_NOTIFICATION_BATCH_RATE_SMS", default="5/s")
+# Burst guard: more security notices of one type than this within the window, outside a
+# declared campaign, and delivery of that type is held for an operator to decide.
+BURST_GUARD_THRESHOLD = env.int("DJANGO_BURST_GUARD_THRESHOLD", default=1000)
+BURST_GUARD_WINDOW_SECONDS = env.int("DJANGO_BURST_GUARD_WINDOW_SECONDS", default=600)
+# Mass revocation: a run over more users than this needs --confirm with the exact count.
+REVOKE_CONFIRM_THRESHOLD = env.int("DJANGO_REVOKE_CONFIRM_THRESHOLD", default=100)
 
 # --- Celery -----------------------------------------------------------------------------------
 
@@ -216,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
     "apply-email-changes": {
         "task": "support.tasks.email_changes_apply_due_task",
         "schedule": crontab(minute="*/5"),
+    },
+    "expire-tokens": {
+        "task": "support.tasks.tokens_expire_task",
+        "schedule": crontab(minute=7),
     },
 }
 

@@ -196,7 +196,9 @@ def case_triage(*, case_id: int) -> str:
     """
     with transaction.atomic():
         case = (
-            RecoveryCase.objects.select_for_update()
+            # Lock the case row only: matched_user is a nullable (outer) join, which
+            # PostgreSQL refuses to lock.
+            RecoveryCase.objects.select_for_update(of=("self",))
             .select_related("matched_user")
             .filter(pk=case_id, status=CaseStatus.NEW)
             .first()
@@ -324,14 +326,20 @@ def case_proof_code_send(
     """Send a code to the phone or email *on file* of the matched account.
 
     Never to a contact the customer typed: only the real owner can receive it. Returns
-    False (and sends nothing) when there is no such contact; callers answer the same way.
+    False (and sends nothing) when there is no such contact; callers answer the same way,
+    and a customer's request is recorded all the same (for staff only), so the status page
+    and the code check cannot tell whether the case matched an account.
     """
     with transaction.atomic():
         user = case.matched_user
-        destination = None
-        if user is not None:
-            destination = user.phone if kind == CaseProof.Kind.PHONE else user.email
+        destination = _proof_destination(case=case, kind=kind)
         if not destination:
+            if agent is None:
+                case_event_add(
+                    case=case,
+                    type=CaseEvent.Type.CODE_SENT,
+                    details={"kind": kind, "delivered": False},
+                )
             return False
         _row, code = one_time_code_issue(
             user=user, purpose=PROOF_PURPOSES[kind], scope=f"case:{case.pk}"
@@ -356,15 +364,49 @@ def case_proof_code_send(
             type=CaseEvent.Type.CODE_SENT,
             actor=agent,
             details={"kind": kind},
-            visible_to_customer=True,
+            # The customer sees the codes support sends; one they asked for themselves would
+            # show up only when the case matched an account with that contact.
+            visible_to_customer=agent is not None,
         )
     return True
 
 
+def _proof_destination(*, case: RecoveryCase, kind: CaseProof.Kind) -> str | None:
+    user = case.matched_user
+    if user is None:
+        return None
+    return (user.phone if kind == CaseProof.Kind.PHONE else user.email) or None
+
+
+def _code_check_without_destination(*, case: RecoveryCase, kind: CaseProof.Kind) -> CodeCheck:
+    """Answer as a real check of a wrong code would, from the case's own timeline.
+
+    No code exists (no account, or no such contact on file), yet the customer sees what they
+    would see for a mistyped code: "wrong", then too many attempts, then expired.
+    """
+    sent = (
+        case.events.filter(type=CaseEvent.Type.CODE_SENT, details__kind=kind)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if sent is None:
+        return CodeCheck.NONE
+    if sent.created_at + timedelta(minutes=settings.ONE_TIME_CODE_MINUTES) <= timezone.now():
+        return CodeCheck.EXPIRED
+    failures = case.events.filter(
+        type=CaseEvent.Type.CODE_FAILED, details__kind=kind, pk__gt=sent.pk
+    ).count()
+    if failures >= settings.ONE_TIME_CODE_ATTEMPTS:
+        return CodeCheck.TOO_MANY_ATTEMPTS
+    case_event_add(case=case, type=CaseEvent.Type.CODE_FAILED, details={"kind": kind})
+    return CodeCheck.WRONG
+
+
 def case_proof_verify(*, case: RecoveryCase, kind: CaseProof.Kind, code: str) -> CodeCheck:
     """Check a code the customer typed on the status page; a right one becomes a proof."""
-    if case.matched_user is None:
-        return CodeCheck.NONE
+    if _proof_destination(case=case, kind=kind) is None:
+        with transaction.atomic():
+            return _code_check_without_destination(case=case, kind=kind)
     with transaction.atomic():
         result = one_time_code_check(
             user=case.matched_user,

@@ -15,6 +15,8 @@ from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from accounts.services.users import user_create
+from support.models import OPEN_STATUSES, RecoveryCase
+from support.services.cases import case_open
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the demo, never used in production
 CUSTOMER_COUNT = 50
@@ -56,9 +58,11 @@ class Command(BaseCommand):
             for user in customers[-REENROLMENT_COUNT:]:
                 TOTPDevice.objects.filter(user=user).delete()
                 User.objects.filter(pk=user.pk).update(reenrolment_required=True)
+            cases = self._cases(customers)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data ready: {len(customers)} customers, {len(staff)} staff. "
+                f"Demo data ready: {len(customers)} customers, {len(staff)} staff, "
+                f"{cases} open recovery cases. "
                 f"Password for every demo account: {DEMO_PASSWORD}"
             )
         )
@@ -71,6 +75,19 @@ class Command(BaseCommand):
             self.stdout.write(f"  {user.email:<28} phone {user.phone or '-':<15} key {key}")
         flagged = ", ".join(u.email for u in customers[-REENROLMENT_COUNT:])
         self.stdout.write(f"Flagged for 2FA re-enrolment (no authenticator): {flagged}")
+
+    def _cases(self, customers: list[User]) -> int:
+        """A few open cases from customers who lost their email or authenticator."""
+        for i, user in enumerate(customers[10:20]):
+            if not RecoveryCase.objects.filter(matched_user=user).exists():
+                case_open(
+                    contact_email=f"new.address.{i}@example.net",
+                    contact_phone=user.phone,
+                    emails_tried=[user.email],
+                    language=user.language,
+                    description="I lost my phone with the authenticator app and cannot sign in.",
+                )
+        return RecoveryCase.objects.filter(status__in=OPEN_STATUSES).count()
 
     def _account(
         self,

@@ -1,0 +1,146 @@
+"""Revoke the 2FA of many customers at once, as a declared, resumable campaign."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from accounts.models import RevocationCampaign
+from accounts.services.revocation import (
+    revocation_campaign_remaining,
+    revocation_campaign_run,
+    revocation_campaign_start,
+    revocation_selection,
+)
+
+
+def _date(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"Not a date: {value} (use YYYY-MM-DD)") from exc
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+class Command(BaseCommand):
+    help = (
+        "Reset 2FA for all customers, a file of ids/emails, or those matching filters. "
+        "Devices are removed, users must set 2FA up again, sessions end, one notice each."
+    )
+
+    def add_arguments(self, parser) -> None:
+        who = parser.add_mutually_exclusive_group()
+        who.add_argument("--all", action="store_true", help="Every customer account.")
+        who.add_argument("--users", metavar="FILE", help="File with one id or email per line.")
+        who.add_argument(
+            "--resume", metavar="CAMPAIGN", type=int, help="Finish a campaign that was interrupted."
+        )
+        parser.add_argument("--joined-before", metavar="DATE")
+        parser.add_argument("--last-login-before", metavar="DATE")
+        parser.add_argument("--reason", help="Why (required for a new campaign).")
+        parser.add_argument("--dry-run", action="store_true", help="Count and show a sample.")
+        parser.add_argument(
+            "--confirm",
+            type=int,
+            metavar="N",
+            help="Required above the threshold: the exact number of users.",
+        )
+        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument("--json", action="store_true", help="Machine-readable summary.")
+
+    def handle(self, *args, **options) -> None:
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        if options["resume"]:
+            campaign = RevocationCampaign.objects.filter(pk=options["resume"]).first()
+            if campaign is None:
+                raise CommandError(f"No campaign {options['resume']}.")
+        else:
+            campaign = self._start(options)
+            if campaign is None:
+                return
+        remaining = revocation_campaign_remaining(campaign=campaign)
+        revoked = revocation_campaign_run(
+            campaign=campaign,
+            batch_size=options["batch_size"],
+            progress=self._progress(remaining, options["json"]),
+        )
+        summary = {
+            "campaign": campaign.pk,
+            "total": campaign.total,
+            "revoked_now": revoked,
+            "remaining": revocation_campaign_remaining(campaign=campaign),
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(summary))
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Campaign {campaign.pk}: revoked {revoked} now, {campaign.total} in the "
+                    f"campaign, {summary['remaining']} remaining."
+                )
+            )
+
+    def _start(self, options) -> RevocationCampaign | None:
+        identifiers = None
+        if options["users"]:
+            path = Path(options["users"])
+            if not path.is_file():
+                raise CommandError(f"No such file: {path}")
+            identifiers = path.read_text(encoding="utf-8").splitlines()
+        selection = {k: options[k] for k in ("all", "users", "joined_before", "last_login_before")}
+        try:
+            users = revocation_selection(
+                all_users=options["all"],
+                identifiers=identifiers,
+                joined_before=_date(options["joined_before"]) if options["joined_before"] else None,
+                last_login_before=_date(options["last_login_before"])
+                if options["last_login_before"]
+                else None,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        count = users.count()
+        if options["dry_run"]:
+            sample = list(users.order_by("pk").values_list("email", flat=True)[:10])
+            if options["json"]:
+                self.stdout.write(json.dumps({"dry_run": True, "count": count, "sample": sample}))
+            else:
+                self.stdout.write(f"Dry run: {count} users would lose their 2FA. Sample:")
+                for email in sample:
+                    self.stdout.write(f"  {email}")
+            return None
+        if not (options["reason"] or "").strip():
+            raise CommandError("--reason is required.")
+        if count > settings.REVOKE_CONFIRM_THRESHOLD and options["confirm"] != count:
+            raise CommandError(
+                f"This would revoke 2FA for {count} users. Run again with --confirm {count}."
+            )
+        return revocation_campaign_start(
+            reason=options["reason"], operator=getpass.getuser(), users=users, selection=selection
+        )
+
+    def _progress(self, total: int, quiet: bool):
+        if quiet or not sys.stdout.isatty() or not total:
+            return None
+        done = 0
+
+        def show(batch: int) -> None:
+            nonlocal done
+            done += batch
+            width = 40
+            filled = width * done // total
+            self.stdout.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=""
+            )
+            if done >= total:
+                self.stdout.write("")
+
+        return show

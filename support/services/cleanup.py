@@ -1,0 +1,31 @@
+"""Removing expired secrets: codes and links past their life are deleted, not kept around."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import NotMeLink, OneTimeCode
+from support.models import CaseLink, RecoveryLink
+
+# Used rows stay a day so support can see what happened, then go too.
+USED_ROWS_KEPT = timedelta(days=1)
+
+
+def tokens_expire() -> dict[str, int]:
+    """Delete expired and used one-time codes and links; returns counts per kind."""
+    now = timezone.now()
+    counts = {}
+    with transaction.atomic():
+        for label, model, used_field in (
+            ("one_time_codes", OneTimeCode, "consumed_at"),
+            ("not_me_links", NotMeLink, "used_at"),
+            ("case_links", CaseLink, "used_at"),
+            ("recovery_links", RecoveryLink, "used_at"),
+        ):
+            expired = model.objects.filter(expires_at__lt=now).delete()[0]
+            used = model.objects.filter(**{f"{used_field}__lt": now - USED_ROWS_KEPT}).delete()[0]
+            counts[label] = expired + used
+    return counts
