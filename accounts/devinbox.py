@@ -17,7 +17,10 @@ def dev_inbox_store(
     directory = Path(settings.DEV_INBOX_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     now = timezone.now()
-    path = directory / f"{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}.json"
+    # One file per message reference, like a gateway that honours idempotency keys: a
+    # message delivered again (a worker killed after sending) replaces its own copy.
+    name = f"{kind}-{reference}" if reference else f"{kind}-{secrets.token_hex(8)}"
+    path = directory / f"{name}.json"
     record = {
         "kind": kind,
         "to": to,
@@ -36,5 +39,5 @@ def dev_inbox_list(limit: int = 200) -> list[dict[str, Any]]:
     directory = Path(settings.DEV_INBOX_DIR)
     if not directory.exists():
         return []
-    paths = sorted(directory.glob("*.json"), reverse=True)[:limit]
-    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in directory.glob("*.json")]
+    return sorted(records, key=lambda r: r["sent_at"], reverse=True)[:limit]

@@ -7,9 +7,11 @@ from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django_otp.admin import OTPAdminAuthenticationForm
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import InvalidPhoneNumber, email_domain_suggestion, phone_to_e164
-from accounts.models import User
+from accounts.models import BackupCodeDevice, User
 from accounts.services.notifications import notification_reference_new
 from accounts.services.users import phone_taken_notify
 
@@ -108,3 +110,19 @@ class TotpCodeForm(CodeForm):
                 _("Enter the 6-digit code shown by your authenticator app.")
             )
         return code
+
+
+class StaffOTPLoginForm(OTPAdminAuthenticationForm):
+    """The admin sign-in: password and one code; the kind of code picks the device.
+
+    django-otp asks staff to pick a device from a list; a 6-digit code can only be from the
+    authenticator and a 16-character one only a backup code, so the choice is made for them.
+    """
+
+    def _chosen_device(self, user):
+        device = super()._chosen_device(user)
+        if device is not None:
+            return device
+        token = (self.cleaned_data.get("otp_token") or "").replace("-", "").replace(" ", "")
+        model = BackupCodeDevice if len(token) == 16 else TOTPDevice
+        return model.objects.filter(user=user, confirmed=True).first()

@@ -5,11 +5,13 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts import urls as accounts_urls
+from accounts.forms import StaffOTPLoginForm
 from accounts import views as accounts_views
 from config import views
 
 # Staff reach the admin only after a verified second factor.
 admin.site.__class__ = OTPAdminSite
+admin.site.login_form = StaffOTPLoginForm
 admin.site.site_header = "Recovery Desk"
 admin.site.site_title = "Recovery Desk"
 

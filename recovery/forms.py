@@ -121,8 +121,15 @@ class ReferenceForm(forms.Form):
     reference = forms.CharField(label=_("Message reference"), max_length=24)
 
     def clean_reference(self) -> str:
+        """`7K2M-9QXA-B4TZ`, typed in any case, with or without dashes and spaces.
+
+        Messages sent before references grew to 12 characters carry 8 (`7K2M-9QXA`);
+        they are still checked.
+        """
         value = self.cleaned_data["reference"].strip().upper().replace(" ", "")
         compact = value.replace("-", "")
-        if len(compact) != 8 or not compact.isalnum():
-            raise forms.ValidationError(_("A reference has 8 letters and digits, like 7K2M-9QXA."))
-        return f"{compact[:4]}-{compact[4:]}"
+        if len(compact) not in (8, 12) or not compact.isalnum():
+            raise forms.ValidationError(
+                _("A reference has 12 letters and digits, like 7K2M-9QXA-B4TZ.")
+            )
+        return "-".join(compact[i : i + 4] for i in range(0, len(compact), 4))

@@ -89,6 +89,21 @@ def account_summary_for_agent(*, user: User | None) -> AccountSummary | None:
     )
 
 
+def case_submission_for_agent(*, case: RecoveryCase) -> dict:
+    """What the customer typed, masked, with whether it matches the account's contacts."""
+    user = case.matched_user
+    return {
+        "contact_email": mask_email(case.contact_email),
+        "contact_phone": mask_phone(case.contact_phone),
+        "emails_tried": [mask_email(email) for email in case.emails_tried],
+        "contact_email_on_file": user is not None and case.contact_email == user.email,
+        "contact_phone_on_file": user is not None
+        and bool(case.contact_phone)
+        and case.contact_phone == user.phone,
+        "email_tried_on_file": user is not None and user.email in case.emails_tried,
+    }
+
+
 def case_for_staff(*, case_id: int) -> RecoveryCase | None:
     return (
         RecoveryCase.objects.select_related("matched_user", "claimed_by")

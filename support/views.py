@@ -95,6 +95,7 @@ def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
             case=case,
             holds=holds,
             account=selectors.account_summary_for_agent(user=case.matched_user),
+            submitted=selectors.case_submission_for_agent(case=case),
             proofs={p.kind: p for p in case.proofs.all()},
             timeline=selectors.case_timeline_for_staff(case=case),
             reauth_allowed=actions.reauthentication_allowed(case),

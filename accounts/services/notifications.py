@@ -283,7 +283,11 @@ def _render_email(notification: Notification) -> EmailMultiAlternatives:
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.recipient],
-        headers={"X-Recovery-Desk-Reference": notification.reference},
+        # A fixed Message-ID lets mail systems drop a copy sent again after a crash.
+        headers={
+            "X-Recovery-Desk-Reference": notification.reference,
+            "Message-ID": f"<{notification.reference}@recovery-desk>",
+        },
     )
     if html:
         message.attach_alternative(html, "text/html")
