@@ -5,8 +5,8 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts import urls as accounts_urls
-from accounts.forms import StaffOTPLoginForm
 from accounts import views as accounts_views
+from accounts.forms import StaffOTPLoginForm
 from config import views
 
 # Staff reach the admin only after a verified second factor.
