@@ -113,7 +113,7 @@ class ReplyForm(forms.Form):
 
 class ProofCodeForm(SixDigitCodeForm):
     kind = forms.ChoiceField(
-        choices=[("phone", "phone"), ("email", "email")], widget=forms.HiddenInput
+        choices=[("phone", "phone"), ("email", "email"), ("new_email", "new_email")]
     )
 
 

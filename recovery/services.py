@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +10,6 @@ from accounts.models import Notification, NotMeLink, OneTimeCode, SecurityEvent,
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import notification_queue
 from accounts.services.tokens import one_time_code_issue
-from accounts.services.two_factor import totp_device_confirm
 from accounts.services.users import user_sessions_end_all
 from recovery.models import EmailHintRequest
 from support.models import CaseEvent, CasePriority, RecoveryCase
@@ -74,34 +70,6 @@ def reenrolment_code_send(*, user: User) -> Notification | None:
             account_id=user.pk,
             context={"code": code, "masked_email": mask_email(user.email)},
         )
-
-
-def reenrolment_complete(
-    *, user: User, device_id: int, code: str, context: AuditContext
-) -> list[str] | None:
-    """Confirm the new authenticator of a revoked account; returns the new backup codes.
-
-    In the same transaction the re-enrolment is recorded (notified to every contact on
-    file) and the account goes on a security hold, so a takeover through a known password
-    and a reachable inbox cannot move funds or change factors right away.
-    """
-    if not user.reenrolment_required:
-        return None
-    with transaction.atomic():
-        codes = totp_device_confirm(user=user, device_id=device_id, code=code, context=context)
-        if codes is None:
-            return None
-        user.security_hold_until = timezone.now() + timedelta(
-            hours=settings.SECURITY_HOLD_HOURS_REENROLMENT
-        )
-        user.save(update_fields=["security_hold_until"])
-        security_event_record(
-            user=user,
-            type=SecurityEvent.Type.TWO_FACTOR_REENROLLED,
-            context=context,
-            details={"hold_until": user.security_hold_until.isoformat()},
-        )
-    return codes
 
 
 def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:

@@ -22,7 +22,7 @@ from accounts.forms import TotpCodeForm
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
 from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
-from accounts.services.two_factor import totp_device_start
+from accounts.services.two_factor import totp_device_confirm, totp_device_start
 from accounts.views import SETUP_DEVICE_SESSION_KEY, setup_page_context
 from recovery.forms import (
     HelpForm,
@@ -36,7 +36,6 @@ from recovery.services import (
     account_freeze,
     email_hint_request,
     reenrolment_code_send,
-    reenrolment_complete,
 )
 from support import selectors as support_selectors
 from support.models import CaseProof, RecoveryCase
@@ -48,7 +47,7 @@ from support.services import (
     case_proof_verify,
     case_reopen_after_hint,
 )
-from support.services.actions import email_change_cancel
+from support.services.actions import case_new_email_verify, email_change_cancel
 from support.services.cases import recovery_link_find, recovery_password_set
 
 CASE_SESSION_KEY = "recovery_case_id"
@@ -167,7 +166,7 @@ def reenrol_setup(request: HttpRequest) -> HttpResponse:
     form = TotpCodeForm(request.POST)
     codes = None
     if form.is_valid():
-        codes = reenrolment_complete(
+        codes = totp_device_confirm(
             user=user,
             device_id=device.pk,
             code=form.cleaned_data["code"],
@@ -236,9 +235,11 @@ def case_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def case_status(request: HttpRequest) -> HttpResponse:
-    case = RecoveryCase.objects.filter(pk=request.session.get(CASE_SESSION_KEY)).first()
-    if case is None:
+    own = RecoveryCase.objects.filter(pk=request.session.get(CASE_SESSION_KEY)).first()
+    if own is None:
         return render(request, "recovery/link_invalid.html", status=404)
+    # A request that joined an open case acts on that case but sees only its own timeline.
+    case = own.merged_into or own
     reply_form, code_form = ReplyForm(), ProofCodeForm()
     status = 200
     if request.method == "POST":
@@ -259,11 +260,11 @@ def case_status(request: HttpRequest) -> HttpResponse:
             if code_form.is_valid():
                 if not ratelimit.consume(request, action="recover_check_code"):
                     return _too_many(request)
-                result = case_proof_verify(
-                    case=case,
-                    kind=code_form.cleaned_data["kind"],
-                    code=code_form.cleaned_data["code"],
-                )
+                kind, code = code_form.cleaned_data["kind"], code_form.cleaned_data["code"]
+                if kind == CaseProof.Kind.NEW_EMAIL:
+                    result = case_new_email_verify(case=case, code=code)
+                else:
+                    result = case_proof_verify(case=case, kind=kind, code=code)
                 if result == CodeCheck.OK:
                     return redirect("recover_case")
                 code_form.add_error("code", _code_error(result))
@@ -283,7 +284,8 @@ def case_status(request: HttpRequest) -> HttpResponse:
             "wait_until": timezone.now() + place.estimated_wait
             if place and place.estimated_wait
             else None,
-            "timeline": support_selectors.case_timeline_for_customer(case=case),
+            "reference": own.reference,
+            "timeline": support_selectors.case_timeline_for_customer(case=own),
             "proofs": set(case.proofs.values_list("kind", flat=True)),
             "email_change_proving": case.email_changes.filter(status="proving").exists(),
             "reply_form": reply_form,

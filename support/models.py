@@ -17,6 +17,7 @@ class CaseStatus(models.TextChoices):
     REJECTED = "rejected", _("Closed without recovery")
     ESCALATED = "escalated", _("Passed to a specialist")
     CANCELLED = "cancelled", _("Cancelled")
+    MERGED = "merged", _("Joined with an earlier request")
 
 
 OPEN_STATUSES = [
@@ -76,6 +77,10 @@ class RecoveryCase(models.Model):
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=30, choices=Resolution.choices, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="joined_requests",
+        help_text=_("The open case of the same account that this request joined."),
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(default=timezone.now)

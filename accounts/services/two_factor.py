@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -69,12 +70,15 @@ def totp_device_confirm(
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _backup_codes_replace(user=user)
+        event_type = SecurityEvent.Type.TWO_FACTOR_ENABLED
         if user.reenrolment_required:
+            event_type = SecurityEvent.Type.TWO_FACTOR_REENROLLED
             user.reenrolment_required = False
-            user.save(update_fields=["reenrolment_required"])
-        security_event_record(
-            user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED, context=context
-        )
+            user.security_hold_until = timezone.now() + timedelta(
+                hours=settings.SECURITY_HOLD_HOURS_REENROLMENT
+            )
+            user.save(update_fields=["reenrolment_required", "security_hold_until"])
+        security_event_record(user=user, type=event_type, context=context)
     return codes
 
 

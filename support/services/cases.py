@@ -132,30 +132,35 @@ def case_open(
             "emails_tried": emails_tried,
             "kind": kind,
         }
+        # A request for an account that already has an open case gets a reference and a
+        # link of its own (so nobody can reach another requester's case page), but its
+        # content joins the open case, which stays the only one in the queue.
+        case = RecoveryCase.objects.create(
+            reference=case_reference_new(),
+            kind=kind,
+            priority=priority,
+            contact_email=contact_email.lower(),
+            contact_phone=contact_phone,
+            emails_tried=emails_tried,
+            description=description,
+            language=language,
+            matched_user=user,
+            status=CaseStatus.MERGED if existing else CaseStatus.NEW,
+            merged_into=existing,
+        )
+        case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
         if existing is not None:
-            case = existing
             case_event_add(
-                case=case, type=CaseEvent.Type.JOINED, message=description, details=submission
+                case=existing, type=CaseEvent.Type.JOINED, message=description,
+                details={**submission, "request": case.reference},
             )
-            if priority > case.priority:
-                case.priority = priority
-                case.save(update_fields=["priority", "updated_at"])
+            if priority > existing.priority:
+                existing.priority = priority
+                existing.save(update_fields=["priority", "updated_at"])
         else:
-            case = RecoveryCase.objects.create(
-                reference=case_reference_new(),
-                kind=kind,
-                priority=priority,
-                contact_email=contact_email.lower(),
-                contact_phone=contact_phone,
-                emails_tried=emails_tried,
-                description=description,
-                language=language,
-                matched_user=user,
-            )
-            case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
             transaction.on_commit(lambda: _triage_later(case.pk))
         for upload in files or []:
-            _evidence_store(case=case, upload=upload)
+            _evidence_store(case=existing or case, upload=upload)
         token = case_link_issue(case=case, email_to=contact_email)
     return CaseOpened(case=case, link_token=token)
 
