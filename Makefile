@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 
-.PHONY: install run test lint messages
+.PHONY: install run test lint messages bench bench-quick serve
 
 $(VENV)/.installed: requirements.txt
 	python3.11 -m venv $(VENV)
@@ -27,3 +27,28 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit --quiet --recursive accounts recovery support config --exclude '*/migrations/*' --severity-level medium
+
+bench: install
+	$(VENV)/bin/python -m bench.run
+
+bench-quick: install
+	$(VENV)/bin/python -m bench.run --quick
+
+# The production process set (gunicorn, Celery worker and beat) on PostgreSQL and Redis.
+# Local defaults; set the variables to point it elsewhere.
+serve: export DJANGO_SETTINGS_MODULE = config.settings.production
+serve: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+serve: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/recoverydesk
+serve: export REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: export DJANGO_SECURE_SSL_REDIRECT ?= False
+serve: export DJANGO_SECURE_COOKIES ?= False
+serve: export DJANGO_SITE_URL ?= http://127.0.0.1:$(or $(PORT),8000)
+serve: install
+	mkdir -p var
+	test -s var/secret_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > var/secret_key
+	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = '$${DATABASE_URL##*/}'" | grep -q 1 \
+		|| psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE \"$${DATABASE_URL##*/}\""
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(MANAGE) migrate --noinput
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(MANAGE) collectstatic --noinput -v0
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(VENV)/bin/honcho start

@@ -75,7 +75,7 @@ def revocation_campaign_start(
         select_sql, params = users.values_list("id", flat=True).query.sql_with_params()
         # The SELECT is compiled by the ORM and every value is a bound parameter.
         insert = (
-            f"INSERT INTO {CampaignTarget._meta.db_table} (campaign_id, user_id) "  # noqa: S608
+            f"INSERT INTO {CampaignTarget._meta.db_table} (campaign_id, user_id) "  # noqa: S608 # nosec B608
             f"SELECT %s, pk_source.id FROM ({select_sql}) AS pk_source"
         )
         with connection.cursor() as cursor:

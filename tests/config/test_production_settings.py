@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -40,3 +42,28 @@ def test_check_deploy_reports_nothing():
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_security_headers(client, settings):
+    """Strict CSP, no framing, no sniffing, no referrer leaks, HSTS on HTTPS."""
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    response = client.get("/", secure=True)
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+@pytest.mark.django_db
+def test_session_cookie_is_httponly_and_samesite(client):
+    from tests.factories import PASSWORD, UserFactory
+
+    user = UserFactory()
+    response = client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
+    cookie = response.cookies["sessionid"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"

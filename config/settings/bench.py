@@ -1,0 +1,19 @@
+"""Settings for the benchmarks: production-like, on the local PostgreSQL and Redis."""
+
+from .base import *  # noqa: F403
+from .base import ACCOUNT_RATE_LIMITS, env
+
+DEBUG = False
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="benchmark-only-secret-key-not-used-anywhere-else-0")
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SMS_BACKEND = "accounts.sms.backends.LocmemBackend"
+# The benchmarks lift allauth's password-reset limit the way base.py lets them lift the
+# recovery limits (the env variable holds the whole rule, e.g. "1000000/m/ip,1000000/m/key").
+ACCOUNT_RATE_LIMITS = {
+    **ACCOUNT_RATE_LIMITS,
+    "reset_password": env(
+        "DJANGO_RATE_LIMIT_RESET_PASSWORD", default=ACCOUNT_RATE_LIMITS["reset_password"]
+    ),
+}
