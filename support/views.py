@@ -82,9 +82,10 @@ def _case_visible(request: HttpRequest, case_id: int):
 
 def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
     _require_agent(request)
+    # The holder check happens here for actions too, not only in the services.
+    case = _case_visible(request, case_id)
     if request.method == "POST":
         return _case_action(request, case_id)
-    case = _case_visible(request, case_id)
     holds = case.status == CaseStatus.CLAIMED and case.claimed_by_id == request.user.pk
     return render(
         request,

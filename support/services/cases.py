@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -97,7 +97,19 @@ def case_link_issue(*, case: RecoveryCase, email_to: str | None = None) -> str:
     return token
 
 
-def case_open(
+def case_open(**request) -> CaseOpened:
+    """Open a case, or join the account's open case (see `_case_open_once`).
+
+    Two requests for one account at the same moment both find no open case; the
+    one-open-case constraint lets only one insert win, and the other, tried again, joins it.
+    """
+    try:
+        return _case_open_once(**request)
+    except IntegrityError:
+        return _case_open_once(**request)
+
+
+def _case_open_once(
     *,
     contact_email: str,
     contact_phone: str = "",
@@ -151,7 +163,9 @@ def case_open(
         case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
         if existing is not None:
             case_event_add(
-                case=existing, type=CaseEvent.Type.JOINED, message=description,
+                case=existing,
+                type=CaseEvent.Type.JOINED,
+                message=description,
                 details={**submission, "request": case.reference},
             )
             if priority > existing.priority:

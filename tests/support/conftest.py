@@ -1,0 +1,145 @@
+"""Fixtures of the support-queue tests: staff in their roles, a customer account, cases.
+
+Transactional tests (the PostgreSQL concurrency tests) empty every table when they end,
+including the staff groups a data migration created, so the groups are fetched or made
+again here with the migration's own permission lists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import two_factor_provision
+from support.models import CasePriority, CaseStatus, RecoveryCase
+from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
+from support.services.cases import case_reference_new
+from tests.factories import PASSWORD, UserFactory, totp_code
+
+ROLES = importlib.import_module("support.migrations.0003_roles")
+
+ACCOUNT_EMAIL = "satoshi.nakamoto@gmx.net"
+ACCOUNT_PHONE = "+4915123456789"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+PROOF_CODE_SMS = re.compile(r"case RC-[0-9A-Z]{4}-[0-9A-Z]{4}: (\d{6})\.")
+PROOF_CODE_EMAIL = re.compile(r"recovery case RC-[0-9A-Z]{4}-[0-9A-Z]{4} is (\d{6})\.")
+RECOVERY_LINK = re.compile(r"/recover/reset/([A-Za-z0-9_-]{40,})/")
+
+
+def role_group(name: str) -> Group:
+    group, _created = Group.objects.get_or_create(name=name)
+    perms = ROLES.SUPERVISOR_PERMISSIONS if name == SUPERVISORS_GROUP else ROLES.AGENT_PERMISSIONS
+    for app_label, codename in perms:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return group
+
+
+def staff_member(email: str, role: str) -> User:
+    """A staff user in the role's group, with a confirmed authenticator."""
+    user = UserFactory(email=email, is_staff=True, phone=None)
+    user.groups.add(role_group(role))
+    two_factor_provision(user=user, context=AuditContext(), notify=False)
+    return user
+
+
+@pytest.fixture
+def agent(db) -> User:
+    return staff_member("agent.anna@desk.example", AGENTS_GROUP)
+
+
+@pytest.fixture
+def other_agent(db) -> User:
+    return staff_member("agent.bert@desk.example", AGENTS_GROUP)
+
+
+@pytest.fixture
+def supervisor(db) -> User:
+    return staff_member("super.sue@desk.example", SUPERVISORS_GROUP)
+
+
+@pytest.fixture
+def second_supervisor(db) -> User:
+    return staff_member("super.sam@desk.example", SUPERVISORS_GROUP)
+
+
+@pytest.fixture
+def account(db) -> User:
+    """The customer the cases are about: 2FA on, backup codes, phone and email on file."""
+    user = UserFactory(email=ACCOUNT_EMAIL, phone=ACCOUNT_PHONE)
+    device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+    user.test_backup_codes = codes
+    user.test_device = device
+    return user
+
+
+def admin_client(user: User) -> Client:
+    """A browser signed in to the OTP admin: password and a current authenticator code."""
+    client = Client()
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": user.email,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    return client
+
+
+def password_only_client(user: User) -> Client:
+    """Signed in with the password through the customer sign-in, second factor not passed."""
+    client = Client()
+    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def customer_client(user: User) -> Client:
+    """Signed in through the customer flow: password, then the 2FA step with a TOTP code."""
+    client = password_only_client(user)
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    assert response.status_code == 302, response.content.decode()
+    assert client.get(reverse("account_security")).status_code == 200
+    return client
+
+
+def waiting_case(
+    *,
+    matched_user: User | None = None,
+    priority: CasePriority = CasePriority.NORMAL,
+    queued_at=None,
+    contact_email: str = "reach.me@example.org",
+) -> RecoveryCase:
+    return RecoveryCase.objects.create(
+        reference=case_reference_new(),
+        status=CaseStatus.WAITING,
+        priority=priority,
+        contact_email=contact_email,
+        matched_user=matched_user,
+        queued_at=queued_at or timezone.now(),
+    )
+
+
+def png_upload(name: str = "passport.png") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, PNG, content_type="image/png")
+
+
+def other_code(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
