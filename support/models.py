@@ -78,7 +78,11 @@ class RecoveryCase(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=30, choices=Resolution.choices, blank=True)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="joined_requests",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="joined_requests",
         help_text=_("The open case of the same account that this request joined."),
     )
     created_at = models.DateTimeField(default=timezone.now)
