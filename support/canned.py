@@ -11,8 +11,8 @@ CANNED_REPLIES = {
         "code to the phone and to the email on your account and enter them there."
     ),
     "need_document": _(
-        "Please upload a clear photo of an official ID that shows your name, on your status "
-        "page or by opening a new request with the same contact email."
+        "Please send us a clear photo of an official ID that shows your name: open a new "
+        "request with the same contact email and attach it. It joins this case."
     ),
     "more_details": _(
         "Please tell us more: when did you last sign in, and which email addresses and phone "
