@@ -357,11 +357,16 @@ class CampaignTarget(models.Model):
 
 
 class DeliveryHold(models.Model):
-    """The burst guard held delivery of one notice type; lives in the database for all workers."""
+    """The burst guard's state for one notice type; in the database, so every worker obeys.
+
+    Held while `released_at` is empty. After an operator's release or discard, only
+    notices queued since then count towards the next burst.
+    """
 
     template_key = models.CharField(max_length=80, unique=True)
     held_at = models.DateTimeField(default=timezone.now)
     queued_in_window = models.PositiveIntegerField(default=0)
+    released_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"hold on {self.template_key}"

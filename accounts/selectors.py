@@ -58,10 +58,12 @@ def notification_status_summary() -> dict:
                 template_key=hold.template_key, status=Notification.Status.HELD
             ).count(),
         }
-        for hold in DeliveryHold.objects.order_by("held_at")
+        for hold in DeliveryHold.objects.filter(released_at__isnull=True).order_by("held_at")
     ]
     return {"by_status": by_status, "holds": holds}
 
 
 def delivery_holds_active() -> list[str]:
-    return list(DeliveryHold.objects.values_list("template_key", flat=True))
+    return list(
+        DeliveryHold.objects.filter(released_at__isnull=True).values_list("template_key", flat=True)
+    )

@@ -169,17 +169,22 @@ def burst_guard_trips(*, template_key: str) -> bool:
     Crossing the threshold (outside any campaign) creates the hold in the database, so
     every worker obeys it, and holds the type's rows that are still waiting to be sent.
     """
-    if DeliveryHold.objects.filter(template_key=template_key).exists():
+    hold = DeliveryHold.objects.filter(template_key=template_key).first()
+    if hold is not None and hold.released_at is None:
         return True
-    since = timezone.now() - timedelta(seconds=settings.BURST_GUARD_WINDOW_SECONDS)
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.BURST_GUARD_WINDOW_SECONDS)
+    if hold is not None:
+        since = max(since, hold.released_at)
     recent = Notification.objects.filter(
         template_key=template_key, campaign__isnull=True, created_at__gte=since
     ).count()
     if recent < settings.BURST_GUARD_THRESHOLD:
         return False
     with transaction.atomic():
-        DeliveryHold.objects.get_or_create(
-            template_key=template_key, defaults={"queued_in_window": recent}
+        DeliveryHold.objects.update_or_create(
+            template_key=template_key,
+            defaults={"held_at": now, "queued_in_window": recent, "released_at": None},
         )
         Notification.objects.filter(
             template_key=template_key,
@@ -193,7 +198,7 @@ def burst_guard_trips(*, template_key: str) -> bool:
 def held_notifications_release(*, template_key: str) -> int:
     """Lift the hold on a type and send what it held; returns how many were released."""
     with transaction.atomic():
-        DeliveryHold.objects.filter(template_key=template_key).delete()
+        DeliveryHold.objects.filter(template_key=template_key).update(released_at=timezone.now())
         ids = list(
             Notification.objects.filter(
                 template_key=template_key, status=Notification.Status.HELD
@@ -209,7 +214,7 @@ def held_notifications_release(*, template_key: str) -> int:
 def held_notifications_discard(*, template_key: str) -> int:
     """Lift the hold and mark what it held as discarded (the rows stay, as records)."""
     with transaction.atomic():
-        DeliveryHold.objects.filter(template_key=template_key).delete()
+        DeliveryHold.objects.filter(template_key=template_key).update(released_at=timezone.now())
         return Notification.objects.filter(
             template_key=template_key, status=Notification.Status.HELD
         ).update(status=Notification.Status.DISCARDED, context={})
@@ -372,7 +377,9 @@ def notification_deliver(*, notification_id: int) -> bool:
             return False
         if (
             notification.campaign_id is None
-            and DeliveryHold.objects.filter(template_key=notification.template_key).exists()
+            and DeliveryHold.objects.filter(
+                template_key=notification.template_key, released_at__isnull=True
+            ).exists()
         ):
             notification.status = Notification.Status.HELD
             notification.save(update_fields=["status"])

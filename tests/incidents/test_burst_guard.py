@@ -146,7 +146,7 @@ def test_release_sends_the_held_notices_once(flood, mailoutbox, django_capture_o
     assert f"Released 25 {KEY} notices" in out
     assert sorted(m.to[0] for m in mailoutbox) == sorted(u.email for u in users)
     assert statuses() == {SENT: 25}
-    assert not DeliveryHold.objects.exists()
+    assert not DeliveryHold.objects.filter(released_at__isnull=True).exists()
     assert "No notice type is held." in command("status")
     Notification.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))
     assert notification_sweep() == 0
@@ -168,7 +168,23 @@ def test_discard_keeps_the_rows_as_records_and_sends_nothing(
     assert mailoutbox == []
     assert statuses() == {Notification.Status.DISCARDED: 25}
     assert not Notification.objects.exclude(context={}).exists(), "no link kept in the rows"
-    assert not DeliveryHold.objects.exists()
+    assert not DeliveryHold.objects.filter(released_at__isnull=True).exists()
+
+
+def test_after_a_release_only_new_notices_count_towards_the_next_burst(
+    flood, mailoutbox, django_capture_on_commit_callbacks
+):
+    """The released notices do not trip the guard again; a fresh burst after the release does."""
+    with django_capture_on_commit_callbacks(execute=True):
+        command("release", "--type", KEY)
+    more = bulk_customers(THRESHOLD + 1, prefix="later")
+    with django_capture_on_commit_callbacks(execute=True):
+        two_factor_set_up(more[:THRESHOLD])
+    assert statuses() == {SENT: 25 + THRESHOLD}, "the 25 released ones are not counted again"
+    with django_capture_on_commit_callbacks(execute=True):
+        two_factor_set_up(more[THRESHOLD:])
+    assert DeliveryHold.objects.filter(template_key=KEY, released_at__isnull=True).exists()
+    assert statuses()[HELD] == 1
 
 
 @pytest.mark.parametrize("verb", ["release", "discard"])
