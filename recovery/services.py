@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +12,9 @@ from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import notification_queue
 from accounts.services.tokens import one_time_code_issue
 from accounts.services.users import user_sessions_end_all
+from config.celery_app import enqueue_after_commit
 from recovery.models import EmailHintRequest
+from recovery.tasks import email_hint_send_task
 from support.models import CaseEvent, CasePriority, RecoveryCase
 from support.services import case_event_add, case_open, login_email_hint_send
 
@@ -26,14 +29,8 @@ def email_hint_request(*, phone: str, ip_address: str | None, language: str) -> 
         hint_request = EmailHintRequest.objects.create(
             phone=phone, ip_address=ip_address, language=language
         )
-        transaction.on_commit(lambda: _send_later(hint_request.pk))
+        enqueue_after_commit(email_hint_send_task, hint_request.pk)
     return hint_request
-
-
-def _send_later(hint_request_id: int) -> None:
-    from recovery.tasks import email_hint_send_task
-
-    email_hint_send_task.delay(hint_request_id)
 
 
 def email_hint_send(*, hint_request_id: int) -> bool:
@@ -104,3 +101,14 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
             details={"security_event_id": link.security_event_id},
         )
     return opened.case
+
+
+def email_hint_sweep() -> int:
+    """Enqueue hint requests again that no worker answered (a lost task, a broker outage)."""
+    overdue = EmailHintRequest.objects.filter(
+        processed_at__isnull=True,
+        created_at__lte=timezone.now() - settings.NOTIFICATION_SWEEP_AGE,
+    ).values_list("pk", flat=True)[:5000]
+    for hint_request_id in overdue:
+        enqueue_after_commit(email_hint_send_task, hint_request_id)
+    return len(overdue)

@@ -10,3 +10,10 @@ def email_hint_send_task(hint_request_id: int) -> bool:
     from recovery.services import email_hint_send
 
     return email_hint_send(hint_request_id=hint_request_id)
+
+
+@shared_task
+def email_hint_sweep_task() -> int:
+    from recovery.services import email_hint_sweep
+
+    return email_hint_sweep()

@@ -13,6 +13,13 @@ def case_triage_task(case_id: int) -> str:
 
 
 @shared_task
+def case_triage_sweep_task() -> int:
+    from support.services.cases import case_triage_sweep
+
+    return case_triage_sweep()
+
+
+@shared_task
 def case_claims_release_stale_task() -> int:
     from support.services.queue import case_claims_release_stale
 

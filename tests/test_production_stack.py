@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import ROOT, free_port, service_missing
 
@@ -78,11 +79,14 @@ def stack(tmp_path, redis_url):
     gateway = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     threading.Thread(target=gateway.serve_forever, daemon=True).start()
     port = free_port()
+    stack_redis = redis_url.rsplit("/", 1)[0] + "/3"
+    # Rate-limit counters of an earlier run would otherwise refuse this run's requests.
+    redis.Redis.from_url(stack_redis).flushdb()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
         "PORT": str(port),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-        "REDIS_URL": redis_url.rsplit("/", 1)[0] + "/3",
+        "REDIS_URL": stack_redis,
         "DJANGO_EMAIL_BACKEND": "accounts.mail.DevInboxEmailBackend",
         "DJANGO_DEV_INBOX_DIR": str(tmp_path / "inbox"),
         "DJANGO_SMS_GATEWAY_URL": f"http://127.0.0.1:{gateway.server_address[1]}/send",

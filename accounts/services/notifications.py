@@ -16,6 +16,8 @@ from django.utils import timezone, translation
 
 from accounts.models import DeliveryHold, Notification, SecurityEvent, User
 from accounts.sms import SmsMessage, get_sms_backend
+from accounts.tasks import notification_deliver_task
+from config.celery_app import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -117,19 +119,8 @@ def _notification_add(
     except IntegrityError:
         return Notification.objects.get(idempotency_key=idempotency_key)
     if status == Notification.Status.PENDING:
-        transaction.on_commit(lambda: _enqueue(notification.pk))
+        enqueue_after_commit(notification_deliver_task, notification.pk)
     return notification
-
-
-def _enqueue(notification_id: int) -> None:
-    from accounts.tasks import notification_deliver_task
-
-    try:
-        notification_deliver_task.delay(notification_id)
-    except Exception:
-        # The broker being down must not fail the change that was already committed:
-        # the row stays pending and the sweep hands it over later.
-        logger.warning("Could not enqueue notification %s; the sweep will retry", notification_id)
 
 
 def notifications_enqueue_batches(
@@ -291,7 +282,7 @@ def prerendered_email_queue(
             context={"subject": subject, "text": text, "html": html},
             account_id=account_id,
         )
-    transaction.on_commit(lambda: _enqueue(notification.pk))
+    enqueue_after_commit(notification_deliver_task, notification.pk)
     return notification
 
 

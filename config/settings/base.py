@@ -224,6 +224,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.notification_sweep_task",
         "schedule": crontab(minute="*"),
     },
+    "case-triage-sweep": {
+        "task": "support.tasks.case_triage_sweep_task",
+        "schedule": crontab(minute="*"),
+    },
+    "email-hint-sweep": {
+        "task": "recovery.tasks.email_hint_sweep_task",
+        "schedule": crontab(minute="*"),
+    },
     "release-stale-claims": {
         "task": "support.tasks.case_claims_release_stale_task",
         "schedule": crontab(minute="*"),

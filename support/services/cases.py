@@ -19,6 +19,7 @@ from accounts.models import Notification, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import REFERENCE_ALPHABET, notification_queue
 from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue, token_hash
+from config.celery_app import enqueue_after_commit
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,
@@ -30,6 +31,7 @@ from support.models import (
     RecoveryCase,
     RecoveryLink,
 )
+from support.tasks import case_triage_task
 
 
 @dataclass(frozen=True)
@@ -172,17 +174,11 @@ def _case_open_once(
                 existing.priority = priority
                 existing.save(update_fields=["priority", "updated_at"])
         else:
-            transaction.on_commit(lambda: _triage_later(case.pk))
+            enqueue_after_commit(case_triage_task, case.pk)
         for upload in files or []:
             _evidence_store(case=existing or case, upload=upload)
         token = case_link_issue(case=case, email_to=contact_email)
     return CaseOpened(case=case, link_token=token)
-
-
-def _triage_later(case_id: int) -> None:
-    from support.tasks import case_triage_task
-
-    case_triage_task.delay(case_id)
 
 
 def _evidence_store(*, case: RecoveryCase, upload: UploadedFile) -> CaseEvidence:
@@ -473,3 +469,13 @@ def recovery_password_set(*, link: RecoveryLink, password: str, context: AuditCo
             details={"case": link.case.reference},
         )
     return user
+
+
+def case_triage_sweep() -> int:
+    """Enqueue triage again for cases still new a while after they were opened (lost task)."""
+    overdue = RecoveryCase.objects.filter(
+        status=CaseStatus.NEW, created_at__lte=timezone.now() - settings.NOTIFICATION_SWEEP_AGE
+    ).values_list("pk", flat=True)[:5000]
+    for case_id in overdue:
+        enqueue_after_commit(case_triage_task, case_id)
+    return len(overdue)

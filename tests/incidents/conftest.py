@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import kombu.pools
 import pytest
 
 from tests.conftest import free_port, service_missing
@@ -11,10 +12,16 @@ from tests.incidents.helpers import RedisServer
 
 
 def _reset_producer_pools(app) -> None:
+    """Drop every producer and connection pool, so the next task opens fresh ones.
+
+    kombu keeps pools in a process-wide registry keyed by broker; closing only the app's
+    pool would leave a closed pool there for the next test that uses the same broker.
+    """
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
+    kombu.pools.reset()
 
 
 @pytest.fixture
