@@ -86,7 +86,8 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(postg
     case_ids = waiting_cases(CASES)
     handed_over = []
     monkeypatch.setattr(
-        "accounts.services.notifications._enqueue", lambda pk: handed_over.append(pk)
+        "accounts.services.notifications.enqueue_after_commit",
+        lambda task, pk: handed_over.append(pk),
     )
     done = threading.Event()
 
