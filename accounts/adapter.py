@@ -30,7 +30,7 @@ class AccountAdapter(DefaultAccountAdapter):
         A signup whose phone number is taken reaches here with a new address; the holder
         of the number is told by SMS instead, and the new address gets nothing.
         """
-        if User.objects.filter(email__iexact=email).exists():
+        if User.objects.filter(email=email.lower()).exists():
             super().send_account_already_exists_mail(email)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
@@ -45,7 +45,7 @@ class AccountAdapter(DefaultAccountAdapter):
         html = next(
             (c for c, mime in getattr(message, "alternatives", []) if mime == "text/html"), None
         )
-        account = User.objects.filter(email__iexact=email).only("pk").first()
+        account = User.objects.filter(email=email.lower()).only("pk").first()
         prerendered_email_queue(
             recipient=email,
             template_prefix=template_prefix.rsplit("/", 1)[-1],

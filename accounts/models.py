@@ -38,7 +38,8 @@ class EmailUserManager(UserManager):
         return self._create_user(email, password, **extra_fields)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        # Emails are stored lower case, so an exact match on the lowered login uses the index.
+        return self.get(email=username.lower())
 
 
 class User(AbstractUser):

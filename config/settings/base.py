@@ -140,7 +140,7 @@ ACCOUNT_RATE_LIMITS = {
     # Self-service recovery; "key" is the phone number, or the country calling code for the
     # daily SMS budget that stops SMS-pumping fraud.
     "recover_email": env("DJANGO_RATE_LIMIT_RECOVER_EMAIL", default="10/h/ip,3/h/key"),
-    "recover_sms_country": env("DJANGO_RATE_LIMIT_SMS_COUNTRY", default="2000/d/key"),
+    "recover_sms_country": env("DJANGO_RATE_LIMIT_SMS_COUNTRY", default="20000/d/key"),
     "recover_help": env("DJANGO_RATE_LIMIT_RECOVER_HELP", default="5/h/ip"),
     "recover_send_code": env("DJANGO_RATE_LIMIT_SEND_CODE", default="5/h/ip,3/10m/key"),
     "recover_check_code": env("DJANGO_RATE_LIMIT_CHECK_CODE", default="20/h/ip"),

@@ -372,7 +372,7 @@ def case_email_change_start(*, case_id: int, agent: User, new_email: str) -> Ema
         user = case.matched_user
         if user is None:
             raise CaseActionError("The case matches no account.")
-        if User.objects.filter(email__iexact=new_email).exists():
+        if User.objects.filter(email=new_email).exists():
             raise CaseActionError("That address cannot be used.")
         EmailChange.objects.filter(case=case, status=EmailChange.Status.PROVING).update(
             status=EmailChange.Status.CANCELLED

@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.contacts import mask_email
@@ -71,10 +70,8 @@ def _account_matching(*, phone: str, emails: list[str]) -> User | None:
         if user is not None:
             return user
     if emails:
-        query = Q()
-        for email in emails:
-            query |= Q(email__iexact=email)
-        return User.objects.filter(query).order_by("pk").first()
+        # Stored emails are lower case: an exact match on lowered input uses the index.
+        return User.objects.filter(email__in=[e.lower() for e in emails]).order_by("pk").first()
     return None
 
 

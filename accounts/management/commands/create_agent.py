@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Initial password (default: a random one).")
 
     def handle(self, *args, email: str, role: str, password: str | None, **options) -> None:
-        if User.objects.filter(email__iexact=email).exists():
+        if User.objects.filter(email=email.lower()).exists():
             raise CommandError(f"An account with the email {email} already exists.")
         password = password or secrets.token_urlsafe(16)
         try:
