@@ -103,6 +103,10 @@ class CodeForm(forms.Form):
 class TotpCodeForm(CodeForm):
     """A 6-digit code from the authenticator app."""
 
+    mismatch_message = _(
+        "That code did not match. Check the time on your phone and enter the newest code."
+    )
+
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].replace(" ", "")
         if not (code.isdigit() and len(code) == 6):

@@ -143,13 +143,7 @@ class TwoFactorSetupView(View):
             context=AuditContext.from_request(request),
         )
         if codes is None:
-            form.add_error(
-                "code",
-                _(
-                    "That code did not match. Check the time on your phone "
-                    "and enter the newest code."
-                ),
-            )
+            form.add_error("code", form.mismatch_message)
             return self._render(request, device, form, status=400)
         del request.session[SETUP_DEVICE_SESSION_KEY]
         device.refresh_from_db()

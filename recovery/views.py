@@ -173,13 +173,7 @@ def reenrol_setup(request: HttpRequest) -> HttpResponse:
             context=AuditContext.from_request(request),
         )
         if codes is None:
-            form.add_error(
-                "code",
-                _(
-                    "That code did not match. Check the time on your phone "
-                    "and enter the newest code."
-                ),
-            )
+            form.add_error("code", form.mismatch_message)
     if codes is None:
         return render(
             request, "accounts/two_factor_setup.html", setup_page_context(device, form), status=400

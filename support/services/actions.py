@@ -42,6 +42,7 @@ from support.services.cases import (
     case_link_issue,
     case_proof_code_send,
     login_email_hint_send,
+    proof_code_notify,
 )
 from support.services.queue import CaseActionError, case_for_agent
 
@@ -385,18 +386,13 @@ def case_email_change_start(*, case_id: int, agent: User, new_email: str) -> Ema
             purpose=OneTimeCode.Purpose.PROVE_NEW_EMAIL,
             scope=f"email-change:{change.pk}",
         )
-        notification_queue(
+        proof_code_notify(
+            case=case,
+            account=user,
             channel=Notification.Channel.EMAIL,
             recipient=new_email,
-            template_key="support/proof_code",
+            code=code,
             idempotency_key=f"email-change:{change.pk}:code",
-            language=case.language,
-            account_id=user.pk,
-            context={
-                "code": code,
-                "case_reference": case.reference,
-                "minutes": settings.ONE_TIME_CODE_MINUTES,
-            },
         )
         case_event_add(
             case=case,

@@ -326,6 +326,31 @@ def case_reopen_after_hint(*, case: RecoveryCase) -> bool:
     return True
 
 
+def proof_code_notify(
+    *,
+    case: RecoveryCase,
+    account: User,
+    channel: Notification.Channel,
+    recipient: str,
+    code: str,
+    idempotency_key: str,
+) -> Notification:
+    """Send a case's verification code; the text tells the customer never to pass it on."""
+    return notification_queue(
+        channel=channel,
+        recipient=recipient,
+        template_key="support/proof_code",
+        idempotency_key=idempotency_key,
+        language=case.language,
+        account_id=account.pk,
+        context={
+            "code": code,
+            "case_reference": case.reference,
+            "minutes": settings.ONE_TIME_CODE_MINUTES,
+        },
+    )
+
+
 PROOF_PURPOSES = {
     CaseProof.Kind.PHONE: OneTimeCode.Purpose.PROVE_PHONE,
     CaseProof.Kind.EMAIL: OneTimeCode.Purpose.PROVE_EMAIL,
@@ -356,20 +381,15 @@ def case_proof_code_send(
         _row, code = one_time_code_issue(
             user=user, purpose=PROOF_PURPOSES[kind], scope=f"case:{case.pk}"
         )
-        notification_queue(
+        proof_code_notify(
+            case=case,
+            account=user,
             channel=Notification.Channel.SMS
             if kind == CaseProof.Kind.PHONE
             else Notification.Channel.EMAIL,
             recipient=destination,
-            template_key="support/proof_code",
+            code=code,
             idempotency_key=f"proof:{_row.pk}",
-            language=case.language,
-            account_id=user.pk,
-            context={
-                "code": code,
-                "case_reference": case.reference,
-                "minutes": settings.ONE_TIME_CODE_MINUTES,
-            },
         )
         case_event_add(
             case=case,
