@@ -1,0 +1,267 @@
+"""Take-next under load: 64 agents claiming from 100,000 waiting cases at once.
+
+Each agent is a thread with its own database connection (bench._take_next_worker, a few
+processes so that one interpreter lock does not serialise them all); it claims with
+`support.services.queue.case_claim_next` and closes the case at once with a one-row
+UPDATE, so it can claim again, for a fixed time. The baseline, in the same run and on
+identically re-seeded data, is the same claim with FOR UPDATE but without SKIP LOCKED.
+Afterwards the timeline is checked for double claims: a case with more than one
+"claimed" event, or claimed by two agents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+
+import psycopg
+
+from bench.common import ROOT, Result, drop_database, fresh_database, percentile
+
+NAME = "rd_bench_take_next"
+AGENTS = 64
+# Several interpreters: 64 threads in one would queue on its interpreter lock.
+PROCESSES = 4
+CASES = 100_000
+FULL_SECONDS = 20.0
+QUICK_SECONDS = 5.0
+# Connections left for everyone else on the server (other benchmarks, psql, tests).
+SPARE_CONNECTIONS = 10
+
+SEED_AGENTS_SQL = [
+    "INSERT INTO accounts_user (password, is_superuser, is_staff, is_active, date_joined,"
+    " email, phone, language, reenrolment_required) "
+    "SELECT '!', false, true, true, now(), 'agent' || i || '@bench.example', NULL, 'en', false "
+    "FROM generate_series(1, %(agents)s) AS i",
+    "INSERT INTO accounts_user_groups (user_id, group_id) "
+    "SELECT u.id, g.id FROM accounts_user u, auth_group g "
+    "WHERE u.is_staff AND g.name = 'Support agents'",
+]
+
+# Waiting cases, mostly normal priority with some high and urgent ones, queued a second apart.
+SEED_CASES_SQL = (
+    "INSERT INTO support_recoverycase (reference, kind, status, priority, contact_email,"
+    " contact_phone, emails_tried, description, language, resolution, created_at, updated_at,"
+    " queued_at) "
+    "SELECT 'BN' || lpad(i::text, 8, '0'), 'help', 'waiting', "
+    "CASE WHEN i %% 100 = 0 THEN 2 WHEN i %% 10 = 0 THEN 1 ELSE 0 END, "
+    "'customer' || i || '@bench.example', '', '[]', '', 'en', '', "
+    "now() - make_interval(secs => %(n)s - i), now(), now() - make_interval(secs => %(n)s - i) "
+    "FROM generate_series(1, %(n)s) AS i"
+)
+
+DOUBLE_CLAIMS_SQL = {
+    "cases_claimed_twice": "SELECT count(*) FROM (SELECT case_id FROM support_caseevent "
+    "WHERE type = 'claimed' GROUP BY case_id HAVING count(*) > 1) AS twice",
+    "cases_claimed_by_two_agents": "SELECT count(*) FROM (SELECT case_id FROM support_caseevent "
+    "WHERE type = 'claimed' GROUP BY case_id HAVING count(DISTINCT actor_id) > 1) AS two",
+    "claim_events": "SELECT count(*) FROM support_caseevent WHERE type = 'claimed'",
+}
+
+
+def _connect(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=True)
+
+
+def _agent_count(url: str) -> int:
+    """64, or fewer if the server has not that many connections to spare right now."""
+    with _connect(url) as conn:
+        limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+        used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
+    return max(1, min(AGENTS, limit - used - SPARE_CONNECTIONS))
+
+
+def _seed_agents(url: str, agents: int) -> list[int]:
+    with _connect(url) as conn:
+        for statement in SEED_AGENTS_SQL:
+            conn.execute(statement, {"agents": agents})
+        return [row[0] for row in conn.execute("SELECT id FROM accounts_user ORDER BY id")]
+
+
+def _reseed_cases(url: str) -> None:
+    with _connect(url) as conn:
+        conn.execute("TRUNCATE support_caseevent, support_recoverycase RESTART IDENTITY CASCADE")
+        conn.execute(SEED_CASES_SQL, {"n": CASES})
+        # Fresh statistics and a checkpoint, so neither variant inherits the seeding's work.
+        conn.execute("VACUUM ANALYZE support_recoverycase")
+        conn.execute("CHECKPOINT")
+
+
+class _WaitSampler(threading.Thread):
+    """Samples what the agents' server processes are doing, every 50 ms, while they run.
+
+    It tells a lock-bound run (waiting on `Lock`) from one bound by the clients (`ClientRead`:
+    the server waits for the next statement).
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.seen = url, threading.Event(), Counter()
+
+    def run(self) -> None:
+        with _connect(self.url) as conn:
+            while not self.stop.wait(0.05):
+                for state, kind, event in conn.execute(
+                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = "
+                    "'client backend'",
+                    [NAME],
+                ):
+                    self.seen[f"{state}: {kind or 'CPU'}/{event or '-'}"] += 1
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.seen.values()) or 1
+        return {k: round(n / total, 3) for k, n in self.seen.most_common(4)}
+
+
+def _run_variant(url: str, variant: str, agent_ids: list[int], seconds: float) -> dict:
+    """Start the agent processes, wait until all are connected, start them together."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
+    groups = [agent_ids[i::PROCESSES] for i in range(PROCESSES) if agent_ids[i::PROCESSES]]
+    workers = [
+        subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/python"),
+                "-m",
+                "bench._take_next_worker",
+                variant,
+                "--agents",
+                ",".join(map(str, group)),
+                "--seconds",
+                str(seconds),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for group in groups
+    ]
+    for worker in workers:
+        if worker.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"take-next worker failed to start ({variant})")
+    sampler = _WaitSampler(url)
+    sampler.start()
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    reports = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=seconds + 120)
+        if worker.returncode != 0:
+            raise RuntimeError(f"take-next worker failed ({variant}, {worker.returncode})")
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    sampler.stop.set()
+    sampler.join()
+    claimed = [pk for r in reports for pk in r["claimed"]]
+    latencies = [ms for r in reports for ms in r["latencies_ms"]]
+    elapsed = max(r["elapsed"] for r in reports)
+    with _connect(url) as conn:
+        checks = {k: conn.execute(sql).fetchone()[0] for k, sql in DOUBLE_CLAIMS_SQL.items()}
+    errors = [e for r in reports for e in r["errors"]]
+    return {
+        "claims": len(claimed),
+        "elapsed": elapsed,
+        "claims_per_second": len(claimed) / elapsed,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=0.0),
+        # The same case handed to two agents, seen from the agents' side.
+        "duplicate_claims_returned": sum(n - 1 for n in Counter(claimed).values() if n > 1),
+        "errors": len(errors),
+        "error_sample": errors[:3],
+        "server_backends_were": sampler.shares(),
+        **checks,
+    }
+
+
+def _doubles(result: dict) -> int:
+    return (
+        result["cases_claimed_twice"]
+        + result["cases_claimed_by_two_agents"]
+        + result["duplicate_claims_returned"]
+    )
+
+
+def run(quick: bool) -> list[Result]:
+    seconds = QUICK_SECONDS if quick else FULL_SECONDS
+    url = fresh_database(NAME)
+    try:
+        agents = _agent_count(url)
+        agent_ids = _seed_agents(url, agents)
+        results = {}
+        for variant in ("skip_locked", "naive"):
+            start = time.perf_counter()
+            _reseed_cases(url)
+            seeded = time.perf_counter() - start
+            results[variant] = {**_run_variant(url, variant, agent_ids, seconds), "seed": seeded}
+            r = results[variant]
+            print(
+                f"   {variant}: {r['claims_per_second']:,.0f} claims/s, p99 {r['p99_ms']:.1f} ms,"
+                f" doubles {_doubles(r)}, errors {r['errors']}"
+            )
+    finally:
+        drop_database(NAME)
+
+    fast, naive = results["skip_locked"], results["naive"]
+    setup = {
+        "agents": agents,
+        "processes": PROCESSES,
+        "waiting_cases": CASES,
+        "seconds": seconds,
+        "loop": "case_claim_next(agent) then UPDATE status=resolved, claimed_by=NULL",
+        "baseline": "same claim, select_for_update() without skip_locked",
+    }
+    ratio = fast["claims_per_second"] / naive["claims_per_second"]
+    doubles = _doubles(fast) + _doubles(naive)
+    return [
+        Result(
+            "take_next",
+            f"claims/s, {agents} agents, SKIP LOCKED",
+            fast["claims_per_second"],
+            "claims/s",
+            baseline=naive["claims_per_second"],
+            baseline_label="FOR UPDATE, no SKIP LOCKED",
+            target="≥ 5x",
+            met=ratio >= 5,
+            notes={**setup, "skip_locked": fast, "naive": naive},
+        ),
+        Result(
+            "take_next",
+            "claim latency p99",
+            fast["p99_ms"],
+            "ms",
+            baseline=naive["p99_ms"],
+            baseline_label="no SKIP LOCKED p99",
+            target="≤ 50 ms",
+            met=fast["p99_ms"] <= 50,
+            notes={
+                # 64 agents in a closed loop: the mean time round the loop is agents divided
+                # by throughput, so the latency follows the claims/s the machine can carry.
+                "loop_ms_by_littles_law": round(agents / fast["claims_per_second"] * 1000, 1),
+                "p50_ms": round(fast["p50_ms"], 2),
+                "max_ms": round(fast["max_ms"], 1),
+                "naive_p50_ms": round(naive["p50_ms"], 2),
+                "claims_measured": fast["claims"],
+            },
+        ),
+        Result(
+            "take_next",
+            "double claims (both variants)",
+            doubles,
+            "cases",
+            target="0",
+            met=doubles == 0 and not fast["errors"] and not naive["errors"],
+            notes={
+                "checked": "cases with >1 'claimed' event, cases claimed by two agents, "
+                "the same case returned to two agents",
+                "skip_locked": {k: fast[k] for k in DOUBLE_CLAIMS_SQL} | {"errors": fast["errors"]},
+                "naive": {k: naive[k] for k in DOUBLE_CLAIMS_SQL} | {"errors": naive["errors"]},
+            },
+        ),
+    ]
