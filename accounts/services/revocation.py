@@ -229,7 +229,11 @@ def revocation_campaign_run(
     batch_size: int,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Work all remaining batches; returns how many users this run revoked."""
+    """Work all remaining batches; returns how many users this run revoked.
+
+    The campaign is marked finished only when no target is left: batches still locked by a
+    dying or parallel run stay to be done by a `--resume`.
+    """
     revoked = 0
     while True:
         done = revocation_batch_run(campaign=campaign, batch_size=batch_size)
@@ -238,9 +242,10 @@ def revocation_campaign_run(
         revoked += done
         if progress:
             progress(done)
-    campaign.status = RevocationCampaign.Status.FINISHED
-    campaign.finished_at = timezone.now()
-    campaign.save(update_fields=["status", "finished_at"])
+    if revocation_campaign_remaining(campaign=campaign) == 0:
+        campaign.status = RevocationCampaign.Status.FINISHED
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "finished_at"])
     return revoked
 
 
