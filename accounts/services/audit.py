@@ -150,7 +150,7 @@ def security_events_append_many(
             head.hash = digest
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {SecurityEvent._meta.db_table} "  # noqa: S608 - table name only
+                f"INSERT INTO {SecurityEvent._meta.db_table} "  # noqa: S608 # nosec B608 - table name only
                 "(account_id, type, actor_id, ip_address, user_agent, details, created_at,"
                 " seq, prev_hash, hash) "
                 "SELECT r.account_id, %s, NULL, NULL, '', %s::jsonb, %s, r.seq, r.prev_hash,"

@@ -198,7 +198,7 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Notification._meta.db_table} "  # noqa: S608 - table names only
+            f"INSERT INTO {Notification._meta.db_table} "  # noqa: S608 # nosec B608 - table names only
             "(reference, channel, recipient, account_id, template_key, language, context,"
             " security_event_id, idempotency_key, campaign_id, status, attempts,"
             " next_attempt_at, last_error, created_at, sent_at) "
