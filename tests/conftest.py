@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -92,65 +89,18 @@ def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
     if connection.vendor != "postgresql":
         service_missing("the Celery worker tests need PostgreSQL (set DATABASE_URL)")
     from config.celery_app import app
+    from tests.processes import Worker
 
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test_worker",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "DJANGO_DEV_INBOX_DIR": str(dev_inbox_dir),
-    }
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery_app",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = Worker(broker_url=redis_url, inbox_dir=dev_inbox_dir, log_path=tmp_path / "worker.log")
     app.conf.task_always_eager = False
     try:
         app.control.purge()
-        _wait_for_worker(process, tmp_path / "worker.log")
-        yield process
+        worker.start()
+        yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        print("--- celery worker log ---\n" + (tmp_path / "worker.log").read_text()[-5000:])
+        worker.stop()
         app.conf.task_always_eager = True
-
-
-def _wait_for_worker(process, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("Celery worker exited:\n" + log_path.read_text())
-        if "ready." in log_path.read_text():
-            return
-        time.sleep(0.2)
-    raise RuntimeError("Celery worker did not start:\n" + log_path.read_text())
+        print("--- celery worker log ---\n" + worker.log()[-5000:])
 
 
 @pytest.fixture(scope="session")
