@@ -4,6 +4,8 @@
         .venv/bin/python -m bench._take_next_worker skip_locked --agents 1,2,3 --seconds 20
 
 Each thread is one agent with its own database connection (Django keeps one per thread).
+The `sql_*` variants send the same statements with psycopg alone, to show what the
+database does when the clients cost next to no CPU.
 The process prints "ready" once every thread has connected, starts on a "go" line on
 stdin, so all processes of a run start together, and prints one JSON line at the end:
 the claimed case ids, the claim latencies and any errors.
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
 from datetime import timedelta
 
 import django
+import psycopg
 
 django.setup()
 
@@ -70,52 +74,134 @@ def case_claim_next_naive(*, agent: User) -> RecoveryCase | None:
         return case_held_by(agent=agent)
 
 
-CLAIM = {"skip_locked": case_claim_next, "naive": case_claim_next_naive}
+class DjangoAgent:
+    """An agent through the application: `claim` (or the naive copy), then the ORM close."""
+
+    def __init__(self, agent_id: int, claim) -> None:
+        # Connect before the start, so the measured time is claims, not connecting.
+        self.agent, self.claim_with = User.objects.get(pk=agent_id), claim
+
+    def claim(self) -> int | None:
+        case = self.claim_with(agent=self.agent)
+        return None if case is None else case.pk
+
+    def close(self, case_id: int) -> None:
+        # The smallest UPDATE that ends the claim, so the agent may claim again.
+        RecoveryCase.objects.filter(pk=case_id).update(
+            status=CaseStatus.RESOLVED, claimed_by=None, closed_at=timezone.now()
+        )
+
+    def disconnect(self) -> None:
+        connection.close()  # this thread's own connection
 
 
-class Agent(threading.Thread):
-    def __init__(self, agent_id: int, claim, ready: threading.Barrier, go: threading.Event):
+class SqlAgent:
+    """The statements `case_claim_next` sends, sent with psycopg alone (no Django).
+
+    A diagnostic: it shows what the database can do when the clients cost next to no CPU,
+    which on a small machine running its own 64 Django clients is otherwise hidden.
+    """
+
+    def __init__(self, agent_id: int, skip_locked: bool) -> None:
+        self.agent_id = agent_id
+        self.lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+        self.conn = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+
+    def claim(self) -> int | None:
+        execute = self.conn.execute
+        held = execute(
+            "SELECT id FROM support_recoverycase WHERE claimed_by_id = %s AND status = 'claimed'"
+            " LIMIT 1",
+            [self.agent_id],
+        ).fetchone()
+        if held is not None:
+            raise RuntimeError("agent still holds a case")
+        execute(
+            "SELECT 1 FROM auth_group g JOIN accounts_user_groups ug ON ug.group_id = g.id"
+            " WHERE ug.user_id = %s AND g.name = 'Supervisors' LIMIT 1",
+            [self.agent_id],
+        ).fetchone()
+        with self.conn.transaction():
+            row = execute(
+                "SELECT * FROM support_recoverycase WHERE status IN ('waiting')"
+                f" ORDER BY priority DESC, queued_at, id LIMIT 1 {self.lock}"
+            ).fetchone()
+            if row is None:
+                return None
+            execute(
+                "UPDATE support_recoverycase SET status = 'claimed', claimed_by_id = %s,"
+                " lease_expires_at = now() + interval '20 minutes', updated_at = now()"
+                " WHERE id = %s",
+                [self.agent_id, row[0]],
+            )
+            execute(
+                "INSERT INTO support_caseevent (case_id, type, actor_id, message,"
+                " visible_to_customer, details, created_at)"
+                " VALUES (%s, 'claimed', %s, '', false, '{}', now())",
+                [row[0], self.agent_id],
+            )
+        return row[0]
+
+    def close(self, case_id: int) -> None:
+        self.conn.execute(
+            "UPDATE support_recoverycase SET status = 'resolved', claimed_by_id = NULL,"
+            " closed_at = now() WHERE id = %s",
+            [case_id],
+        )
+
+    def disconnect(self) -> None:
+        self.conn.close()
+
+
+AGENTS = {
+    "skip_locked": lambda pk: DjangoAgent(pk, case_claim_next),
+    "naive": lambda pk: DjangoAgent(pk, case_claim_next_naive),
+    "sql_skip_locked": lambda pk: SqlAgent(pk, skip_locked=True),
+    "sql_naive": lambda pk: SqlAgent(pk, skip_locked=False),
+}
+
+
+class Worker(threading.Thread):
+    """One agent's loop: claim, close, claim again, until the deadline or an empty queue."""
+
+    def __init__(self, agent_id: int, variant: str, ready: threading.Barrier, go: threading.Event):
         super().__init__(daemon=True)
-        self.agent_id, self.claim, self.ready, self.go = agent_id, claim, ready, go
+        self.agent_id, self.variant, self.ready, self.go = agent_id, variant, ready, go
         self.deadline = 0.0
         self.claimed: list[int] = []
         self.latencies: list[float] = []
         self.errors: list[str] = []
 
     def run(self) -> None:
+        agent = AGENTS[self.variant](self.agent_id)
         try:
-            # Connect before the start, so the measured time is claims, not connecting.
-            agent = User.objects.get(pk=self.agent_id)
             self.ready.wait()
             self.go.wait()
             while time.monotonic() < self.deadline:
                 start = time.perf_counter()
                 try:
-                    case = self.claim(agent=agent)
+                    case_id = agent.claim()
                 except Exception as exc:  # a failed claim is a result, not a crash
                     self.errors.append(repr(exc)[:200])
                     continue
                 self.latencies.append((time.perf_counter() - start) * 1000)
-                if case is None:
+                if case_id is None:
                     break  # the queue is empty
-                self.claimed.append(case.pk)
-                # Close it at once with the smallest UPDATE, so the agent may claim again.
-                RecoveryCase.objects.filter(pk=case.pk).update(
-                    status=CaseStatus.RESOLVED, claimed_by=None, closed_at=timezone.now()
-                )
+                self.claimed.append(case_id)
+                agent.close(case_id)
         finally:
-            connection.close()
+            agent.disconnect()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variant", choices=sorted(CLAIM))
+    parser.add_argument("variant", choices=sorted(AGENTS))
     parser.add_argument("--agents", required=True, help="Comma-separated user ids.")
     parser.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args()
     agent_ids = [int(pk) for pk in args.agents.split(",")]
     ready, go = threading.Barrier(len(agent_ids) + 1), threading.Event()
-    threads = [Agent(pk, CLAIM[args.variant], ready, go) for pk in agent_ids]
+    threads = [Worker(pk, args.variant, ready, go) for pk in agent_ids]
     for thread in threads:
         thread.start()
     ready.wait(timeout=60)

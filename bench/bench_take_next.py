@@ -4,9 +4,13 @@ Each agent is a thread with its own database connection (bench._take_next_worker
 processes so that one interpreter lock does not serialise them all); it claims with
 `support.services.queue.case_claim_next` and closes the case at once with a one-row
 UPDATE, so it can claim again, for a fixed time. The baseline, in the same run and on
-identically re-seeded data, is the same claim with FOR UPDATE but without SKIP LOCKED.
-Afterwards the timeline is checked for double claims: a case with more than one
-"claimed" event, or claimed by two agents.
+identically re-seeded data, is the same claim with FOR UPDATE but without SKIP LOCKED;
+in full mode the two alternate in rounds. Afterwards the timeline is checked for double
+claims: a case with more than one "claimed" event, or claimed by two agents.
+
+In full mode a diagnostic pair sends the same statements with psycopg alone; a sampler
+records what the server processes wait for (locks, or the next statement from their
+client), so the figures say whether the locks or the machine set the pace.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from collections import Counter
 
 import psycopg
@@ -28,7 +31,10 @@ AGENTS = 64
 PROCESSES = 4
 CASES = 100_000
 FULL_SECONDS = 20.0
-QUICK_SECONDS = 5.0
+QUICK_SECONDS = 4.0
+# Full mode splits each variant's time into alternating rounds.
+ROUNDS = 2
+VARIANTS = ("skip_locked", "naive", "sql_skip_locked", "sql_naive")
 # Connections left for everyone else on the server (other benchmarks, psql, tests).
 SPARE_CONNECTIONS = 10
 
@@ -113,13 +119,16 @@ class _WaitSampler(threading.Thread):
                 ):
                     self.seen[f"{state}: {kind or 'CPU'}/{event or '-'}"] += 1
 
-    def shares(self) -> dict[str, float]:
-        total = sum(self.seen.values()) or 1
-        return {k: round(n / total, 3) for k, n in self.seen.most_common(4)}
+
+def _shares(seen: Counter) -> dict[str, float]:
+    total = sum(seen.values()) or 1
+    return {k: round(n / total, 3) for k, n in seen.most_common(4)}
 
 
-def _run_variant(url: str, variant: str, agent_ids: list[int], seconds: float) -> dict:
-    """Start the agent processes, wait until all are connected, start them together."""
+def _run_once(url: str, variant: str, agent_ids: list[int], seconds: float) -> dict:
+    """Re-seed the queue, start the agent processes, and once all are connected, start them
+    together; returns what they claimed, the latencies and the double-claim checks."""
+    _reseed_cases(url)
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
     groups = [agent_ids[i::PROCESSES] for i in range(PROCESSES) if agent_ids[i::PROCESSES]]
     workers = [
@@ -159,24 +168,37 @@ def _run_variant(url: str, variant: str, agent_ids: list[int], seconds: float) -
     sampler.stop.set()
     sampler.join()
     claimed = [pk for r in reports for pk in r["claimed"]]
-    latencies = [ms for r in reports for ms in r["latencies_ms"]]
-    elapsed = max(r["elapsed"] for r in reports)
     with _connect(url) as conn:
         checks = {k: conn.execute(sql).fetchone()[0] for k, sql in DOUBLE_CLAIMS_SQL.items()}
-    errors = [e for r in reports for e in r["errors"]]
     return {
         "claims": len(claimed),
-        "elapsed": elapsed,
-        "claims_per_second": len(claimed) / elapsed,
+        "elapsed": max(r["elapsed"] for r in reports),
+        "latencies": [ms for r in reports for ms in r["latencies_ms"]],
+        # The same case handed to two agents, seen from the agents' side.
+        "duplicate_claims_returned": sum(n - 1 for n in Counter(claimed).values() if n > 1),
+        "errors": [e for r in reports for e in r["errors"]],
+        "seen": sampler.seen,
+        **checks,
+    }
+
+
+def _summarise(runs: list[dict]) -> dict:
+    """Pool the runs of one variant: claims over time, latencies, checks and errors."""
+    latencies = [ms for r in runs for ms in r["latencies"]]
+    errors = [e for r in runs for e in r["errors"]]
+    claims, elapsed = sum(r["claims"] for r in runs), sum(r["elapsed"] for r in runs)
+    return {
+        "claims": claims,
+        "elapsed": round(elapsed, 2),
+        "claims_per_second": claims / elapsed,
+        "runs_claims_per_second": [round(r["claims"] / r["elapsed"], 1) for r in runs],
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies, default=0.0),
-        # The same case handed to two agents, seen from the agents' side.
-        "duplicate_claims_returned": sum(n - 1 for n in Counter(claimed).values() if n > 1),
         "errors": len(errors),
         "error_sample": errors[:3],
-        "server_backends_were": sampler.shares(),
-        **checks,
+        "server_backends_were": _shares(sum((r["seen"] for r in runs), Counter())),
+        **{k: sum(r[k] for r in runs) for k in ("duplicate_claims_returned", *DOUBLE_CLAIMS_SQL)},
     }
 
 
@@ -194,13 +216,19 @@ def run(quick: bool) -> list[Result]:
     try:
         agents = _agent_count(url)
         agent_ids = _seed_agents(url, agents)
-        results = {}
-        for variant in ("skip_locked", "naive"):
-            start = time.perf_counter()
-            _reseed_cases(url)
-            seeded = time.perf_counter() - start
-            results[variant] = {**_run_variant(url, variant, agent_ids, seconds), "seed": seeded}
-            r = results[variant]
+        runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+        # The application's claim and its naive copy, alternating in rounds so that a burst
+        # of someone else's work on the machine hits both; then (full mode) the same
+        # statements without Django, once: they only explain the first pair.
+        rounds = 1 if quick else ROUNDS
+        for _ in range(rounds):
+            for variant in ("skip_locked", "naive"):
+                runs[variant].append(_run_once(url, variant, agent_ids, seconds / rounds))
+        if not quick:  # a diagnostic, not worth a quick run's time
+            for variant in ("sql_skip_locked", "sql_naive"):
+                runs[variant].append(_run_once(url, variant, agent_ids, seconds / 2))
+        results = {variant: _summarise(r) for variant, r in runs.items() if r}
+        for variant, r in results.items():
             print(
                 f"   {variant}: {r['claims_per_second']:,.0f} claims/s, p99 {r['p99_ms']:.1f} ms,"
                 f" doubles {_doubles(r)}, errors {r['errors']}"
@@ -214,12 +242,15 @@ def run(quick: bool) -> list[Result]:
         "processes": PROCESSES,
         "waiting_cases": CASES,
         "seconds": seconds,
+        "rounds": f"{rounds} per variant, alternating, pooled",
         "loop": "case_claim_next(agent) then UPDATE status=resolved, claimed_by=NULL",
         "baseline": "same claim, select_for_update() without skip_locked",
     }
     ratio = fast["claims_per_second"] / naive["claims_per_second"]
-    doubles = _doubles(fast) + _doubles(naive)
-    return [
+    doubles = sum(_doubles(r) for r in results.values())
+    errors = sum(r["errors"] for r in results.values())
+    rounds = 1 if quick else ROUNDS
+    figures = [
         Result(
             "take_next",
             f"claims/s, {agents} agents, SKIP LOCKED",
@@ -252,16 +283,41 @@ def run(quick: bool) -> list[Result]:
         ),
         Result(
             "take_next",
-            "double claims (both variants)",
+            "double claims (all variants)",
             doubles,
             "cases",
             target="0",
-            met=doubles == 0 and not fast["errors"] and not naive["errors"],
+            met=doubles == 0 and errors == 0,
             notes={
                 "checked": "cases with >1 'claimed' event, cases claimed by two agents, "
                 "the same case returned to two agents",
-                "skip_locked": {k: fast[k] for k in DOUBLE_CLAIMS_SQL} | {"errors": fast["errors"]},
-                "naive": {k: naive[k] for k in DOUBLE_CLAIMS_SQL} | {"errors": naive["errors"]},
+                **{
+                    variant: {k: r[k] for k in DOUBLE_CLAIMS_SQL} | {"errors": r["errors"]}
+                    for variant, r in results.items()
+                },
             },
         ),
     ]
+    if "sql_skip_locked" in results:
+        sql_fast, sql_naive = results["sql_skip_locked"], results["sql_naive"]
+        figures.append(
+            Result(
+                "take_next",
+                "diagnostic: same SQL via psycopg, no Django, SKIP LOCKED",
+                sql_fast["claims_per_second"],
+                "claims/s",
+                baseline=sql_naive["claims_per_second"],
+                baseline_label="same SQL, no SKIP LOCKED",
+                notes={
+                    "why": "the claim's statements without the ORM: what the database carries when"
+                    " the 64 clients cost little CPU; compare server_backends_were",
+                    "seconds": seconds / 2,
+                    "p50_ms": round(sql_fast["p50_ms"], 2),
+                    "p99_ms": round(sql_fast["p99_ms"], 2),
+                    "naive_p99_ms": round(sql_naive["p99_ms"], 2),
+                    "server_backends_were": sql_fast["server_backends_were"],
+                    "naive_server_backends_were": sql_naive["server_backends_were"],
+                },
+            )
+        )
+    return figures
