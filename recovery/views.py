@@ -54,6 +54,7 @@ CASE_SESSION_KEY = "recovery_case_id"
 NOT_ME_SESSION_KEY = "recovery_not_me_token"
 REENROL_SESSION_KEY = "recovery_reenrol_verified_user"
 RECOVERY_LINK_SESSION_KEY = "recovery_link_token"
+EMAIL_CHANGE_SESSION_KEY = "recovery_email_change_token"
 
 
 def _too_many(request: HttpRequest) -> HttpResponse:
@@ -290,11 +291,27 @@ def case_status(request: HttpRequest) -> HttpResponse:
     )
 
 
-def not_me_link(request: HttpRequest, token: str) -> HttpResponse:
-    if not_me_link_find(token=token) is None:
+def _link_into_session(
+    request: HttpRequest, token: str, *, valid: bool, session_key: str, page: str
+) -> HttpResponse:
+    """Keep a link's token in the session and go on at a token-free URL.
+
+    The token then never reaches the Referer header of anything the page loads or links to.
+    """
+    if not valid:
         return render(request, "recovery/link_invalid.html", status=404)
-    request.session[NOT_ME_SESSION_KEY] = token
-    return redirect("recover_not_me")
+    request.session[session_key] = token
+    return redirect(page)
+
+
+def not_me_link(request: HttpRequest, token: str) -> HttpResponse:
+    return _link_into_session(
+        request,
+        token,
+        valid=not_me_link_find(token=token) is not None,
+        session_key=NOT_ME_SESSION_KEY,
+        page="recover_not_me",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -347,11 +364,14 @@ def frozen(request: HttpRequest) -> HttpResponse:
 
 
 def recovery_link(request: HttpRequest, token: str) -> HttpResponse:
-    """The link support sent after re-authentication: into the session, then token-free."""
-    if recovery_link_find(token=token) is None:
-        return render(request, "recovery/link_invalid.html", status=404)
-    request.session[RECOVERY_LINK_SESSION_KEY] = token
-    return redirect("recover_reset")
+    """The link support sent after re-authentication."""
+    return _link_into_session(
+        request,
+        token,
+        valid=recovery_link_find(token=token) is not None,
+        session_key=RECOVERY_LINK_SESSION_KEY,
+        page="recover_reset",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -378,17 +398,23 @@ def recovery_reset(request: HttpRequest) -> HttpResponse:
 
 
 def email_change_cancel_link(request: HttpRequest, token: str) -> HttpResponse:
-    request.session["recovery_email_change_token"] = token
-    return redirect("recover_email_change_cancel")
+    # Checked on the POST that cancels, so an expired link still shows the same page first.
+    return _link_into_session(
+        request,
+        token,
+        valid=True,
+        session_key=EMAIL_CHANGE_SESSION_KEY,
+        page="recover_email_change_cancel",
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
-    token = request.session.get("recovery_email_change_token", "")
+    token = request.session.get(EMAIL_CHANGE_SESSION_KEY, "")
     if request.method == "GET":
         return render(request, "recovery/email_change_cancel.html", {"done": False})
     change = email_change_cancel(token=token)
     if change is None:
         return render(request, "recovery/link_invalid.html", status=404)
-    del request.session["recovery_email_change_token"]
+    del request.session[EMAIL_CHANGE_SESSION_KEY]
     return render(request, "recovery/email_change_cancel.html", {"done": True})
