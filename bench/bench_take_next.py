@@ -4,13 +4,12 @@ Each agent is a thread with its own database connection (bench._take_next_worker
 processes so that one interpreter lock does not serialise them all); it claims with
 `support.services.queue.case_claim_next` and closes the case at once with a one-row
 UPDATE, so it can claim again, for a fixed time. The baseline, in the same run and on
-identically re-seeded data, is the same claim with FOR UPDATE but without SKIP LOCKED;
-in full mode the two alternate in rounds. Afterwards the timeline is checked for double
-claims: a case with more than one "claimed" event, or claimed by two agents.
-
-In full mode a diagnostic pair sends the same statements with psycopg alone; a sampler
-records what the server processes wait for (locks, or the next statement from their
-client), so the figures say whether the locks or the machine set the pace.
+identically re-seeded data, is the claim as first written with the ORM:
+`select_for_update()` without `skip_locked`, then `save()` and the timeline event; in full
+mode the two alternate in rounds. Afterwards the timeline is checked for double claims: a
+case with more than one "claimed" event, or claimed by two agents. A sampler records what
+the server processes wait for (locks, or the next statement from their client), so the
+figures say whether the locks or the machine set the pace.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ FULL_SECONDS = 20.0
 QUICK_SECONDS = 4.0
 # Full mode splits each variant's time into alternating rounds.
 ROUNDS = 2
-VARIANTS = ("skip_locked", "naive", "sql_skip_locked", "sql_naive")
+VARIANTS = ("skip_locked", "naive")
 # Connections left for everyone else on the server (other benchmarks, psql, tests).
 SPARE_CONNECTIONS = 10
 
@@ -218,15 +217,11 @@ def run(quick: bool) -> list[Result]:
         agent_ids = _seed_agents(url, agents)
         runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
         # The application's claim and its naive copy, alternating in rounds so that a burst
-        # of someone else's work on the machine hits both; then (full mode) the same
-        # statements without Django, once: they only explain the first pair.
+        # of someone else's work on the machine hits both.
         rounds = 1 if quick else ROUNDS
         for _ in range(rounds):
-            for variant in ("skip_locked", "naive"):
+            for variant in VARIANTS:
                 runs[variant].append(_run_once(url, variant, agent_ids, seconds / rounds))
-        if not quick:  # a diagnostic, not worth a quick run's time
-            for variant in ("sql_skip_locked", "sql_naive"):
-                runs[variant].append(_run_once(url, variant, agent_ids, seconds / 2))
         results = {variant: _summarise(r) for variant, r in runs.items() if r}
         for variant, r in results.items():
             print(
@@ -244,7 +239,7 @@ def run(quick: bool) -> list[Result]:
         "seconds": seconds,
         "rounds": f"{rounds} per variant, alternating, pooled",
         "loop": "case_claim_next(agent) then UPDATE status=resolved, claimed_by=NULL",
-        "baseline": "same claim, select_for_update() without skip_locked",
+        "baseline": "ORM claim: select_for_update() without skip_locked, save(), event",
     }
     ratio = fast["claims_per_second"] / naive["claims_per_second"]
     doubles = sum(_doubles(r) for r in results.values())
@@ -298,26 +293,4 @@ def run(quick: bool) -> list[Result]:
             },
         ),
     ]
-    if "sql_skip_locked" in results:
-        sql_fast, sql_naive = results["sql_skip_locked"], results["sql_naive"]
-        figures.append(
-            Result(
-                "take_next",
-                "diagnostic: same SQL via psycopg, no Django, SKIP LOCKED",
-                sql_fast["claims_per_second"],
-                "claims/s",
-                baseline=sql_naive["claims_per_second"],
-                baseline_label="same SQL, no SKIP LOCKED",
-                notes={
-                    "why": "the claim's statements without the ORM: what the database carries when"
-                    " the 64 clients cost little CPU; compare server_backends_were",
-                    "seconds": seconds / 2,
-                    "p50_ms": round(sql_fast["p50_ms"], 2),
-                    "p99_ms": round(sql_fast["p99_ms"], 2),
-                    "naive_p99_ms": round(sql_naive["p99_ms"], 2),
-                    "server_backends_were": sql_fast["server_backends_were"],
-                    "naive_server_backends_were": sql_naive["server_backends_were"],
-                },
-            )
-        )
     return figures

@@ -108,6 +108,7 @@ class RecoveryCase(models.Model):
             models.Index(
                 models.F("priority").desc(),
                 "queued_at",
+                "id",
                 name="case_take_next_idx",
                 condition=models.Q(status="waiting"),
             ),

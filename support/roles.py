@@ -8,10 +8,23 @@ AGENTS_GROUP = "Support agents"
 SUPERVISORS_GROUP = "Supervisors"
 
 
+def _group_names(user: User) -> frozenset[str]:
+    """The user's group names, read once per user object.
+
+    A request asks several times (admin permission, the page, the action); the answer is
+    kept on the object for its lifetime, as Django's ModelBackend keeps permissions.
+    """
+    try:
+        return user._support_group_names
+    except AttributeError:
+        user._support_group_names = frozenset(user.groups.values_list("name", flat=True))
+        return user._support_group_names
+
+
 def _in_group(user: User, name: str) -> bool:
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return False
-    return user.groups.filter(name=name).exists()
+    return name in _group_names(user)
 
 
 def is_supervisor(user: User) -> bool:

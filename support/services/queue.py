@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -26,37 +27,65 @@ def case_held_by(*, agent: User) -> RecoveryCase | None:
     return RecoveryCase.objects.filter(claimed_by=agent, status=CaseStatus.CLAIMED).first()
 
 
+# Pick, claim and record in one statement. The row lock then lives only inside the
+# database, for the length of one statement, never across a round trip to the client.
+_CLAIM_NEXT_SQL = """
+WITH next_case AS (
+    SELECT id FROM {case}
+    WHERE status = ANY(%(statuses)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM {case} WHERE claimed_by_id = %(agent)s AND status = %(claimed)s
+      )
+    ORDER BY priority DESC, queued_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE {case} AS c
+    SET status = %(claimed)s, claimed_by_id = %(agent)s, lease_expires_at = %(lease)s,
+        updated_at = %(now)s
+    FROM next_case WHERE c.id = next_case.id
+    RETURNING c.*
+), event AS (
+    INSERT INTO {event} (case_id, type, actor_id, message, visible_to_customer, details,
+                         created_at)
+    SELECT id, %(event_type)s, %(agent)s, '', false, '{{}}', %(now)s FROM claimed
+)
+SELECT * FROM claimed
+"""
+
+
 def case_claim_next(*, agent: User) -> RecoveryCase | None:
     """Give the agent their current case, or claim the most urgent, longest-waiting one.
 
-    `SKIP LOCKED` lets many agents claim at once without waiting on each other's rows, and
-    the one-active-claim constraint stops a double click from claiming two cases.
+    `FOR UPDATE SKIP LOCKED` lets many agents claim at once without waiting on each other's
+    rows; the one-active-claim constraint stops a double click from claiming two cases.
     """
-    current = case_held_by(agent=agent)
-    if current is not None:
-        return case_lease_renew(case=current, agent=agent)
     statuses = [CaseStatus.WAITING]
     if is_supervisor(agent):
         statuses.insert(0, CaseStatus.ESCALATED)
+    now = timezone.now()
+    sql = _CLAIM_NEXT_SQL.format(case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table)
+    params = {
+        "statuses": [str(s) for s in statuses],
+        "agent": agent.pk,
+        "claimed": str(CaseStatus.CLAIMED),
+        "lease": now + timedelta(minutes=settings.CASE_LEASE_MINUTES),
+        "now": now,
+        "event_type": str(CaseEvent.Type.CLAIMED),
+    }
+    # Inside a request's transaction a savepoint keeps an IntegrityError from aborting it;
+    # on its own the statement is a transaction already.
+    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
-            case = (
-                RecoveryCase.objects.select_for_update(skip_locked=True)
-                .filter(status__in=statuses)
-                .order_by("-priority", "queued_at", "pk")
-                .first()
-            )
-            if case is None:
-                return None
-            case.status = CaseStatus.CLAIMED
-            case.claimed_by = agent
-            case.lease_expires_at = _lease_end()
-            case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
-            case_event_add(case=case, type=CaseEvent.Type.CLAIMED, actor=agent)
-            return case
+        with guard:
+            claimed = next(iter(RecoveryCase.objects.raw(sql, params)), None)
+
     except IntegrityError:
-        # A concurrent request of the same agent claimed first: hand back that case.
-        return case_held_by(agent=agent)
+        claimed = None  # a concurrent request of the same agent claimed first
+    if claimed is not None:
+        return claimed
+    current = case_held_by(agent=agent)
+    return None if current is None else case_lease_renew(case=current, agent=agent)
 
 
 def case_for_agent(*, case_id: int, agent: User) -> RecoveryCase:
