@@ -1,4 +1,4 @@
-"""Celery entry points for the outbox: deliver one notification, sweep overdue ones."""
+"""Celery entry points for the outbox: deliver notifications, sweep overdue ones."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from django.conf import settings
 
 
 @shared_task(acks_late=True)
-def notification_deliver_task(notification_id: int) -> bool:
-    from accounts.services.notifications import notification_deliver
+def notification_deliver_task(notification_id: int) -> int:
+    from accounts.services.notifications import notifications_deliver
 
-    return notification_deliver(notification_id=notification_id)
+    return notifications_deliver(notification_ids=[notification_id])
 
 
 @shared_task
@@ -21,9 +21,9 @@ def notification_sweep_task() -> int:
 
 
 def _deliver_batch(notification_ids: list[int]) -> int:
-    from accounts.services.notifications import notification_deliver
+    from accounts.services.notifications import notifications_deliver
 
-    return sum(notification_deliver(notification_id=pk) for pk in notification_ids)
+    return notifications_deliver(notification_ids=notification_ids)
 
 
 # Per-channel send rates: each task is one batch, Celery spaces the batches per worker.

@@ -9,8 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -342,58 +343,88 @@ def _render_sms(notification: Notification) -> SmsMessage:
     )
 
 
-def _send(notification: Notification) -> None:
-    with translation.override(notification.language):
-        if notification.channel == Notification.Channel.EMAIL:
-            _render_email(notification).send()
-        else:
-            get_sms_backend().send(_render_sms(notification))
+class _Senders:
+    """One email connection and one SMS backend for all the messages of a chunk."""
 
+    def __init__(self) -> None:
+        self.email = get_connection()
+        self.sms = get_sms_backend()
 
-def notification_deliver(*, notification_id: int) -> bool:
-    """Send one pending notification; returns True if it was sent by this call.
-
-    The row stays locked while it is sent and is marked sent in the same transaction, so a
-    second delivery of the same id (a redelivered task, the sweep) finds it sent and does
-    nothing.
-    """
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(of=("self",))
-            .select_related("security_event")
-            .filter(pk=notification_id, status=Notification.Status.PENDING)
-            .first()
-        )
-        if notification is None:
-            return False
-        if (
-            notification.campaign_id is None
-            and DeliveryHold.objects.filter(
-                template_key=notification.template_key, released_at__isnull=True
-            ).exists()
-        ):
-            notification.status = Notification.Status.HELD
-            notification.save(update_fields=["status"])
-            return False
-        notification.attempts += 1
-        try:
-            _send(notification)
-        except Exception as exc:
-            logger.warning("Delivery of notification %s failed: %s", notification.reference, exc)
-            notification.last_error = str(exc)[:500]
-            if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-                notification.status = Notification.Status.FAILED
+    def send(self, notification: Notification) -> None:
+        with translation.override(notification.language):
+            if notification.channel == Notification.Channel.EMAIL:
+                message = _render_email(notification)
+                message.connection = self.email
+                message.send()
             else:
-                backoff = timedelta(seconds=30 * 2 ** (notification.attempts - 1))
-                notification.next_attempt_at = timezone.now() + backoff
-            notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            return False
-        notification.status = Notification.Status.SENT
-        notification.sent_at = timezone.now()
+                self.sms.send(_render_sms(notification))
+
+
+def notifications_deliver(*, notification_ids: Sequence[int]) -> int:
+    """Send the pending notifications among the ids; returns how many this call sent.
+
+    The rows go a chunk at a time (`NOTIFICATION_DELIVERY_CHUNK`): a chunk's rows stay
+    locked while they are sent and are marked sent in the same transaction, so a second
+    delivery of the same ids (a redelivered task, the sweep) finds them sent and does
+    nothing, and rows another worker is sending are skipped, not waited for. A worker that
+    dies mid-chunk has sent at most that chunk, which goes out again with the same reference
+    (Message-ID, the gateway's Idempotency-Key), so the receiving side can drop the copy.
+    """
+    size = settings.NOTIFICATION_DELIVERY_CHUNK
+    return sum(
+        _deliver_chunk(notification_ids[start : start + size])
+        for start in range(0, len(notification_ids), size)
+    )
+
+
+def _deliver_chunk(notification_ids: Sequence[int]) -> int:
+    with transaction.atomic():
+        rows = list(
+            Notification.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("security_event")
+            .filter(pk__in=notification_ids, status=Notification.Status.PENDING)
+            .order_by("pk")
+        )
+        if not rows:
+            return 0
+        held_keys = set(
+            DeliveryHold.objects.filter(
+                template_key__in={row.template_key for row in rows if row.campaign_id is None},
+                released_at__isnull=True,
+            ).values_list("template_key", flat=True)
+        )
+        held = [row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys]
+        Notification.objects.filter(pk__in=held).update(status=Notification.Status.HELD)
+        senders, sent = _Senders(), []
+        for row in rows:
+            if row.pk in held:
+                continue
+            try:
+                senders.send(row)
+            except Exception as exc:
+                _attempt_failed(row, exc)
+            else:
+                sent.append(row.pk)
         # The outbox keeps no message content once sent: it may hold a code or a link.
-        notification.context = {}
-        notification.save(update_fields=["attempts", "status", "sent_at", "context"])
-        return True
+        Notification.objects.filter(pk__in=sent).update(
+            status=Notification.Status.SENT,
+            sent_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            context={},
+        )
+    return len(sent)
+
+
+def _attempt_failed(notification: Notification, exc: Exception) -> None:
+    logger.warning("Delivery of notification %s failed: %s", notification.reference, exc)
+    notification.attempts += 1
+    notification.last_error = str(exc)[:500]
+    if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        notification.status = Notification.Status.FAILED
+    else:
+        backoff = timedelta(seconds=30 * 2 ** (notification.attempts - 1))
+        notification.next_attempt_at = timezone.now() + backoff
+    notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
 
 
 def notification_sweep(*, limit: int = 50000) -> int:

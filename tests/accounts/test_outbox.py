@@ -17,9 +17,9 @@ from accounts.models import Notification, SecurityEvent
 from accounts.services.audit import security_event_record
 from accounts.services.notifications import (
     NoticeRefused,
-    notification_deliver,
     notification_queue,
     notification_sweep,
+    notifications_deliver,
     security_notice_queue,
 )
 from accounts.sms import SmsMessage
@@ -72,8 +72,8 @@ def test_delivering_twice_sends_once(mailoutbox):
     user = UserFactory()
     event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET, notify=False)
     [email, _sms] = security_notice_queue(event_id=event.pk)
-    assert notification_deliver_task.apply(args=[email.pk]).get() is True
-    assert notification_deliver_task.apply(args=[email.pk]).get() is False
+    assert notification_deliver_task.apply(args=[email.pk]).get() == 1
+    assert notification_deliver_task.apply(args=[email.pk]).get() == 0
     assert len(mailoutbox) == 1
     email.refresh_from_db()
     assert email.status == Notification.Status.SENT and email.attempts == 1
@@ -112,7 +112,7 @@ def test_failed_delivery_is_retried_later(settings):
         idempotency_key="k",
         context={"masked_email": "a***b@c***.com"},
     )
-    assert notification_deliver(notification_id=notification.pk) is False
+    assert notifications_deliver(notification_ids=[notification.pk]) == 0
     notification.refresh_from_db()
     assert notification.status == "pending" and notification.attempts == 1
     assert notification.next_attempt_at > timezone.now()

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import DeliveryHold, Notification, SecurityEvent
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import notification_deliver, notification_sweep
+from accounts.services.notifications import notification_sweep, notifications_deliver
 from accounts.services.two_factor import two_factor_provision
 from accounts.tasks import notification_deliver_task
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
@@ -105,8 +105,8 @@ def test_delivering_a_row_of_a_held_type_sends_nothing(mailoutbox):
     assert notice.status == PENDING
     DeliveryHold.objects.create(template_key=KEY)
 
-    assert notification_deliver(notification_id=notice.pk) is False
-    assert notification_deliver_task.apply(args=[notice.pk]).get() is False
+    assert notifications_deliver(notification_ids=[notice.pk]) == 0
+    assert notification_deliver_task.apply(args=[notice.pk]).get() == 0
     notice.refresh_from_db()
     assert notice.status == HELD and notice.sent_at is None
     assert mailoutbox == []
@@ -120,7 +120,7 @@ def test_held_notices_are_never_sent_before_release(flood, mailoutbox):
     Notification.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))
     assert notification_sweep() == 0
     for pk in Notification.objects.values_list("pk", flat=True):
-        assert notification_deliver(notification_id=pk) is False
+        assert notifications_deliver(notification_ids=[pk]) == 0
     assert mailoutbox == []
     assert statuses() == {HELD: 25}
 

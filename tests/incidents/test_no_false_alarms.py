@@ -13,8 +13,8 @@ from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import (
     SECURITY_NOTICE_TYPES,
     NoticeRefused,
-    notification_deliver,
     notification_queue,
+    notifications_deliver,
     security_notice_queue,
 )
 from accounts.services.users import user_email_change
@@ -181,7 +181,7 @@ def test_the_wording_comes_from_the_stored_event_type_only(event_type, mailoutbo
         context={**notices[0].context, "event_type": SecurityEvent.Type.ACCOUNT_RECOVERED}
     )
     for notice in notices:
-        assert notification_deliver(notification_id=notice.pk) is True
+        assert notifications_deliver(notification_ids=[notice.pk]) == 1
 
     expected = security_notice_text(event_type)
     [mail] = mailoutbox
