@@ -48,7 +48,9 @@ def email_hint_send(*, hint_request_id: int) -> bool:
         user = User.objects.filter(phone=hint_request.phone, is_active=True).first()
         if user is None:
             return False
-        login_email_hint_send(user=user, idempotency_prefix=f"email-hint:{hint_request.pk}")
+        login_email_hint_send(
+            user=user, idempotency_prefix=f"email-hint:{hint_request.pk}", from_worker=True
+        )
     return True
 
 

@@ -16,7 +16,11 @@ from django.utils import timezone
 from accounts.contacts import mask_email
 from accounts.models import Notification, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import REFERENCE_ALPHABET, notification_queue
+from accounts.services.notifications import (
+    REFERENCE_ALPHABET,
+    notification_queue,
+    notifications_deliver_after_commit,
+)
 from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue, token_hash
 from config.celery_app import enqueue_after_commit
 from support.models import (
@@ -226,7 +230,7 @@ def case_triage(*, case_id: int) -> str:
             and user.phone == case.contact_phone
             and user.email not in typed
         ):
-            login_email_hint_send(user=user, idempotency_prefix=f"case:{case.pk}")
+            login_email_hint_send(user=user, idempotency_prefix=f"case:{case.pk}", from_worker=True)
             case.status = CaseStatus.RESOLVED
             case.resolution = RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
             case.closed_at = timezone.now()
@@ -240,8 +244,14 @@ def case_triage(*, case_id: int) -> str:
         return "queued"
 
 
-def login_email_hint_send(*, user: User, idempotency_prefix: str) -> list[Notification]:
-    """Tell an account's own phone (masked) and email (in full) which address signs in."""
+def login_email_hint_send(
+    *, user: User, idempotency_prefix: str, from_worker: bool = False
+) -> list[Notification]:
+    """Tell an account's own phone (masked) and email (in full) which address signs in.
+
+    `from_worker`: the caller runs in a Celery worker, which sends both messages itself
+    right after the commit instead of handing each to another task.
+    """
     notices = [
         notification_queue(
             channel=Notification.Channel.EMAIL,
@@ -251,6 +261,7 @@ def login_email_hint_send(*, user: User, idempotency_prefix: str) -> list[Notifi
             language=user.language,
             account_id=user.pk,
             context={"login_email": user.email},
+            enqueue=not from_worker,
         )
     ]
     if user.phone:
@@ -263,8 +274,11 @@ def login_email_hint_send(*, user: User, idempotency_prefix: str) -> list[Notifi
                 language=user.language,
                 account_id=user.pk,
                 context={"masked_email": mask_email(user.email)},
+                enqueue=not from_worker,
             )
         )
+    if from_worker:
+        notifications_deliver_after_commit(notices)
     return notices
 
 
