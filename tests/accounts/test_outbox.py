@@ -79,6 +79,39 @@ def test_delivering_twice_sends_once(mailoutbox):
     assert email.status == Notification.Status.SENT and email.attempts == 1
 
 
+def test_a_batch_goes_out_chunk_by_chunk_and_a_failure_stays_with_its_row(
+    settings, mailoutbox, sms_outbox
+):
+    settings.NOTIFICATION_DELIVERY_CHUNK = 4
+    settings.SMS_BACKEND = "accounts.sms.backends.HttpGatewayBackend"
+    settings.SMS_GATEWAY_URL = ""  # every SMS fails; the emails around it must not
+    queued = [
+        notification_queue(
+            channel="sms" if i == 5 else "email",
+            recipient="+4915100000001" if i == 5 else f"c{i}@example.com",
+            template_key="support/login_email_hint",
+            idempotency_key=f"batch:{i}",
+            context={"login_email": f"c{i}@example.com", "masked_email": "c***@e***.com"},
+            enqueue=False,
+        )
+        for i in range(10)
+    ]
+    ids = [n.pk for n in queued]
+    assert notifications_deliver(notification_ids=ids) == 9
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(
+        f"c{i}@example.com" for i in range(10) if i != 5
+    )
+    rows = {n.pk: n for n in Notification.objects.filter(pk__in=ids)}
+    failed = rows.pop(ids[5])
+    assert (failed.status, failed.attempts) == (Notification.Status.PENDING, 1)
+    assert "SMS_GATEWAY_URL" in failed.last_error
+    assert {(n.status, n.attempts, str(n.context)) for n in rows.values()} == {
+        (Notification.Status.SENT, 1, "{}")
+    }
+    assert notifications_deliver(notification_ids=ids) == 0, "sent rows stay sent"
+    assert len(mailoutbox) == 9 and sms_outbox == []
+
+
 def test_queue_is_idempotent_per_key():
     first = notification_queue(
         channel="sms", recipient="+4915100000001", template_key="x", idempotency_key="same"
