@@ -69,7 +69,7 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
         "statuses": [str(s) for s in statuses],
         "agent": agent.pk,
         "claimed": str(CaseStatus.CLAIMED),
-        "lease": now + timedelta(minutes=settings.CASE_LEASE_MINUTES),
+        "lease": _lease_end(),
         "now": now,
         "event_type": str(CaseEvent.Type.CLAIMED),
     }
@@ -79,7 +79,6 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
     try:
         with guard:
             claimed = next(iter(RecoveryCase.objects.raw(sql, params)), None)
-
     except IntegrityError:
         claimed = None  # a concurrent request of the same agent claimed first
     if claimed is not None:
