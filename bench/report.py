@@ -68,10 +68,16 @@ def write_report(payload: dict) -> None:
             f"| {r['benchmark']} | {r['metric']} | {r['value']:,.2f} {r['unit']} | "
             f"{baseline} | {ratio} | {r['target']} | {met} |"
         )
+    unmet = [r for r in results if r["met"] is False and "why_not_met" in r["notes"]]
+    if unmet:
+        lines += ["", "## Targets not met in this run", ""]
+        lines += [
+            f"- **{r['benchmark']} — {r['metric']}**: {r['notes']['why_not_met']}" for r in unmet
+        ]
     notes = [(r["benchmark"], r["metric"], r["notes"]) for r in results if r["notes"]]
     if notes:
         lines += ["", "## Notes", ""]
         for benchmark, metric, note in notes:
-            details = "; ".join(f"{k}: {v}" for k, v in note.items())
+            details = "; ".join(f"{k}: {v}" for k, v in note.items() if k != "why_not_met")
             lines.append(f"- **{benchmark} — {metric}**: {details}")
     (DOCS / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
