@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.contacts import mask_email
 from accounts.models import Notification, NotMeLink, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import notification_queue
+from accounts.services.notifications import notification_queue, notifications_deliver_after_commit
 from accounts.services.tokens import one_time_code_issue
 from accounts.services.users import user_sessions_end_all
 from config.celery_app import enqueue_after_commit
@@ -48,9 +48,11 @@ def email_hint_send(*, hint_request_id: int) -> bool:
         user = User.objects.filter(phone=hint_request.phone, is_active=True).first()
         if user is None:
             return False
-        login_email_hint_send(
-            user=user, idempotency_prefix=f"email-hint:{hint_request.pk}", from_worker=True
+        notices = login_email_hint_send(
+            user=user, idempotency_prefix=f"email-hint:{hint_request.pk}", enqueue=False
         )
+        # This runs in a worker: it sends both messages itself, after the commit.
+        notifications_deliver_after_commit([n.pk for n in notices])
     return True
 
 

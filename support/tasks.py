@@ -6,10 +6,10 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True)
-def case_triage_task(case_id: int) -> str:
+def case_triage_task(case_id: int, notification_ids: list[int] | None = None) -> str:
     from support.services import case_triage
 
-    return case_triage(case_id=case_id)
+    return case_triage(case_id=case_id, also_send=notification_ids or ())
 
 
 @shared_task

@@ -90,14 +90,15 @@ def notification_queue(
     )
 
 
-def notifications_deliver_after_commit(notifications: Sequence[Notification]) -> None:
+def notifications_deliver_after_commit(notification_ids: Sequence[int]) -> None:
     """Send the rows from this process, in one go, once the current transaction commits.
 
     For code that already runs in a worker: a task per row would only add a broker round
     trip and another transaction per message.
     """
-    ids = [notification.pk for notification in notifications]
-    transaction.on_commit(lambda: notifications_deliver(notification_ids=ids), robust=True)
+    if notification_ids:
+        ids = list(notification_ids)
+        transaction.on_commit(lambda: notifications_deliver(notification_ids=ids), robust=True)
 
 
 def _notification_add(

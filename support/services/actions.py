@@ -67,7 +67,7 @@ def _close(case: RecoveryCase, *, status: CaseStatus, resolution: str) -> None:
 
 def _notify_contact(case: RecoveryCase, *, key: str) -> None:
     """Tell the contact address the customer gave that the case changed, with a fresh link."""
-    token = case_link_issue(case=case)
+    token, _notice = case_link_issue(case=case)
     notification_queue(
         channel=Notification.Channel.EMAIL,
         recipient=case.contact_email,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -79,16 +80,22 @@ def _account_matching(*, phone: str, emails: list[str]) -> User | None:
     return None
 
 
-def case_link_issue(*, case: RecoveryCase, email_to: str | None = None) -> str:
-    """Create a private status link for the case; email it when `email_to` is given."""
+def case_link_issue(
+    *, case: RecoveryCase, email_to: str | None = None, enqueue: bool = True
+) -> tuple[str, Notification | None]:
+    """Create a private status link for the case; email it when `email_to` is given.
+
+    Returns the token and the email's outbox row (`enqueue` as for `notification_queue`).
+    """
     token = secrets.token_urlsafe(32)
     link = CaseLink.objects.create(
         case=case,
         token_hash=token_hash(token),
         expires_at=timezone.now() + timedelta(days=settings.CASE_LINK_DAYS),
     )
+    notice = None
     if email_to:
-        notification_queue(
+        notice = notification_queue(
             channel=Notification.Channel.EMAIL,
             recipient=email_to,
             template_key="support/case_link",
@@ -96,8 +103,9 @@ def case_link_issue(*, case: RecoveryCase, email_to: str | None = None) -> str:
             language=case.language,
             account_id=None,
             context={"case_reference": case.reference, "link_token": token},
+            enqueue=enqueue,
         )
-    return token
+    return token, notice
 
 
 def case_open(**request) -> CaseOpened:
@@ -174,11 +182,15 @@ def _case_open_once(
             if priority > existing.priority:
                 existing.priority = priority
                 existing.save(update_fields=["priority", "updated_at"])
-        else:
-            enqueue_after_commit(case_triage_task, case.pk)
         for upload in files or []:
             _evidence_store(case=existing or case, upload=upload)
-        token = case_link_issue(case=case, email_to=contact_email)
+        token, link_notice = case_link_issue(
+            case=case, email_to=contact_email, enqueue=existing is not None
+        )
+        if existing is None:
+            # Triage is the first thing a worker does with the case: it sends the status
+            # link together with its own messages, in one delivery.
+            enqueue_after_commit(case_triage_task, case.pk, [link_notice.pk])
     return CaseOpened(case=case, link_token=token)
 
 
@@ -204,53 +216,62 @@ def _evidence_store(*, case: RecoveryCase, upload: UploadedFile) -> CaseEvidence
     return evidence
 
 
-def case_triage(*, case_id: int) -> str:
+def case_triage(*, case_id: int, also_send: Sequence[int] = ()) -> str:
     """Deflect the common wrong-email case; queue everything else for an agent.
 
     A phone that belongs to an account whose email the customer did not type means they
     are on the wrong address: the account's own phone and email are told which one it is.
+    Triage runs in a worker, which sends those messages and the outbox rows `also_send`
+    (the opening request's status link) itself, in one delivery after the commit.
     """
     with transaction.atomic():
-        case = (
-            # Lock the case row only: matched_user is a nullable (outer) join, which
-            # PostgreSQL refuses to lock.
-            RecoveryCase.objects.select_for_update(of=("self",))
-            .select_related("matched_user")
-            .filter(pk=case_id, status=CaseStatus.NEW)
-            .first()
+        outcome, notices = _case_triage_locked(case_id)
+        notifications_deliver_after_commit([*also_send, *(n.pk for n in notices)])
+    return outcome
+
+
+def _case_triage_locked(case_id: int) -> tuple[str, list[Notification]]:
+    case = (
+        # Lock the case row only: matched_user is a nullable (outer) join, which
+        # PostgreSQL refuses to lock.
+        RecoveryCase.objects.select_for_update(of=("self",))
+        .select_related("matched_user")
+        .filter(pk=case_id, status=CaseStatus.NEW)
+        .first()
+    )
+    if case is None:
+        return "skipped", []
+    user = case.matched_user
+    typed = {case.contact_email, *case.emails_tried}
+    if (
+        case.kind == RecoveryCase.Kind.HELP
+        and user is not None
+        and case.contact_phone
+        and user.phone == case.contact_phone
+        and user.email not in typed
+    ):
+        notices = login_email_hint_send(
+            user=user, idempotency_prefix=f"case:{case.pk}", enqueue=False
         )
-        if case is None:
-            return "skipped"
-        user = case.matched_user
-        typed = {case.contact_email, *case.emails_tried}
-        if (
-            case.kind == RecoveryCase.Kind.HELP
-            and user is not None
-            and case.contact_phone
-            and user.phone == case.contact_phone
-            and user.email not in typed
-        ):
-            login_email_hint_send(user=user, idempotency_prefix=f"case:{case.pk}", from_worker=True)
-            case.status = CaseStatus.RESOLVED
-            case.resolution = RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
-            case.closed_at = timezone.now()
-            case.save(update_fields=["status", "resolution", "closed_at", "updated_at"])
-            case_event_add(case=case, type=CaseEvent.Type.HINT_SENT, visible_to_customer=True)
-            return "deflected"
-        case.status = CaseStatus.WAITING
-        case.queued_at = timezone.now()
-        case.save(update_fields=["status", "queued_at", "updated_at"])
-        case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
-        return "queued"
+        case.status = CaseStatus.RESOLVED
+        case.resolution = RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
+        case.closed_at = timezone.now()
+        case.save(update_fields=["status", "resolution", "closed_at", "updated_at"])
+        case_event_add(case=case, type=CaseEvent.Type.HINT_SENT, visible_to_customer=True)
+        return "deflected", notices
+    case.status = CaseStatus.WAITING
+    case.queued_at = timezone.now()
+    case.save(update_fields=["status", "queued_at", "updated_at"])
+    case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
+    return "queued", []
 
 
 def login_email_hint_send(
-    *, user: User, idempotency_prefix: str, from_worker: bool = False
+    *, user: User, idempotency_prefix: str, enqueue: bool = True
 ) -> list[Notification]:
     """Tell an account's own phone (masked) and email (in full) which address signs in.
 
-    `from_worker`: the caller runs in a Celery worker, which sends both messages itself
-    right after the commit instead of handing each to another task.
+    `enqueue` as for `notification_queue`: a worker passes False and sends them itself.
     """
     notices = [
         notification_queue(
@@ -261,7 +282,7 @@ def login_email_hint_send(
             language=user.language,
             account_id=user.pk,
             context={"login_email": user.email},
-            enqueue=not from_worker,
+            enqueue=enqueue,
         )
     ]
     if user.phone:
@@ -274,11 +295,9 @@ def login_email_hint_send(
                 language=user.language,
                 account_id=user.pk,
                 context={"masked_email": mask_email(user.email)},
-                enqueue=not from_worker,
+                enqueue=enqueue,
             )
         )
-    if from_worker:
-        notifications_deliver_after_commit(notices)
     return notices
 
 
