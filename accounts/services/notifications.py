@@ -369,9 +369,7 @@ class _Senders:
     def send(self, notification: Notification) -> None:
         with translation.override(notification.language):
             if notification.channel == Notification.Channel.EMAIL:
-                message = _render_email(notification)
-                message.connection = self.email
-                message.send()
+                self.email.send_messages([_render_email(notification)])
             else:
                 self.sms.send(_render_sms(notification))
 

@@ -197,7 +197,7 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("DJANGO_NOTIFICATION_MAX_ATTEMPTS", default=
 SITE_URL = env("DJANGO_SITE_URL", default="http://127.0.0.1:8000")
 NOTIFICATION_BATCH_SIZE = env.int("DJANGO_NOTIFICATION_BATCH_SIZE", default=100)
 # Rows sent and marked per transaction: the most a worker killed mid-send sends twice.
-NOTIFICATION_DELIVERY_CHUNK = env.int("DJANGO_NOTIFICATION_DELIVERY_CHUNK", default=20)
+NOTIFICATION_DELIVERY_CHUNK = env.int("DJANGO_NOTIFICATION_DELIVERY_CHUNK", default=50)
 
 # Celery rate limits of the batch tasks per worker ("10/s" = up to 1,000 messages a second).
 NOTIFICATION_BATCH_RATE_EMAIL = env("DJANGO_NOTIFICATION_BATCH_RATE_EMAIL", default="10/s")
