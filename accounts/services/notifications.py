@@ -407,7 +407,7 @@ def _deliver_chunk(notification_ids: Sequence[int]) -> int:
                 released_at__isnull=True,
             ).values_list("template_key", flat=True)
         )
-        held = [row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys]
+        held = {row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys}
         Notification.objects.filter(pk__in=held).update(status=Notification.Status.HELD)
         senders, sent = _Senders(), []
         for row in rows:
