@@ -255,11 +255,11 @@ def run(quick: bool) -> list[Result]:
                 " batching and done_at bookkeeping, and the hand-over to the broker.",
                 "why_not_met": "the floor leaves out work the command must do: it hashes each"
                 " event into the audit chain in Python, draws a random reference per notice,"
-                " commits every batch (resumable) and hands each batch's notices to the broker;"
+                " commits every batch (resumable) and hands each batch's notices to the broker"
                 + (
-                    " in quick mode one batch of 2,000 also pays the command's fixed start."
+                    "; in quick mode one batch of 2,000 also pays the command's fixed start."
                     if quick
-                    else ""
+                    else "."
                 ),
             },
         ),
