@@ -20,18 +20,16 @@ def notification_sweep_task() -> int:
     return notification_sweep()
 
 
-def _deliver_batch(notification_ids: list[int]) -> int:
+# Per-channel send rates: each task is one batch, Celery spaces the batches per worker.
+@shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_EMAIL)
+def deliver_email_batch_task(notification_ids: list[int]) -> int:
     from accounts.services.notifications import notifications_deliver
 
     return notifications_deliver(notification_ids=notification_ids)
 
 
-# Per-channel send rates: each task is one batch, Celery spaces the batches per worker.
-@shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_EMAIL)
-def deliver_email_batch_task(notification_ids: list[int]) -> int:
-    return _deliver_batch(notification_ids)
-
-
 @shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_SMS)
 def deliver_sms_batch_task(notification_ids: list[int]) -> int:
-    return _deliver_batch(notification_ids)
+    from accounts.services.notifications import notifications_deliver
+
+    return notifications_deliver(notification_ids=notification_ids)
