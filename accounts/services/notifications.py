@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from accounts.models import DeliveryHold, Notification, SecurityEvent, User
 from accounts.sms import SmsMessage, get_sms_backend
 from accounts.tasks import notification_deliver_task
-from config.celery_app import enqueue_after_commit
+from config.celery_app import app, enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +164,13 @@ def notifications_enqueue_batches(
         Notification.Channel.SMS: deliver_sms_batch_task,
     }
     try:
-        for task_channel, ids in by_channel.items():
-            for start in range(0, len(ids), size):
-                tasks[task_channel].delay(ids[start : start + size])
+        # One producer (one broker connection) for all the batches, not one per message.
+        with app.producer_or_acquire() as producer:
+            for task_channel, ids in by_channel.items():
+                for start in range(0, len(ids), size):
+                    tasks[task_channel].apply_async(
+                        args=[ids[start : start + size]], producer=producer
+                    )
     except Exception:
         logger.warning("Could not enqueue a delivery batch; the sweep will retry")
 

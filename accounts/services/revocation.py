@@ -34,6 +34,7 @@ from accounts.services.notifications import (
     notification_reference_new,
     notifications_enqueue_batches,
 )
+from accounts.services.pg_arrays import pg_array
 
 CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
 
@@ -41,13 +42,14 @@ CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
 class _IdsIn(In):
     """`field IN (ids)`, sent to PostgreSQL as `field = ANY(%s)` with the ids as one array.
 
-    Every statement of a batch names its users; as thousands of separate parameters, the
-    list costs more to quote on the client than the statement costs the server.
+    Every statement of a batch names its users; as thousands of separate parameters, or
+    even as a list the driver quotes element by element, the ids cost more to quote on the
+    client than the statement costs the server. One array literal is quoted as one string.
     """
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
+        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, pg_array(self.rhs))
 
 
 def _ids_in(field: str, ids: list[int]) -> _IdsIn:
@@ -215,9 +217,9 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
                 Notification.Status.PENDING,
                 now,
                 now,
-                user_ids,
-                event_ids,
-                [notification_reference_new() for _ in user_ids],
+                pg_array(user_ids),
+                pg_array(event_ids),
+                pg_array(notification_reference_new() for _ in user_ids),
             ],
         )
         return [pk for (pk,) in cursor.fetchall()]
