@@ -22,7 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AuditChainHead, SecurityEvent, User
-from accounts.services.pg_arrays import pg_array
+from accounts.services.pg_arrays import pg_int_array, pg_token_array
 
 
 @dataclass(frozen=True)
@@ -162,10 +162,10 @@ def security_events_append_many(
                     type_value,
                     json.dumps(details),
                     created_at,
-                    pg_array(account_ids),
-                    pg_array(seqs),
-                    pg_array(prev_hashes),
-                    pg_array(hashes),
+                    pg_int_array(account_ids),
+                    pg_int_array(seqs),
+                    pg_token_array(prev_hashes),
+                    pg_token_array(hashes),
                 ],
             )
             ids_by_seq = {seq: pk for pk, seq in cursor.fetchall()}

@@ -168,8 +168,10 @@ def notifications_enqueue_batches(
         with app.producer_or_acquire() as producer:
             for task_channel, ids in by_channel.items():
                 for start in range(0, len(ids), size):
+                    batch = ids[start : start + size]
+                    # A short argsrepr: Celery would otherwise render every id for its logs.
                     tasks[task_channel].apply_async(
-                        args=[ids[start : start + size]], producer=producer
+                        args=[batch], producer=producer, argsrepr=f"[{len(batch)} ids]"
                     )
     except Exception:
         logger.warning("Could not enqueue a delivery batch; the sweep will retry")

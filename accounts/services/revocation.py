@@ -34,7 +34,7 @@ from accounts.services.notifications import (
     notification_reference_new,
     notifications_enqueue_batches,
 )
-from accounts.services.pg_arrays import pg_array
+from accounts.services.pg_arrays import pg_int_array, pg_token_array
 
 CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
 
@@ -49,7 +49,7 @@ class _IdsIn(In):
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, pg_array(self.rhs))
+        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, pg_int_array(self.rhs))
 
 
 def _ids_in(field: str, ids: list[int]) -> _IdsIn:
@@ -217,9 +217,9 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
                 Notification.Status.PENDING,
                 now,
                 now,
-                pg_array(user_ids),
-                pg_array(event_ids),
-                pg_array(notification_reference_new() for _ in user_ids),
+                pg_int_array(user_ids),
+                pg_int_array(event_ids),
+                pg_token_array(notification_reference_new() for _ in user_ids),
             ],
         )
         return [pk for (pk,) in cursor.fetchall()]
