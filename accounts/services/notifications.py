@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -113,29 +113,32 @@ def _notification_add(
     security_event: SecurityEvent | None,
     enqueue: bool = True,
 ) -> Notification:
-    existing = Notification.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
     status = Notification.Status.PENDING
-    if template_key.startswith("security/") and burst_guard_trips(template_key=template_key):
-        status = Notification.Status.HELD
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                status=status,
-                reference=notification_reference_new(),
-                channel=channel,
-                recipient=recipient,
-                template_key=template_key,
-                idempotency_key=idempotency_key,
-                language=language,
-                context=context or {},
-                account_id=account_id,
-                security_event=security_event,
-            )
-    except IntegrityError:
-        return Notification.objects.get(idempotency_key=idempotency_key)
-    if status == Notification.Status.PENDING and enqueue:
+    if template_key.startswith("security/"):
+        # A repeated call must not count towards the burst guard a second time.
+        existing = Notification.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+        if burst_guard_trips(template_key=template_key):
+            status = Notification.Status.HELD
+    row = Notification(
+        status=status,
+        reference=notification_reference_new(),
+        channel=channel,
+        recipient=recipient,
+        template_key=template_key,
+        idempotency_key=idempotency_key,
+        language=language,
+        context=context or {},
+        account_id=account_id,
+        security_event=security_event,
+    )
+    # ON CONFLICT DO NOTHING: a repeated or concurrent call with the same key keeps the
+    # first row, which is read back either way, without a savepoint around the insert.
+    Notification.objects.bulk_create([row], ignore_conflicts=True)
+    notification = Notification.objects.get(idempotency_key=idempotency_key)
+    created = notification.reference == row.reference
+    if created and status == Notification.Status.PENDING and enqueue:
         enqueue_after_commit(notification_deliver_task, notification.pk)
     return notification
 
@@ -407,11 +410,19 @@ def _deliver_chunk(notification_ids: Sequence[int]) -> int:
         )
         if not rows:
             return 0
+        # Holds are for security notices outside a campaign (the burst guard); other rows
+        # need no look.
+        guarded = {
+            row.template_key
+            for row in rows
+            if row.campaign_id is None and row.template_key.startswith("security/")
+        }
         held_keys = set(
             DeliveryHold.objects.filter(
-                template_key__in={row.template_key for row in rows if row.campaign_id is None},
-                released_at__isnull=True,
+                template_key__in=guarded, released_at__isnull=True
             ).values_list("template_key", flat=True)
+            if guarded
+            else ()
         )
         held = {row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys}
         Notification.objects.filter(pk__in=held).update(status=Notification.Status.HELD)
