@@ -190,7 +190,7 @@ def _case_open_once(
         if existing is None:
             # Triage is the first thing a worker does with the case: it sends the status
             # link together with its own messages, in one delivery.
-            enqueue_after_commit(case_triage_task, case.pk, [link_notice.pk])
+            enqueue_after_commit(case_triage_task, case.pk, [link_notice.pk] if link_notice else [])
     return CaseOpened(case=case, link_token=token)
 
 
