@@ -335,22 +335,21 @@ class RevocationCampaign(models.Model):
 
 
 class CampaignTarget(models.Model):
-    """One account a campaign covers; `done_at` is set in the batch that revoked it."""
+    """An account a campaign has still to revoke: the batch that revokes it deletes the row.
 
-    campaign = models.ForeignKey(RevocationCampaign, on_delete=models.CASCADE, related_name="+")
+    The campaign's record of whom it revoked is its notices (one per account, by
+    constraint) and the accounts' security events; the targets are only its work queue.
+    """
+
+    # The unique constraint's index starts with the campaign: no separate one is needed.
+    campaign = models.ForeignKey(
+        RevocationCampaign, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     user_id = models.BigIntegerField()
-    done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["campaign", "user_id"], name="campaign_target_unique")
-        ]
-        indexes = [
-            models.Index(
-                fields=["campaign", "user_id"],
-                condition=models.Q(done_at__isnull=True),
-                name="campaign_target_todo_idx",
-            )
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Celery entry points for the outbox: deliver notifications, sweep overdue ones."""
+"""Celery entry points for the outbox: hand over, deliver and sweep notifications."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ def notification_sweep_task() -> int:
     from accounts.services.notifications import notification_sweep
 
     return notification_sweep()
+
+
+@shared_task(acks_late=True)
+def notifications_enqueue_task(notification_ids: list[int], channel: str) -> None:
+    from accounts.models import Notification
+    from accounts.services.notifications import notifications_enqueue_batches
+
+    notifications_enqueue_batches(notification_ids, channel=Notification.Channel(channel))
 
 
 # Per-channel send rates: each task is one batch, Celery spaces the batches per worker.

@@ -95,13 +95,11 @@ def variant_naive(sample: int) -> dict:
 
 # The same row changes as the command in one transaction of set-based statements, with
 # the shortcuts a floor may take: no hash chain (seq only, empty hashes), deterministic
-# notice references instead of random ones, no per-batch bookkeeping (done_at), no
+# notice references instead of random ones, no work queue of targets, no
 # hand-over of the notices to the broker. %(c)s is the campaign id.
 FLOOR_SQL = [
     "CREATE TEMP TABLE floor_users ON COMMIT DROP AS "
     "SELECT id, email, language FROM accounts_user WHERE NOT is_staff",
-    "INSERT INTO accounts_campaigntarget (campaign_id, user_id, done_at) "
-    "SELECT %(c)s, id, now() FROM floor_users",
     "DELETE FROM otp_totp_totpdevice WHERE user_id IN (SELECT id FROM floor_users)",
     "DELETE FROM accounts_backupcode WHERE device_id IN (SELECT id FROM accounts_backupcodedevice"
     " WHERE user_id IN (SELECT id FROM floor_users))",

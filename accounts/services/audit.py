@@ -97,8 +97,11 @@ def security_event_digest(event: SecurityEvent, prev_hash: str) -> str:
 
 
 def _digest(prev_hash: str, fields: list[Any]) -> str:
-    content = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{prev_hash}|{content}".encode()).hexdigest()
+    return hashlib.sha256(f"{prev_hash}|{_canonical_json(fields)}".encode()).hexdigest()
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _chain_head_locked() -> AuditChainHead:
@@ -135,16 +138,20 @@ def security_events_append_many(
         events = [SecurityEvent(account_id=pk, type=type, details=details) for pk in account_ids]
         return [event.pk for event in security_events_chain_and_save(events)]
     created_at = timezone.now()
+    type_value = str(type)
     # The fields of security_event_digest, in its order; actor, IP and user agent are empty.
-    created_iso, type_value = created_at.isoformat(), str(type)
+    # Only the first two differ from row to row: the rest of the JSON is encoded once.
+    # (An int encodes as its str(); tests check these digests against _digest.)
+    shared_tail = _canonical_json(
+        [type_value, None, None, "", details, created_at.isoformat()]
+    ).removeprefix("[")
     seqs, prev_hashes, hashes = [], [], []
     with transaction.atomic():
         head = _chain_head_locked()
         for account_id in account_ids:
             head.seq += 1
-            digest = _digest(
-                head.hash, [head.seq, account_id, type_value, None, None, "", details, created_iso]
-            )
+            content = f"[{int(head.seq)},{int(account_id)},{shared_tail}"
+            digest = hashlib.sha256(f"{head.hash}|{content}".encode()).hexdigest()
             seqs.append(head.seq)
             prev_hashes.append(head.hash)
             hashes.append(digest)

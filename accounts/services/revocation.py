@@ -1,9 +1,9 @@
 """Mass 2FA revocation: a declared campaign, worked in set-based, resumable batches.
 
 Each batch is one transaction that removes the devices, flags the users, ends their
-sessions, writes one security event and queues one campaign notice per user, and marks
-its targets done. A run killed half way leaves whole batches done and the rest untouched;
-resuming picks up the targets not yet done, so nobody is revoked or notified twice (the
+sessions, writes one security event and queues one campaign notice per user, and deletes
+its targets. A run killed half way leaves whole batches done and the rest untouched;
+resuming picks up the targets still there, so nobody is revoked or notified twice (the
 database also refuses a second notice per campaign and account).
 """
 
@@ -32,7 +32,8 @@ from accounts.models import (
 from accounts.services.audit import security_events_append_many, security_events_chain_and_save
 from accounts.services.notifications import (
     notification_reference_new,
-    notifications_enqueue_batches,
+    notification_references_new,
+    notifications_enqueue_via_worker,
 )
 from accounts.services.pg_arrays import pg_int_array, pg_token_array
 
@@ -113,11 +114,11 @@ def revocation_campaign_start(
 
 
 def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> int:
-    """Revoke the next batch of not-yet-done targets; returns how many (0 when finished)."""
+    """Revoke the next batch of targets; returns how many (0 when finished)."""
     with transaction.atomic():
         targets = list(
             CampaignTarget.objects.select_for_update(skip_locked=True)
-            .filter(campaign=campaign, done_at__isnull=True)
+            .filter(campaign=campaign)
             .order_by("user_id")
             .values_list("pk", "user_id")[:batch_size]
         )
@@ -143,10 +144,10 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
             notice_ids = _events_and_notices_set_based(campaign, [pk for pk, _e, _l in users])
         else:
             notice_ids = _events_and_notices(campaign, users)
-        CampaignTarget.objects.filter(_ids_in("pk", target_ids)).update(done_at=timezone.now())
+        CampaignTarget.objects.filter(_ids_in("pk", target_ids)).delete()
         # Every campaign notice is an email: the hand-over needs no lookup of the channels.
         transaction.on_commit(
-            lambda: notifications_enqueue_batches(notice_ids, channel=Notification.Channel.EMAIL)
+            lambda: notifications_enqueue_via_worker(notice_ids, channel=Notification.Channel.EMAIL)
         )
     return len(targets)
 
@@ -219,7 +220,7 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
                 now,
                 pg_int_array(user_ids),
                 pg_int_array(event_ids),
-                pg_token_array(notification_reference_new() for _ in user_ids),
+                pg_token_array(notification_references_new(len(user_ids))),
             ],
         )
         return [pk for (pk,) in cursor.fetchall()]
@@ -252,4 +253,4 @@ def revocation_campaign_run(
 
 
 def revocation_campaign_remaining(*, campaign: RevocationCampaign) -> int:
-    return CampaignTarget.objects.filter(campaign=campaign, done_at__isnull=True).count()
+    return CampaignTarget.objects.filter(campaign=campaign).count()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,36 @@ def test_redelivered_task_does_not_send_again(celery_worker, dev_inbox_dir):
         notification_deliver_task.delay(notification.pk)
     time.sleep(2)
     assert len(inbox(dev_inbox_dir)) == 1
+
+
+@pytest.fixture
+def delivery_batches_of_seven(monkeypatch):
+    """The worker started after this fixture splits hand-overs into batches of 7."""
+    monkeypatch.setenv("DJANGO_NOTIFICATION_BATCH_SIZE", "7")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_campaign_notices_are_split_into_batches_by_a_worker(
+    delivery_batches_of_seven, celery_worker, dev_inbox_dir
+):
+    """A revocation batch hands its notices over in one message; the worker splits them into
+    delivery batches and every customer gets exactly one email."""
+    from django.core.management import call_command
+
+    from tests.incidents.helpers import bulk_customers
+
+    users = bulk_customers(60)
+    call_command(
+        "revoke_2fa", "--all", "--reason", "Seed leak", "--confirm", "60", "--batch-size", "25"
+    )
+    assert wait_for(lambda: len(inbox(dev_inbox_dir)) >= 60)
+    time.sleep(1)
+    messages = inbox(dev_inbox_dir)
+    assert sorted(m["to"] for m in messages) == sorted(u.email for u in users)
+    assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
+    succeeded = Counter(
+        re.findall(r"Task accounts\.tasks\.(\w+)\[[\w-]+\] succeeded", celery_worker.log())
+    )
+    # One hand-over per revocation batch of 25, 25 and 10 notices, split into batches of 7.
+    assert succeeded["notifications_enqueue_task"] == 3
+    assert succeeded["deliver_email_batch_task"] == 4 + 4 + 2

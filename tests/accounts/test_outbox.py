@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
+from collections import Counter
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,8 +18,11 @@ from django.utils import timezone
 from accounts.models import Notification, SecurityEvent
 from accounts.services.audit import security_event_record
 from accounts.services.notifications import (
+    REFERENCE_ALPHABET,
     NoticeRefused,
     notification_queue,
+    notification_reference_new,
+    notification_references_new,
     notification_sweep,
     notifications_deliver,
     security_notice_queue,
@@ -28,6 +33,19 @@ from accounts.tasks import notification_deliver_task
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def test_references_are_readable_distinct_and_use_the_whole_alphabet():
+    pattern = re.compile(
+        rf"[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}-[{REFERENCE_ALPHABET}]{{4}}"
+    )
+    many = notification_references_new(5001)
+    assert len(many) == 5001 and len(set(many)) == 5001
+    assert all(pattern.fullmatch(reference) for reference in [*many, notification_reference_new()])
+    letters = Counter("".join(many).replace("-", ""))
+    assert set(letters) == set(REFERENCE_ALPHABET)
+    # 60,012 uniform draws over 32 letters: about 1,875 each; a stuck bit would halve some.
+    assert min(letters.values()) > 1_600 and max(letters.values()) < 2_150
 
 
 def test_security_notice_needs_a_stored_event_of_a_notifiable_type():
