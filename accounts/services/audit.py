@@ -157,14 +157,17 @@ def security_events_append_many(
             hashes.append(digest)
             head.hash = digest
         with connection.cursor() as cursor:
+            # The new ids come back as one array, in chain order: one value to decode,
+            # not a row each.
             cursor.execute(
-                f"INSERT INTO {SecurityEvent._meta.db_table} "  # noqa: S608 # nosec B608 - table name only
+                f"WITH inserted AS (INSERT INTO {SecurityEvent._meta.db_table} "  # noqa: S608 # nosec B608 - table name only
                 "(account_id, type, actor_id, ip_address, user_agent, details, created_at,"
                 " seq, prev_hash, hash) "
                 "SELECT r.account_id, %s, NULL, NULL, '', %s::jsonb, %s, r.seq, r.prev_hash,"
                 " r.hash "
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
-                " AS r(account_id, seq, prev_hash, hash) ORDER BY r.seq RETURNING id, seq",
+                " AS r(account_id, seq, prev_hash, hash) ORDER BY r.seq RETURNING id, seq) "
+                "SELECT coalesce(array_agg(id ORDER BY seq), '{}') FROM inserted",
                 [
                     type_value,
                     json.dumps(details),
@@ -175,6 +178,6 @@ def security_events_append_many(
                     pg_token_array(hashes),
                 ],
             )
-            ids_by_seq = {seq: pk for pk, seq in cursor.fetchall()}
+            (event_ids,) = cursor.fetchone()
         head.save(update_fields=["seq", "hash"])
-    return [ids_by_seq[seq] for seq in seqs]
+    return event_ids

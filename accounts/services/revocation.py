@@ -48,6 +48,11 @@ class _IdsIn(In):
     client than the statement costs the server. One array literal is quoted as one string.
     """
 
+    def get_prep_lookup(self):
+        # Ids need no preparation through the field, which would cost a call per element;
+        # pg_int_array turns each one into an int.
+        return self.rhs
+
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, pg_int_array(self.rhs))
@@ -126,11 +131,7 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
             return 0
         target_ids = [pk for pk, _user in targets]
         user_ids = [user_id for _pk, user_id in targets]
-        users = list(
-            User.objects.filter(_ids_in("pk", user_ids))
-            .order_by("pk")
-            .values_list("pk", "email", "language")
-        )
+        users = User.objects.filter(_ids_in("pk", user_ids)).order_by("pk")
 
         TOTPDevice.objects.filter(_ids_in("user_id", user_ids)).delete()
         BackupCode.objects.filter(_ids_in("device__user_id", user_ids)).delete()
@@ -141,9 +142,13 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
         sessions.delete()
 
         if connection.vendor == "postgresql":
-            notice_ids = _events_and_notices_set_based(campaign, [pk for pk, _e, _l in users])
+            notice_ids = _events_and_notices_set_based(
+                campaign, list(users.values_list("pk", flat=True))
+            )
         else:
-            notice_ids = _events_and_notices(campaign, users)
+            notice_ids = _events_and_notices(
+                campaign, list(users.values_list("pk", "email", "language"))
+            )
         CampaignTarget.objects.filter(_ids_in("pk", target_ids)).delete()
         # Every campaign notice is an email: the hand-over needs no lookup of the channels.
         transaction.on_commit(
@@ -201,7 +206,7 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Notification._meta.db_table} "  # noqa: S608 # nosec B608 - table names only
+            f"WITH inserted AS (INSERT INTO {Notification._meta.db_table} "  # noqa: S608 # nosec B608 - table names only
             "(reference, channel, recipient, account_id, template_key, language, context,"
             " security_event_id, idempotency_key, campaign_id, status, attempts,"
             " next_attempt_at, last_error, created_at, sent_at) "
@@ -209,7 +214,8 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
             " %s || u.id, %s, %s, 0, %s, '', %s, NULL "
             "FROM unnest(%s::bigint[], %s::bigint[], %s::text[])"
             " AS r(user_id, event_id, reference) "
-            f"JOIN {User._meta.db_table} u ON u.id = r.user_id ORDER BY r.user_id RETURNING id",
+            f"JOIN {User._meta.db_table} u ON u.id = r.user_id ORDER BY r.user_id RETURNING id) "
+            "SELECT coalesce(array_agg(id), '{}') FROM inserted",
             [
                 Notification.Channel.EMAIL,
                 CAMPAIGN_TEMPLATE,
@@ -223,7 +229,7 @@ def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[i
                 pg_token_array(notification_references_new(len(user_ids))),
             ],
         )
-        return [pk for (pk,) in cursor.fetchall()]
+        return cursor.fetchone()[0]
 
 
 def revocation_campaign_run(
