@@ -222,6 +222,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fixup closes the database connection around every task unless this is
+# set; with it, tasks keep their connection under Django's own rules (config/celery_app.py)
+# and Celery recycles it only after this many tasks.
+CELERY_DB_REUSE_MAX = env.int("DJANGO_CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE = {
     "notification-sweep": {
         "task": "accounts.tasks.notification_sweep_task",

@@ -95,3 +95,29 @@ def test_campaign_notices_are_split_into_batches_by_a_worker(
     # One hand-over per revocation batch of 25, 25 and 10 notices, split into batches of 7.
     assert succeeded["notifications_enqueue_task"] == 3
     assert succeeded["deliver_email_batch_task"] == 4 + 4 + 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_keeps_its_database_connection_between_tasks(celery_worker, dev_inbox_dir):
+    """Tasks reuse the worker's PostgreSQL connection (CONN_MAX_AGE) instead of opening one
+    each: a connection opened before the second round of tasks serves them."""
+    from django.db import connection
+
+    def deliver_round(count: int, expected_total: int) -> None:
+        for user in UserFactory.create_batch(count, phone=None):
+            security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED)
+        assert wait_for(lambda: len(inbox(dev_inbox_dir)) == expected_total)
+
+    deliver_round(3, 3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        (second_round_at,) = cursor.fetchone()
+    deliver_round(3, 6)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_start < %s AND query_start > %s",
+            [second_round_at, second_round_at],
+        )
+        (kept,) = cursor.fetchone()
+    assert kept >= 1
