@@ -26,7 +26,7 @@ from bench.common import ROOT, Result, drop_database, fresh_database
 
 NAME = "rd_bench_revocation"
 BATCH_SIZE = 2000
-REPEATS = 2
+REPEATS = 3
 # A quarter of the customers have a live session the revocation must end.
 SESSION_EVERY = 4
 REDIS = ("127.0.0.1", 6379)
@@ -159,7 +159,7 @@ def run(quick: bool) -> list[Result]:
     redis_db = _private_redis_db()
     commands, floors = [], []
     try:
-        # (a) and (c) twice each, alternating, keeping the faster of each pair: the machine
+        # (a) and (c) REPEATS times each, alternating, keeping the fastest of each: the machine
         # is shared, and a burst of someone else's work should not decide the ratio.
         for _ in range(REPEATS):
             seed_s = _reseed(url, users)
