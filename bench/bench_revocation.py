@@ -247,7 +247,7 @@ def run(quick: bool) -> list[Result]:
                 **common,
                 "command_runs_seconds": [round(c["seconds"], 3) for c in commands],
                 "floor_runs_seconds": [round(f, 3) for f in floors],
-                "kept": f"the faster of {REPEATS} runs each, alternating command and floor",
+                "kept": f"the fastest of {REPEATS} runs each, alternating command and floor",
                 "command_process_wall_seconds": round(best["wall"], 2),
                 "floor": "one transaction: temp table of users, DELETE devices, backup codes,"
                 " sessions, UPDATE users, INSERT events, INSERT notices. Skips the hash chain"

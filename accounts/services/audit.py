@@ -141,7 +141,7 @@ def security_events_append_many(
     type_value = str(type)
     # The fields of security_event_digest, in its order; actor, IP and user agent are empty.
     # Only the first two differ from row to row: the rest of the JSON is encoded once.
-    # (An int encodes as its str(); tests check these digests against _digest.)
+    # (JSON writes an int as its str(); verify_audit recomputes every digest field by field.)
     shared_tail = _canonical_json(
         [type_value, None, None, "", details, created_at.isoformat()]
     ).removeprefix("[")

@@ -206,6 +206,8 @@ def notifications_enqueue_via_worker(
     """
     from accounts.tasks import notifications_enqueue_task
 
+    if not notification_ids:
+        return
     try:
         notifications_enqueue_task.apply_async(
             args=[list(notification_ids), channel], argsrepr=f"[{len(notification_ids)} ids]"
