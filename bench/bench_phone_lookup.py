@@ -183,9 +183,16 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 15) -> None:
     stop_process_groups([process], timeout)
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    # The master's pid, which is also its process group's: the workers are in it too.
+    pid: int
+
+
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 4) -> Iterator[int]:
-    """Serve config.wsgi with gunicorn sync workers on a free loopback port; yields the port."""
+def gunicorn(env: dict[str, str], workers: int = 4) -> Iterator[Server]:
+    """Serve config.wsgi with gunicorn sync workers on a free loopback port."""
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
@@ -211,7 +218,7 @@ def gunicorn(env: dict[str, str], workers: int = 4) -> Iterator[int]:
         )
         try:
             wait_http_ok(port, "/healthz", process, log)
-            yield port
+            yield Server(port, process.pid)
         finally:
             stop_process_group(process)
 
@@ -361,9 +368,9 @@ def run(quick: bool) -> list[Result]:
         collectstatic(env)
         redis_flush()
         log(f"{accounts:,} accounts seeded ({time.perf_counter() - started:.0f} s)")
-        with gunicorn(env, workers=4) as port:
+        with gunicorn(env, workers=4) as server:
             log(f"gunicorn up ({time.perf_counter() - started:.0f} s)")
-            results = _measure(port, accounts, seconds, rounds, concurrency)
+            results = _measure(server.port, accounts, seconds, rounds, concurrency)
         # Evidence that the 302s did the work: a hint request per lookup, a queued email
         # per reset (allauth's, through the outbox), a task per row waiting in Redis.
         hint_requests, reset_notices = sql(

@@ -1,17 +1,18 @@
-"""What every benchmark shares: a result row, timing, and a throwaway PostgreSQL database."""
+"""What every benchmark shares: a result row, timing, a throwaway database, CPU accounting."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -92,3 +93,72 @@ def fresh_database(name: str) -> str:
 
 def drop_database(name: str) -> None:
     _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- CPU accounting ----------------------------------------------------------------------------
+
+
+def _proc_stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (which may hold spaces), or None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (0 once it is gone)."""
+    fields = _proc_stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_group(pgid: int) -> list[int]:
+    """The processes of a process group: a server started in its own session and its children."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat_fields(entry.name)
+            if fields is not None and int(fields[2]) == pgid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds the machine has spent busy, and in all, summed over its cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return (sum(values) - idle) / CLOCK_TICKS, sum(values) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds that named sets of processes spend between `start()` and `stop()`.
+
+    Each source names its processes when asked, at the start and again at the end, so a
+    process that appears in between (a new worker child, a new database session) counts
+    from zero; one that ends in between is not counted.
+    """
+
+    def __init__(self, sources: dict[str, Callable[[], Iterable[int]]]) -> None:
+        self.sources = sources
+        self.before: dict[str, dict[int, float]] = {}
+        self.machine_before = (0.0, 0.0)
+
+    def start(self) -> None:
+        self.before = {
+            name: {pid: process_cpu_seconds(pid) for pid in pids()}
+            for name, pids in self.sources.items()
+        }
+        self.machine_before = machine_cpu_seconds()
+
+    def stop(self) -> dict[str, float]:
+        spent = {
+            name: sum(
+                max(0.0, process_cpu_seconds(pid) - self.before[name].get(pid, 0.0))
+                for pid in pids()
+            )
+            for name, pids in self.sources.items()
+        }
+        busy, total = machine_cpu_seconds()
+        spent["machine, busy"] = busy - self.machine_before[0]
+        spent["machine, all cores"] = total - self.machine_before[1]
+        return spent
