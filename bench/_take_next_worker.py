@@ -6,7 +6,7 @@
 Each thread is one agent with its own database connection (Django keeps one per thread).
 The process prints "ready" once every thread has connected, starts on a "go" line on
 stdin, so all processes of a run start together, and prints one JSON line at the end:
-the claimed case ids, the claim latencies and any errors.
+the claimed case ids, the claim latencies, its CPU time and any errors.
 """
 
 from __future__ import annotations
@@ -150,17 +150,20 @@ def main() -> int:
     ready.wait(timeout=60)
     print("ready", flush=True)
     sys.stdin.readline()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     for thread in threads:
         thread.deadline = started + args.seconds
     go.set()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
+    # This process's CPU time over the run, all its agent threads together.
+    cpu_seconds = time.process_time() - cpu_started
     print(
         json.dumps(
             {
                 "elapsed": elapsed,
+                "cpu_seconds": cpu_seconds,
                 "claimed": [pk for t in threads for pk in t.claimed],
                 "latencies_ms": [ms for t in threads for ms in t.latencies],
                 "errors": [e for t in threads for e in t.errors],

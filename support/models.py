@@ -160,7 +160,10 @@ class CaseEvent(models.Model):
         EMAIL_CHANGE_APPLIED = "email_change_applied", _("Login email changed")
         REASSIGNED = "reassigned", _("Reassigned by a supervisor")
 
-    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="events")
+    # The (case, created_at) index below serves lookups by case: no index of its own.
+    case = models.ForeignKey(
+        RecoveryCase, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=30, choices=Type.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
