@@ -2,6 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
+PORT ?= 8000
 
 .PHONY: install run test lint messages bench bench-quick serve
 
@@ -16,10 +17,12 @@ install: $(VENV)/.installed messages
 messages: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile --domain django --directory locale --statistics
 
+# Without DATABASE_URL, an embedded PostgreSQL keeps its data in var/postgres.
+run: export PORT := $(PORT)
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
-	$(MANAGE) runserver 127.0.0.1:8000
+	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
 test: install
 	$(VENV)/bin/pytest
@@ -43,12 +46,11 @@ serve: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/recoverydesk
 serve: export REDIS_URL ?= redis://127.0.0.1:6379/0
 serve: export DJANGO_SECURE_SSL_REDIRECT ?= False
 serve: export DJANGO_SECURE_COOKIES ?= False
-serve: export DJANGO_SITE_URL ?= http://127.0.0.1:$(or $(PORT),8000)
+serve: export DJANGO_SITE_URL ?= http://127.0.0.1:$(PORT)
 serve: install
 	mkdir -p var
 	test -s var/secret_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > var/secret_key
-	psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = '$${DATABASE_URL##*/}'" | grep -q 1 \
-		|| psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE \"$${DATABASE_URL##*/}\""
+	$(PY) -m config.postgres
 	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(MANAGE) migrate --noinput
 	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(MANAGE) collectstatic --noinput -v0
 	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(VENV)/bin/honcho start

@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL, Redis, Celery worker and Chromium when present.
+"""Shared fixtures: Redis, a Celery worker and Chromium when present (PostgreSQL always is).
 
 Set REQUIRE_SERVICES=1 (CI does) to turn "service not available" skips into failures.
 """
@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 
 from accounts.sms import backends as sms_backends
 
@@ -50,12 +49,6 @@ def sms_outbox() -> list:
     return sms_backends.outbox
 
 
-@pytest.fixture
-def postgres(db):
-    if connection.vendor != "postgresql":
-        service_missing("PostgreSQL not configured (set DATABASE_URL)")
-
-
 def _redis_url() -> str:
     url = settings.TEST_REDIS_URL
     if not url:
@@ -86,8 +79,6 @@ def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
     The worker's email and SMS backends write into `dev_inbox_dir`, so a test counts what
     was really sent.
     """
-    if connection.vendor != "postgresql":
-        service_missing("the Celery worker tests need PostgreSQL (set DATABASE_URL)")
     from config.celery_app import app
     from tests.processes import Worker
 

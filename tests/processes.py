@@ -24,13 +24,37 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool:
     return predicate()
 
 
-def database_url(**options: str) -> str:
-    """The URL of the database the tests run on, for processes the test starts."""
+def database_url(database: str | None = None, **options: str) -> str:
+    """A URL of `database` (default: the test database) on the server the tests run on.
+
+    For processes a test starts; the server may be the machine's (host and port) or the
+    run's embedded one (a Unix socket directory, passed as the `host` option).
+    """
     db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    name = database or db["NAME"]
+    if db["HOST"]:
+        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
+    else:
+        url = f"postgres://{db['USER']}@/{name}"
+        options = {"host": db["OPTIONS"]["host"], **options}
     if options:
         url += "?" + "&".join(f"{k}={v}" for k, v in options.items())
     return url
+
+
+def database_execute(statement: str) -> None:
+    """Run one statement outside any transaction (CREATE/DROP DATABASE) on the test server."""
+    import psycopg
+
+    db = connection.settings_dict
+    params = {"host": db["HOST"], "port": db["PORT"], **db["OPTIONS"]}
+    with psycopg.connect(
+        user=db["USER"],
+        dbname="postgres",
+        autocommit=True,
+        **{key: value for key, value in params.items() if value},
+    ) as server:
+        server.execute(statement)
 
 
 class Worker:

@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT, free_port, service_missing
+from tests.conftest import ROOT, free_port
+from tests.processes import database_execute, database_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = pytest.mark.redis
 
 GATEWAY_SECRET = "stack-test-gateway-secret"
 
@@ -50,14 +51,6 @@ class Gateway(BaseHTTPRequestHandler):
         pass
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def _wait(predicate, timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,10 +64,9 @@ def _wait(predicate, timeout: float, what: str, log: Path) -> None:
 
 @pytest.fixture
 def stack(tmp_path, redis_url):
-    if subprocess.run(["pg_isready", "-h", "127.0.0.1"], capture_output=True).returncode:
-        service_missing("PostgreSQL not reachable at 127.0.0.1:5432")
     database = f"rd_stack_{os.getpid()}"
-    _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    database_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    database_execute(f'CREATE DATABASE "{database}"')
     Gateway.received = []
     gateway = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     threading.Thread(target=gateway.serve_forever, daemon=True).start()
@@ -85,7 +77,7 @@ def stack(tmp_path, redis_url):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
         "PORT": str(port),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
+        "DATABASE_URL": database_url(database),
         "REDIS_URL": stack_redis,
         "DJANGO_EMAIL_BACKEND": "accounts.mail.DevInboxEmailBackend",
         "DJANGO_DEV_INBOX_DIR": str(tmp_path / "inbox"),
@@ -124,7 +116,7 @@ def stack(tmp_path, redis_url):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         gateway.shutdown()
-        _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        database_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _get(url: str, opener=None) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""On PostgreSQL, make the security event table append-only with a trigger.
+"""Make the security event table append-only with a trigger.
 
 TRUNCATE stays possible for the table owner: test databases are emptied with it, and an
 owner can drop the trigger anyway; the application's role is what the trigger constrains.
@@ -24,16 +24,6 @@ DROP TRIGGER IF EXISTS accounts_securityevent_append_only ON accounts_securityev
 """
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("accounts", "0001_initial")]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [migrations.RunSQL(CREATE, DROP)]

@@ -130,13 +130,10 @@ def security_events_append_many(
     """Append one event of `type` per account (no actor, no request); their ids, in order.
 
     The mass-revocation path: the same rows and hashes as `security_events_chain_and_save`,
-    but on PostgreSQL without a model instance per row, in one INSERT … SELECT FROM unnest.
+    but without a model instance per row, in one INSERT … SELECT FROM unnest.
     At a million accounts the instances and Django's per-field preparation would cost more
     than the database does. The events of one call share one timestamp (one transaction).
     """
-    if connection.vendor != "postgresql":
-        events = [SecurityEvent(account_id=pk, type=type, details=details) for pk in account_ids]
-        return [event.pk for event in security_events_chain_and_save(events)]
     created_at = timezone.now()
     type_value = str(type)
     # The fields of security_event_digest, in its order; actor, IP and user agent are empty.

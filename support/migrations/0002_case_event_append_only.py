@@ -1,4 +1,4 @@
-"""On PostgreSQL, make the case timeline append-only (the trigger function comes from accounts)."""
+"""Make the case timeline append-only (the trigger function comes from accounts)."""
 
 from django.db import migrations
 
@@ -10,19 +10,9 @@ CREATE TRIGGER support_caseevent_append_only
 DROP = "DROP TRIGGER IF EXISTS support_caseevent_append_only ON support_caseevent;"
 
 
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("support", "0001_initial"),
         ("accounts", "0002_security_event_append_only"),
     ]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [migrations.RunSQL(CREATE, DROP)]

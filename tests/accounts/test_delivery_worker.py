@@ -14,7 +14,7 @@ from accounts.models import Notification, SecurityEvent
 from accounts.services.audit import security_event_record
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+pytestmark = pytest.mark.redis
 
 
 def inbox(directory: Path) -> list[dict]:

@@ -21,9 +21,8 @@ def test_anything_that_would_need_escaping_is_refused(value):
         pg_token_array(["ok", value])
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
-def test_postgresql_reads_the_literals_back_as_the_same_values(postgres):
+def test_postgresql_reads_the_literals_back_as_the_same_values(db):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT %s::text[], %s::bigint[]", [pg_token_array(["", "AB-12"]), pg_int_array([5, 9])]

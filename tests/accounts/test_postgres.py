@@ -9,11 +9,9 @@ from accounts.models import SecurityEvent
 from accounts.services.audit import security_event_record
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.postgres
-
 
 @pytest.fixture
-def event(postgres):
+def event(db):
     return security_event_record(
         user=UserFactory(), type=SecurityEvent.Type.SIGNED_UP, notify=False
     )

@@ -69,7 +69,6 @@ def test_erasing_an_account_keeps_the_chain_intact(chain):
     assert "Audit chain intact: 6 events." in verify()
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize(
     ("column", "value"),
     [
@@ -80,15 +79,14 @@ def test_erasing_an_account_keeps_the_chain_intact(chain):
         ("created_at", "created_at - interval '1 day'"),
     ],
 )
-def test_an_edited_row_is_found_at_its_seq(postgres, chain, column, value):
+def test_an_edited_row_is_found_at_its_seq(chain, column, value):
     """Changing any audited field of event #3 breaks the chain exactly there."""
     as_superuser(f"UPDATE accounts_securityevent SET {column} = {value} WHERE seq = 3")  # noqa: S608
     error = broken(r"event #3: content was changed after it was written")
     assert "(2 events before it are intact)" in str(error)
 
 
-@pytest.mark.postgres
-def test_an_edit_that_recomputes_its_own_hash_breaks_the_next_link(postgres, chain):
+def test_an_edit_that_recomputes_its_own_hash_breaks_the_next_link(chain):
     """Re-hashing the edited row is not enough: the next event still links to the old hash."""
     edited = SecurityEvent.objects.get(seq=3)
     edited.type = SecurityEvent.Type.TWO_FACTOR_ENABLED
@@ -100,23 +98,20 @@ def test_an_edit_that_recomputes_its_own_hash_breaks_the_next_link(postgres, cha
     broken(r"event #4: does not link to the event before it")
 
 
-@pytest.mark.postgres
-def test_a_deleted_row_is_found_at_its_seq(postgres, chain):
+def test_a_deleted_row_is_found_at_its_seq(chain):
     """A deleted event in the middle leaves a gap the walk reports by its number."""
     as_superuser("DELETE FROM accounts_securityevent WHERE seq = 3")
     broken(r"event #3: missing \(deleted\) event")
 
 
-@pytest.mark.postgres
-def test_a_deleted_last_event_is_found(postgres, chain):
+def test_a_deleted_last_event_is_found(chain):
     """Deleting the newest event leaves no gap, but the chain head no longer matches."""
     as_superuser("DELETE FROM accounts_securityevent WHERE seq = 6")
     assert SecurityEvent.objects.count() == 5
     broken(r"event #6: newest events missing")
 
 
-@pytest.mark.postgres
-def test_the_trigger_is_back_after_the_bypass(postgres, chain):
+def test_the_trigger_is_back_after_the_bypass(chain):
     """The helper re-enables the trigger: the application itself still cannot edit or delete."""
     as_superuser("UPDATE accounts_securityevent SET user_agent = 'x' WHERE seq = 1")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():

@@ -26,7 +26,7 @@ from recovery.models import EmailHintRequest
 from tests.conftest import free_port
 from tests.incidents.helpers import Worker, bulk_customers, inbox_count, inbox_files, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = pytest.mark.redis
 
 PENDING, SENT = Notification.Status.PENDING, Notification.Status.SENT
 SENT_EMAIL = re.compile(r"X-Recovery-Desk-Reference: ([0-9A-Z-]+)")
@@ -99,7 +99,7 @@ def assert_each_notice_sent_once(inbox: Path) -> list[dict]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_nothing_twice(
-    postgres, broker, dev_inbox_dir, tmp_path
+    db, broker, dev_inbox_dir, tmp_path
 ):
     """SIGKILL to a worker (main process and pool) while it delivers 2,020 notices: after a new
     worker starts and the sweep runs, every notice reached the backend exactly once."""
@@ -139,7 +139,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_nothing_twice(
 
 @pytest.mark.django_db(transaction=True)
 def test_redis_stopped_and_started_during_delivery_loses_nothing(
-    postgres, broker, dev_inbox_dir, tmp_path
+    db, broker, dev_inbox_dir, tmp_path
 ):
     """Redis dies while a worker delivers and while more notices are queued; the committed
     changes stand, their rows wait in PostgreSQL, and after Redis is back the sweep delivers
@@ -181,7 +181,7 @@ def test_redis_stopped_and_started_during_delivery_loses_nothing(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_redis_unreachable_pages_render_and_forms_fail_closed(postgres, settings, client):
+def test_with_redis_unreachable_pages_render_and_forms_fail_closed(db, settings, client):
     """/healthz says 503 with redis "down"; pages needing no shared state still render; a form
     that must be rate-limited answers 503 with the friendly page and writes nothing."""
     closed = f"redis://127.0.0.1:{free_port()}/0"

@@ -303,9 +303,8 @@ def _backends_of(application_name: str) -> int:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_killed_run_resumes_without_revoking_or_notifying_anyone_twice(postgres):
+def test_killed_run_resumes_without_revoking_or_notifying_anyone_twice(db):
     """SIGKILL during a real `manage.py revoke_2fa` leaves whole batches done; --resume
     finishes the rest, and every user ends with exactly one event and one notice."""
     total, batch = 2000, 50

@@ -21,7 +21,7 @@ from support.services.queue import CaseActionError, case_claim_next
 from tests.factories import UserFactory
 from tests.support.conftest import staff_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENTS = 16
 CASES = 2000
@@ -74,7 +74,7 @@ def waiting_cases(count: int) -> list[int]:
     return [case.pk for case in created]
 
 
-def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(postgres, monkeypatch):
+def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monkeypatch):
     """16 agents, each in its own thread and connection, take next and close the case until
     the queue is empty: every case is claimed exactly once, and no agent ever holds two cases
     (each claim is checked by its thread, a watcher samples the database throughout, and the
@@ -159,7 +159,7 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(postg
     )
 
 
-def test_the_database_refuses_a_second_active_claim_for_one_agent(postgres):
+def test_the_database_refuses_a_second_active_claim_for_one_agent():
     """The partial unique index stands even if code bypasses the services."""
     agent = staff_member("agent@desk.example", AGENTS_GROUP)
     first, second = waiting_cases(2)
@@ -169,7 +169,7 @@ def test_the_database_refuses_a_second_active_claim_for_one_agent(postgres):
     assert RecoveryCase.objects.get(pk=second).status == CaseStatus.WAITING
 
 
-def test_two_agents_acting_on_one_case_at_once_only_the_holder_wins(postgres):
+def test_two_agents_acting_on_one_case_at_once_only_the_holder_wins():
     """Agent A holds the case; A and B reject it in the same instant (10 rounds): A's
     rejection goes through, B is refused with a clear message, the timeline has one
     rejection."""
@@ -198,7 +198,7 @@ def test_two_agents_acting_on_one_case_at_once_only_the_holder_wins(postgres):
         assert list(rejections.values_list("actor", flat=True)) == [a.pk]
 
 
-def test_one_agent_closing_a_case_twice_at_once_only_one_action_wins(postgres):
+def test_one_agent_closing_a_case_twice_at_once_only_one_action_wins():
     """A double submit of two different closing actions by the holder: the row lock makes
     exactly one win; the other is told the case is no longer theirs."""
     agent = staff_member("anna@desk.example", AGENTS_GROUP)
@@ -229,7 +229,7 @@ def test_one_agent_closing_a_case_twice_at_once_only_one_action_wins(postgres):
     assert sum(winners.values()) == 10
 
 
-def test_the_same_agent_taking_next_twice_at_once_gets_one_case(postgres):
+def test_the_same_agent_taking_next_twice_at_once_gets_one_case():
     """Eight simultaneous Take next clicks of one agent (10 rounds): all of them answer with
     the same case, only one claim is recorded, every other case keeps waiting."""
     agent = staff_member("anna@desk.example", AGENTS_GROUP)
@@ -248,7 +248,7 @@ def test_the_same_agent_taking_next_twice_at_once_gets_one_case(postgres):
     assert RecoveryCase.objects.filter(status=CaseStatus.WAITING).count() == 20
 
 
-def test_two_requests_for_one_account_at_once_leave_one_open_case(postgres):
+def test_two_requests_for_one_account_at_once_leave_one_open_case():
     """Two help requests naming the same account arrive in the same instant (10 rounds):
     both customers get an answer (no error), and the account has exactly one open case; the
     other request is merged into it."""
