@@ -181,6 +181,10 @@ EMAIL_CHANGE_WAIT_HOURS = env.int("DJANGO_EMAIL_CHANGE_WAIT_HOURS", default=24)
 # Hours an account stays on hold after its 2FA was set up again or it was recovered by support.
 SECURITY_HOLD_HOURS_REENROLMENT = env.int("DJANGO_SECURITY_HOLD_HOURS_REENROLMENT", default=24)
 SECURITY_HOLD_HOURS_RECOVERY = env.int("DJANGO_SECURITY_HOLD_HOURS_RECOVERY", default=48)
+SECURITY_HOLD_HOURS_EMAIL_CHANGE = env.int("DJANGO_SECURITY_HOLD_HOURS_EMAIL_CHANGE", default=48)
+# Self-service waiting periods, which every contact on file can cancel (accounts/policy.py).
+SELF_SERVICE_WAIT_HOURS = env.int("DJANGO_SELF_SERVICE_WAIT_HOURS", default=24)
+NEW_EMAIL_WAIT_HOURS = env.int("DJANGO_NEW_EMAIL_WAIT_HOURS", default=72)
 
 # --- Notifications ----------------------------------------------------------------------------
 
