@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from allauth.usersessions.models import UserSession
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, DeliveryHold, Notification, SecurityEvent, User
@@ -66,4 +68,50 @@ def notification_status_summary() -> dict:
 def delivery_holds_active() -> list[str]:
     return list(
         DeliveryHold.objects.filter(released_at__isnull=True).values_list("template_key", flat=True)
+    )
+
+
+class RestrictionReason:
+    """Why the exchange should restrict an account (codes of the restrictions API)."""
+
+    FROZEN = "account_frozen"
+    SECURITY_HOLD = "security_hold"
+    TWO_FACTOR_REENROLMENT = "two_factor_reenrolment_required"
+
+
+@dataclass(frozen=True)
+class AccountRestrictions:
+    """What the exchange may let the account do now, and until when (None: until cleared)."""
+
+    withdrawals_allowed: bool
+    security_changes_allowed: bool
+    until: datetime | None
+    reasons: tuple[str, ...]
+
+
+def account_restrictions(*, user: User, now: datetime | None = None) -> AccountRestrictions:
+    """The account's restrictions as the exchange must enforce them.
+
+    A frozen account ("this wasn't me") and one whose 2FA was revoked allow no withdrawal
+    until support or the customer clears it (no end time); a security hold allows neither
+    withdrawals nor security changes until it ends.
+    """
+    now = now or timezone.now()
+    reasons: list[str] = []
+    open_ended = False
+    if user.frozen_at is not None:
+        reasons.append(RestrictionReason.FROZEN)
+        open_ended = True
+    if user.reenrolment_required:
+        reasons.append(RestrictionReason.TWO_FACTOR_REENROLMENT)
+        open_ended = True
+    hold_until = user.security_hold_until
+    on_hold = hold_until is not None and hold_until > now
+    if on_hold:
+        reasons.append(RestrictionReason.SECURITY_HOLD)
+    return AccountRestrictions(
+        withdrawals_allowed=not reasons,
+        security_changes_allowed=not (on_hold or user.frozen_at is not None),
+        until=hold_until if on_hold and not open_ended else None,
+        reasons=tuple(reasons),
     )
