@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -12,6 +9,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 
 
 class EmailUserManager(UserManager):
@@ -101,14 +100,22 @@ class User(AbstractUser):
         return self.security_hold_until is not None and self.security_hold_until > timezone.now()
 
 
+def _backup_code_normalized(code: str) -> str:
+    return code.replace("-", "").replace(" ", "").upper()
+
+
 def backup_code_hash(code: str) -> str:
-    """Hash a backup code for storage.
+    """Hash a backup code for storage (see `accounts.hashing`).
 
     Codes carry 80 random bits, so a keyed SHA-256 is enough: there is nothing to brute-force,
     and the key keeps a leaked table useless without the server's secret.
     """
-    normalized = code.replace("-", "").replace(" ", "").upper()
-    return hmac.new(settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256).hexdigest()
+    return keyed_hash(_backup_code_normalized(code), purpose=HashPurpose.BACKUP_CODE)
+
+
+def backup_code_hash_candidates(code: str) -> list[str]:
+    """The code's hash under the current and every fallback secret key, for the lookup."""
+    return keyed_hash_candidates(_backup_code_normalized(code), purpose=HashPurpose.BACKUP_CODE)
 
 
 class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
@@ -124,7 +131,9 @@ class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):
         allowed, _details = self.verify_is_allowed()
         if not allowed:
             return False
-        deleted, _rows = self.codes.filter(code_hash=backup_code_hash(str(token))).delete()
+        deleted, _rows = self.codes.filter(
+            code_hash__in=backup_code_hash_candidates(str(token))
+        ).delete()
         if deleted:
             self.throttle_reset(commit=False)
             self.set_last_used_timestamp(commit=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from datetime import timedelta
 from enum import Enum
@@ -12,19 +10,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates, keyed_hash_matches
 from accounts.models import NotMeLink, OneTimeCode, SecurityEvent, User
 
 
-def token_hash(token: str) -> str:
-    """SHA-256 of a link token: tokens carry 256 random bits, so no salt or stretching."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _code_hash(code_id_seed: str, code: str) -> str:
-    # Keyed, because six digits alone would fall to a dictionary of one million entries.
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"{code_id_seed}:{code}".encode(), hashlib.sha256
-    ).hexdigest()
+def _code_input(code_id: int, code: str) -> str:
+    # The row's id goes into the hash: equal codes of two rows get different hashes.
+    return f"{code_id}:{code}"
 
 
 class CodeCheck(Enum):
@@ -54,7 +46,7 @@ def one_time_code_issue(
             code_hash="",
             expires_at=timezone.now() + timedelta(minutes=settings.ONE_TIME_CODE_MINUTES),
         )
-        row.code_hash = _code_hash(str(row.pk), code)
+        row.code_hash = keyed_hash(_code_input(row.pk, code), purpose=HashPurpose.ONE_TIME_CODE)
         row.save(update_fields=["code_hash"])
     return row, code
 
@@ -76,7 +68,9 @@ def one_time_code_check(
             return CodeCheck.EXPIRED
         if row.attempts >= settings.ONE_TIME_CODE_ATTEMPTS:
             return CodeCheck.TOO_MANY_ATTEMPTS
-        if hmac.compare_digest(row.code_hash, _code_hash(str(row.pk), code.strip())):
+        if keyed_hash_matches(
+            _code_input(row.pk, code.strip()), row.code_hash, purpose=HashPurpose.ONE_TIME_CODE
+        ):
             row.consumed_at = timezone.now()
             row.save(update_fields=["consumed_at"])
             return CodeCheck.OK
@@ -89,7 +83,7 @@ def not_me_link_issue(*, user: User, security_event: SecurityEvent | None) -> st
     """Create the "this wasn't me" link for a security notice; returns the raw token."""
     token = secrets.token_urlsafe(32)
     NotMeLink.objects.create(
-        token_hash=token_hash(token),
+        token_hash=keyed_hash(token, purpose=HashPurpose.NOT_ME_LINK),
         user=user,
         security_event=security_event,
         expires_at=timezone.now() + timedelta(days=settings.NOT_ME_LINK_DAYS),
@@ -101,7 +95,11 @@ def not_me_link_find(*, token: str) -> NotMeLink | None:
     """The unused, unexpired link for this token, or None (missing, used and expired alike)."""
     link = (
         NotMeLink.objects.select_related("user")
-        .filter(token_hash=token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(
+            token_hash__in=keyed_hash_candidates(token, purpose=HashPurpose.NOT_ME_LINK),
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
         .first()
     )
     return link

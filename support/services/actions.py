@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email
+from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 from accounts.models import BackupCodeDevice, Notification, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import notification_queue
@@ -22,7 +23,6 @@ from accounts.services.tokens import (
     CodeCheck,
     one_time_code_check,
     one_time_code_issue,
-    token_hash,
 )
 from accounts.services.users import user_email_change, user_sessions_end_all
 from support.canned import CANNED_REPLIES, REJECTION_REASONS, canned_text
@@ -184,7 +184,7 @@ def case_reauthenticate(*, case_id: int, agent: User) -> RecoveryCase:
         RecoveryLink.objects.create(
             case=case,
             user=user,
-            token_hash=token_hash(token),
+            token_hash=keyed_hash(token, purpose=HashPurpose.RECOVERY_LINK),
             expires_at=timezone.now() + timedelta(hours=settings.RECOVERY_LINK_HOURS),
         )
         by_email = CaseProof.Kind.EMAIL in _proofs(case) or not user.phone
@@ -434,7 +434,7 @@ def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
     token = secrets.token_urlsafe(32)
     change.status = EmailChange.Status.WAITING_PERIOD
     change.effective_at = timezone.now() + timedelta(hours=settings.EMAIL_CHANGE_WAIT_HOURS)
-    change.cancel_token_hash = token_hash(token)
+    change.cancel_token_hash = keyed_hash(token, purpose=HashPurpose.EMAIL_CHANGE_CANCEL)
     change.save(update_fields=["status", "effective_at", "cancel_token_hash", "updated_at"])
     user = change.user
     event = security_event_record(
@@ -477,7 +477,12 @@ def email_change_cancel(*, token: str) -> EmailChange | None:
         change = (
             EmailChange.objects.select_for_update()
             .select_related("case")
-            .filter(cancel_token_hash=token_hash(token), status=EmailChange.Status.WAITING_PERIOD)
+            .filter(
+                cancel_token_hash__in=keyed_hash_candidates(
+                    token, purpose=HashPurpose.EMAIL_CHANGE_CANCEL
+                ),
+                status=EmailChange.Status.WAITING_PERIOD,
+            )
             .first()
         )
         if change is None:

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.contacts import mask_email
+from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 from accounts.models import Notification, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import (
@@ -22,7 +23,7 @@ from accounts.services.notifications import (
     notification_queue,
     notifications_deliver_after_commit,
 )
-from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue, token_hash
+from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue
 from config.celery_app import enqueue_after_commit
 from support.models import (
     OPEN_STATUSES,
@@ -90,7 +91,7 @@ def case_link_issue(
     token = secrets.token_urlsafe(32)
     link = CaseLink.objects.create(
         case=case,
-        token_hash=token_hash(token),
+        token_hash=keyed_hash(token, purpose=HashPurpose.CASE_LINK),
         expires_at=timezone.now() + timedelta(days=settings.CASE_LINK_DAYS),
     )
     notice = None
@@ -308,7 +309,9 @@ def case_link_redeem(*, token: str) -> RecoveryCase | None:
             CaseLink.objects.select_for_update()
             .select_related("case")
             .filter(
-                token_hash=token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now()
+                token_hash__in=keyed_hash_candidates(token, purpose=HashPurpose.CASE_LINK),
+                used_at__isnull=True,
+                expires_at__gt=timezone.now(),
             )
             .first()
         )
@@ -496,7 +499,11 @@ def recovery_link_find(*, token: str) -> RecoveryLink | None:
     """The unused, unexpired recovery link for this token (None for anything else)."""
     return (
         RecoveryLink.objects.select_related("user", "case")
-        .filter(token_hash=token_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(
+            token_hash__in=keyed_hash_candidates(token, purpose=HashPurpose.RECOVERY_LINK),
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
         .first()
     )
 

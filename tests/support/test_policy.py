@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.hashing import HashPurpose, keyed_hash
 from accounts.models import BackupCode, BackupCodeDevice, Notification, SecurityEvent, User
-from accounts.services.tokens import CodeCheck, token_hash
+from accounts.services.tokens import CodeCheck
 from support.models import (
     CaseApproval,
     CaseEvent,
@@ -147,7 +148,7 @@ def test_two_proofs_re_authenticate_the_account(
     link_mails = [m for m in mailoutbox if "/recover/reset/" in m.body]
     assert len(link_mails) == 1 and link_mails[0].to == [ACCOUNT_EMAIL]
     token = RECOVERY_LINK.search(link_mails[0].body).group(1)
-    link = RecoveryLink.objects.get(token_hash=token_hash(token))
+    link = RecoveryLink.objects.get(token_hash=keyed_hash(token, purpose=HashPurpose.RECOVERY_LINK))
     assert link.user == user and link.case_id == case.pk and link.used_at is None
     assert abs(link.expires_at - (timezone.now() + timedelta(hours=24))) < timedelta(minutes=1)
     assert not any("/recover/reset/" in m.body for m in sms_outbox), "only the proven email"
