@@ -179,6 +179,8 @@ class SecurityEvent(models.Model):
         ACCOUNT_RECOVERED = "account_recovered", _("Account recovered by support")
         TWO_FACTOR_REVOKED = "two_factor_revoked", _("Two-factor authentication reset")
         EMAIL_CHANGE_SCHEDULED = "email_change_scheduled", _("Login email change scheduled")
+        PHONE_CHANGED = "phone_changed", _("Phone number changed")
+        PERMISSIONS_CHANGED = "permissions_changed", _("Sign-in or staff permissions changed")
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)

@@ -31,6 +31,13 @@ _TEXT = {
         _("Your login email was changed"),
         _("The email address you sign in with was changed."),
     ),
+    SecurityEvent.Type.PHONE_CHANGED: (
+        _("The phone number of your account was changed"),
+        _(
+            "The phone number on file for your account, which receives codes and recovery "
+            "messages, was changed."
+        ),
+    ),
     SecurityEvent.Type.SESSIONS_ENDED: (
         _("Other sessions were signed out"),
         _("All sessions of your account except one were signed out."),

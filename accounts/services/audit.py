@@ -55,6 +55,7 @@ def security_event_record(
     details: dict[str, Any] | None = None,
     notify: bool = True,
     former_emails: Sequence[str] = (),
+    former_phones: Sequence[str] = (),
 ) -> SecurityEvent:
     """Record a security event and, for types that warrant one, queue the customer's notice.
 
@@ -75,7 +76,9 @@ def security_event_record(
         )
         security_events_chain_and_save([event])
         if notify and type in SECURITY_NOTICE_TYPES:
-            security_notice_queue(event_id=event.pk, former_emails=former_emails)
+            security_notice_queue(
+                event_id=event.pk, former_emails=former_emails, former_phones=former_phones
+            )
     return event
 
 

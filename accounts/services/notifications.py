@@ -39,6 +39,7 @@ SECURITY_NOTICE_TYPES = frozenset(
         SecurityEvent.Type.PASSWORD_CHANGED,
         SecurityEvent.Type.PASSWORD_RESET,
         SecurityEvent.Type.EMAIL_CHANGED,
+        SecurityEvent.Type.PHONE_CHANGED,
         SecurityEvent.Type.SESSIONS_ENDED,
         SecurityEvent.Type.TWO_FACTOR_REENROLLED,
         SecurityEvent.Type.ACCOUNT_FROZEN,
@@ -274,12 +275,12 @@ def held_notifications_discard(*, template_key: str) -> int:
 
 
 def security_notice_queue(
-    *, event_id: int, former_emails: Sequence[str] = ()
+    *, event_id: int, former_emails: Sequence[str] = (), former_phones: Sequence[str] = ()
 ) -> list[Notification]:
     """Queue the notices for one security event, to every contact on file.
 
-    `former_emails` are addresses the account just stopped using (a changed login email),
-    which must hear of the change too.
+    `former_emails` and `former_phones` are contacts the account just stopped using (a
+    changed login email, a changed phone number), which must hear of the change too.
 
     The event is read back from the database: a notice exists only for a stored event of a
     notifiable type, for that event's own account, and its wording comes from the type.
@@ -287,9 +288,11 @@ def security_notice_queue(
     event = SecurityEvent.objects.filter(pk=event_id).first()
     if event is None or event.type not in SECURITY_NOTICE_TYPES:
         raise NoticeRefused(event_id)
+    # Only a change of that very contact has a former one to warn; any other event would
+    # send its alarm to somebody else's mailbox or phone.
     if former_emails and event.type != SecurityEvent.Type.EMAIL_CHANGED:
-        # Only a login email change has a former address to warn; any other event would
-        # send its alarm to somebody else's mailbox.
+        raise NoticeRefused(event_id)
+    if former_phones and event.type != SecurityEvent.Type.PHONE_CHANGED:
         raise NoticeRefused(event_id)
     user = User.objects.filter(pk=event.account_id).first()
     if user is None:
@@ -298,6 +301,7 @@ def security_notice_queue(
     recipients += [(Notification.Channel.EMAIL, email) for email in former_emails]
     if user.phone:
         recipients.append((Notification.Channel.SMS, user.phone))
+    recipients += [(Notification.Channel.SMS, phone) for phone in former_phones]
     from accounts.services.tokens import not_me_link_issue
 
     context = {"event_type": event.type}

@@ -1,12 +1,17 @@
-"""Account changes outside 2FA: signup, duplicate-phone notice, sessions, login email."""
+"""Account changes outside 2FA: signup, duplicate-phone notice, sessions, contacts, roles."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
-from accounts.contacts import mask_email
+from accounts.contacts import InvalidPhoneNumber, mask_email, mask_phone, phone_to_e164
 from accounts.models import Notification, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.notifications import notification_queue
@@ -82,6 +87,121 @@ def user_email_change(*, user: User, new_email: str, context: AuditContext) -> S
             details={"old_email": mask_email(old_email)},
             former_emails=[old_email],
         )
+
+
+def _phone_normalized(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    try:
+        return phone_to_e164(phone)
+    except InvalidPhoneNumber:
+        raise ValidationError(
+            {"phone": _("Enter a valid phone number, for example +49 151 23456789.")},
+            code="invalid",
+        ) from None
+
+
+def user_phone_change(*, user: User, new_phone: str | None, context: AuditContext) -> SecurityEvent:
+    """Change (or remove) the phone on file at once.
+
+    The phone receives codes and recovery messages, so the notice goes to the email on
+    file, the new number and the old one.
+    """
+    with transaction.atomic():
+        old_phone = user.phone
+        user.phone = _phone_normalized(new_phone)
+        user.full_clean(exclude=["password"])
+        user.save(update_fields=["phone"])
+        return security_event_record(
+            user=user,
+            type=SecurityEvent.Type.PHONE_CHANGED,
+            context=context,
+            details={"old_phone": mask_phone(old_phone), "new_phone": mask_phone(user.phone)},
+            former_phones=[old_phone] if old_phone else [],
+        )
+
+
+def user_permissions_change(
+    *,
+    user: User,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+    groups: Iterable[Group],
+    context: AuditContext,
+) -> SecurityEvent | None:
+    """Set who may sign in and who is staff, in which groups; None when nothing changed.
+
+    A change is recorded with the flags before and after and the groups added and removed,
+    so the audit shows who gave whom which role.
+    """
+    with transaction.atomic():
+        wanted = {"is_active": is_active, "is_staff": is_staff, "is_superuser": is_superuser}
+        flags = {
+            field: [getattr(user, field), value]
+            for field, value in wanted.items()
+            if getattr(user, field) != value
+        }
+        groups = list(groups)
+        old_names = set(user.groups.values_list("name", flat=True))
+        new_names = {group.name for group in groups}
+        if not flags and old_names == new_names:
+            return None
+        if flags:
+            for field, (_old, new) in flags.items():
+                setattr(user, field, new)
+            user.save(update_fields=list(flags))
+        details: dict[str, object] = dict(flags)
+        if old_names != new_names:
+            user.groups.set(groups)
+            details["groups_added"] = sorted(new_names - old_names)
+            details["groups_removed"] = sorted(old_names - new_names)
+        return security_event_record(
+            user=user, type=SecurityEvent.Type.PERMISSIONS_CHANGED, context=context, details=details
+        )
+
+
+def user_update(
+    *,
+    user: User,
+    email: str,
+    phone: str | None,
+    language: str,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+    groups: Iterable[Group],
+    context: AuditContext,
+) -> list[SecurityEvent]:
+    """Apply a staff member's edit of an account; returns the security events it recorded.
+
+    Each kind of change goes through its own service, so an edit in the admin has the
+    same effects as the product's own paths: a new login email replaces allauth's address
+    and is notified to the old and the new one, a new phone is notified, and a change of
+    role or of the right to sign in is recorded.
+    """
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        events = []
+        if email.lower() != user.email:
+            events.append(user_email_change(user=user, new_email=email, context=context))
+        if _phone_normalized(phone) != user.phone:
+            events.append(user_phone_change(user=user, new_phone=phone, context=context))
+        if language != user.language:
+            user.language = language
+            user.full_clean(exclude=["password"])
+            user.save(update_fields=["language"])
+        permissions = user_permissions_change(
+            user=user,
+            is_active=is_active,
+            is_staff=is_staff,
+            is_superuser=is_superuser,
+            groups=groups,
+            context=context,
+        )
+        if permissions is not None:
+            events.append(permissions)
+    return events
 
 
 def user_create(

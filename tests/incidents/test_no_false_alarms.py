@@ -17,7 +17,7 @@ from accounts.services.notifications import (
     notifications_deliver,
     security_notice_queue,
 )
-from accounts.services.users import user_email_change
+from accounts.services.users import user_email_change, user_phone_change
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +90,7 @@ def test_an_event_of_user_a_only_ever_notifies_user_a(
     assert list(inspect.signature(security_notice_queue).parameters) == [
         "event_id",
         "former_emails",
+        "former_phones",
     ]
 
 
@@ -138,6 +139,28 @@ def test_former_emails_are_only_for_a_login_email_change(
     assert sorted(m.to[0] for m in mailoutbox) == sorted([old_email, "alice.new@example.com"])
     assert {m.subject for m in mailoutbox} == {"[Recovery Desk] Your login email was changed"}
     assert bob.email not in {m.to[0] for m in mailoutbox}
+
+
+def test_former_phones_are_only_for_a_phone_change(
+    mailoutbox, sms_outbox, django_capture_on_commit_callbacks
+):
+    """An extra number may hear only of the phone change that dropped it; an email change
+    cannot be texted to someone else's phone that way."""
+    alice, bob = UserFactory(), UserFactory()
+    for event_type in (TWO_FACTOR, SecurityEvent.Type.EMAIL_CHANGED):
+        with pytest.raises(NoticeRefused), transaction.atomic():
+            security_event_record(user=alice, type=event_type, former_phones=[bob.phone])
+    assert not Notification.objects.exists()
+
+    old_phone = alice.phone
+    with django_capture_on_commit_callbacks(execute=True):
+        user_phone_change(user=alice, new_phone="+4915199999999", context=AuditContext())
+    assert sorted(s.to for s in sms_outbox) == sorted([old_phone, "+4915199999999"])
+    assert [m.to for m in mailoutbox] == [[alice.email]]
+    assert {m.subject for m in mailoutbox} == {
+        "[Recovery Desk] The phone number of your account was changed"
+    }
+    assert bob.phone not in {s.to for s in sms_outbox}
 
 
 def test_the_database_refuses_a_security_notice_without_an_event():

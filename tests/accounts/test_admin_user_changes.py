@@ -1,0 +1,256 @@
+"""Account edits in the admin go through the services: events, notices and allauth addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
+from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Notification, SecurityEvent, User
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import two_factor_provision
+from tests.factories import PASSWORD, UserFactory, totp_code
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER_EMAIL = "hal.finney@posteo.de"
+CUSTOMER_PHONE = "+4915123456780"
+
+
+@pytest.fixture
+def superuser() -> User:
+    user = UserFactory(email="root@desk.example", phone=None, is_staff=True, is_superuser=True)
+    two_factor_provision(user=user, context=AuditContext(), notify=False)
+    return user
+
+
+@pytest.fixture
+def staff_client(superuser) -> Client:
+    """A superuser signed in to the admin with password and a verified authenticator code."""
+    client = Client()
+    device = TOTPDevice.objects.get(user=superuser, confirmed=True)
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": superuser.email,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+        },
+    )
+    assert response.status_code == 302
+    return client
+
+
+@pytest.fixture
+def customer() -> User:
+    return UserFactory(email=CUSTOMER_EMAIL, phone=CUSTOMER_PHONE, language="de")
+
+
+def change_url(user: User) -> str:
+    return f"/admin/accounts/user/{user.pk}/change/"
+
+
+def save_in_admin(client: Client, user: User, **changes: Any):
+    """Submit the admin's change form for `user` as shown, with `changes` typed over it."""
+    assert client.get(change_url(user)).status_code == 200
+    data: dict[str, Any] = {
+        "email": user.email,
+        "phone": user.phone or "",
+        "language": user.language,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": [group.pk for group in user.groups.all()],
+        "_save": "Save",
+        **changes,
+    }
+    # An unticked checkbox is simply missing from a browser's POST.
+    form = {key: value for key, value in data.items() if value is not False}
+    form = {key: "on" if value is True else value for key, value in form.items()}
+    return client.post(change_url(user), form)
+
+
+def events_of(user: User, type: SecurityEvent.Type) -> list[SecurityEvent]:
+    return list(SecurityEvent.objects.filter(account_id=user.pk, type=type))
+
+
+def test_email_change_replaces_the_allauth_address_and_is_recorded_and_notified(
+    staff_client, superuser, customer
+):
+    """A new login email typed in the admin becomes the only, primary and verified allauth
+    address; the change is a security event by the staff member, and the notice goes to
+    the new address, the old one and the phone."""
+    response = save_in_admin(staff_client, customer, email="Hal.Finney@Example.org")
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.email == "hal.finney@example.org"
+    addresses = list(
+        EmailAddress.objects.filter(user=customer).values_list("email", "primary", "verified")
+    )
+    assert addresses == [("hal.finney@example.org", True, True)]
+    [event] = events_of(customer, SecurityEvent.Type.EMAIL_CHANGED)
+    assert event.actor_id == superuser.pk and event.ip_address == "127.0.0.1"
+    assert event.details == {"old_email": "h***y@p***.de"}
+    notices = Notification.objects.filter(security_event=event)
+    assert {(n.channel, n.recipient) for n in notices} == {
+        ("email", "hal.finney@example.org"),
+        ("email", CUSTOMER_EMAIL),
+        ("sms", CUSTOMER_PHONE),
+    }
+    assert {n.template_key for n in notices} == {"security/email_changed"}
+
+
+def test_phone_change_is_stored_as_e164_recorded_and_notified_to_old_and_new_number(
+    staff_client, superuser, customer
+):
+    """A phone typed in national format is stored in E.164; the change is a security event,
+    and its notice reaches the email on file, the new number and the number it replaced."""
+    response = save_in_admin(staff_client, customer, phone="0151 2345 6781")
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.phone == "+4915123456781"
+    [event] = events_of(customer, SecurityEvent.Type.PHONE_CHANGED)
+    assert event.actor_id == superuser.pk
+    assert event.details == {"old_phone": "+49 ••• ••• 80", "new_phone": "+49 ••• ••• 81"}
+    notices = Notification.objects.filter(security_event=event)
+    assert {(n.channel, n.recipient) for n in notices} == {
+        ("email", CUSTOMER_EMAIL),
+        ("sms", "+4915123456781"),
+        ("sms", CUSTOMER_PHONE),
+    }
+    assert {n.language for n in notices} == {"de"}
+
+
+def test_an_invalid_phone_is_refused_on_the_form_and_nothing_changes(staff_client, customer):
+    """A phone that is no number gives the form back with an error; nothing is stored."""
+    response = save_in_admin(staff_client, customer, phone="12")
+
+    assert response.status_code == 200
+    assert "Enter a valid phone number" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.phone == CUSTOMER_PHONE
+    assert not SecurityEvent.objects.filter(
+        account_id=customer.pk, type=SecurityEvent.Type.PHONE_CHANGED
+    ).exists()
+
+
+def test_staff_role_changes_are_recorded_without_a_customer_notice(
+    staff_client, superuser, customer
+):
+    """Making an account staff and putting it in a group records one event that says what
+    changed (flags before and after, groups added); taking the role away records another."""
+    agents, _created = Group.objects.get_or_create(name="Support agents")
+
+    response = save_in_admin(staff_client, customer, is_staff=True, groups=[agents.pk])
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.is_staff and list(customer.groups.all()) == [agents]
+    [granted] = events_of(customer, SecurityEvent.Type.PERMISSIONS_CHANGED)
+    assert granted.actor_id == superuser.pk
+    assert granted.details == {
+        "is_staff": [False, True],
+        "groups_added": ["Support agents"],
+        "groups_removed": [],
+    }
+    assert not Notification.objects.filter(security_event=granted).exists()
+
+    save_in_admin(staff_client, customer, is_staff=False, groups=[])
+
+    customer.refresh_from_db()
+    assert not customer.is_staff and not customer.groups.exists()
+    revoked = events_of(customer, SecurityEvent.Type.PERMISSIONS_CHANGED)[0]
+    assert revoked.details == {
+        "is_staff": [True, False],
+        "groups_added": [],
+        "groups_removed": ["Support agents"],
+    }
+
+
+def test_deactivating_an_account_is_recorded(staff_client, customer):
+    """Taking away the right to sign in is a recorded permission change."""
+    save_in_admin(staff_client, customer, is_active=False)
+
+    customer.refresh_from_db()
+    assert customer.is_active is False
+    [event] = events_of(customer, SecurityEvent.Type.PERMISSIONS_CHANGED)
+    assert event.details == {"is_active": [True, False]}
+
+
+def test_saving_without_changes_records_nothing(staff_client, customer):
+    """Saving the form as shown writes no security event and queues no notice."""
+    before = SecurityEvent.objects.count(), Notification.objects.count()
+
+    response = save_in_admin(staff_client, customer)
+
+    assert response.status_code == 302
+    assert (SecurityEvent.objects.count(), Notification.objects.count()) == before
+
+
+def test_hold_and_reenrolment_are_shown_but_not_editable(staff_client, customer):
+    """The hold, the re-enrolment flag and the freeze have no inputs; values posted for
+    them are ignored, because only their own flows set and clear them."""
+    page = staff_client.get(change_url(customer)).content.decode()
+    for field in ("reenrolment_required", "security_hold_until", "frozen_at"):
+        assert f'name="{field}' not in page
+    assert "2FA re-enrolment required" in page and "security hold until" in page.lower()
+
+    response = save_in_admin(
+        staff_client,
+        customer,
+        reenrolment_required="on",
+        security_hold_until_0="2030-01-01",
+        security_hold_until_1="00:00:00",
+    )
+
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.reenrolment_required is False and customer.security_hold_until is None
+
+
+def test_the_admin_cannot_set_anybodys_password(staff_client, customer):
+    """The change page offers no password form and the password page is refused: only the
+    account's owner sets its password, so staff never know it."""
+    page = staff_client.get(change_url(customer)).content.decode()
+    assert "../password/" not in page and "pbkdf2" not in page and "md5$" not in page
+
+    refused = staff_client.post(
+        f"/admin/accounts/user/{customer.pk}/password/",
+        {"password1": "a-new-password-123", "password2": "a-new-password-123"},
+    )
+
+    assert refused.status_code == 403
+    customer.refresh_from_db()
+    assert customer.check_password(PASSWORD)
+
+
+def test_adding_an_account_creates_its_verified_address_and_signup_event(staff_client, superuser):
+    """An account added in the admin is created by the signup service: a primary, verified
+    allauth address and a signed-up event by the staff member."""
+    response = staff_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "New.Agent@desk.example",
+            "phone": "",
+            "password1": "a-long-enough-password-1",
+            "password2": "a-long-enough-password-1",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302
+    user = User.objects.get(email="new.agent@desk.example")
+    assert response["Location"] == change_url(user)
+    assert user.check_password("a-long-enough-password-1")
+    assert list(
+        EmailAddress.objects.filter(user=user).values_list("email", "primary", "verified")
+    ) == [("new.agent@desk.example", True, True)]
+    [event] = events_of(user, SecurityEvent.Type.SIGNED_UP)
+    assert event.actor_id == superuser.pk
