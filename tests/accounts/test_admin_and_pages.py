@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, User
+from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from tests.factories import PASSWORD, UserFactory, totp_code
@@ -127,5 +127,28 @@ def test_create_agent_prints_enrolment_and_codes():
         )
         == 10
     )
-    with pytest.raises(CommandError):
+    assert set(SecurityEvent.objects.filter(account_id=user.pk).values_list("type", flat=True)) == {
+        "signed_up",
+        "permissions_changed",
+        "two_factor_enabled",
+    }
+    with pytest.raises(CommandError, match="already exists"):
         call_command("create_agent", "alice@desk.example", stdout=StringIO())
+
+
+def test_create_agent_refuses_a_weak_password_and_creates_nothing():
+    """The password validators run: `--password short` fails with their message, and no
+    account, authenticator, backup code or event is left behind."""
+    before = SecurityEvent.objects.count()
+    out = StringIO()
+
+    with pytest.raises(CommandError) as refused:
+        call_command("create_agent", "bob@desk.example", "--password", "short", stdout=out)
+
+    assert "This password is too short. It must contain at least 10 characters." in str(
+        refused.value
+    )
+    assert out.getvalue() == ""
+    assert not User.objects.filter(email="bob@desk.example").exists()
+    assert not TOTPDevice.objects.exists() and not BackupCodeDevice.objects.exists()
+    assert SecurityEvent.objects.count() == before

@@ -3,43 +3,31 @@
 from __future__ import annotations
 
 import base64
-import secrets
+from argparse import ArgumentParser
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import User
-from accounts.services.audit import AuditContext
-from accounts.services.two_factor import two_factor_provision
-from accounts.services.users import user_create
-
-ROLE_GROUPS = {"agent": "Support agents", "supervisor": "Supervisors"}
+from support.services.agents import ROLE_GROUPS, agent_create
 
 
 class Command(BaseCommand):
     help = "Create a staff account for the support queue with a TOTP device and backup codes."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("email")
         parser.add_argument("--role", choices=sorted(ROLE_GROUPS), default="agent")
         parser.add_argument("--password", help="Initial password (default: a random one).")
 
     def handle(self, *args, email: str, role: str, password: str | None, **options) -> None:
-        if User.objects.filter(email=email.lower()).exists():
-            raise CommandError(f"An account with the email {email} already exists.")
-        password = password or secrets.token_urlsafe(16)
         try:
-            user = user_create(email=email, password=password, is_staff=True)
+            created = agent_create(email=email, role=role, password=password)
         except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from exc
-        group, _created = Group.objects.get_or_create(name=ROLE_GROUPS[role])
-        user.groups.add(group)
-        device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
-        self.stdout.write(self.style.SUCCESS(f"Created {role} {user.email}"))
-        self.stdout.write(f"Password:         {password}")
-        self.stdout.write(f"Authenticator key: {base64.b32encode(device.bin_key).decode()}")
-        self.stdout.write(f"Provisioning URI: {device.config_url}")
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stdout.write(self.style.SUCCESS(f"Created {role} {created.user.email}"))
+        self.stdout.write(f"Password:         {created.password}")
+        self.stdout.write(f"Authenticator key: {base64.b32encode(created.device.bin_key).decode()}")
+        self.stdout.write(f"Provisioning URI: {created.device.config_url}")
         self.stdout.write("Backup codes (shown once):")
-        for code in codes:
+        for code in created.backup_codes:
             self.stdout.write(f"  {code}")
