@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from argparse import ArgumentParser
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -14,15 +16,42 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from accounts.services.users import user_create
+from accounts.services.users import user_create, user_permissions_change
 from support.models import OPEN_STATUSES, RecoveryCase
+from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from support.services.cases import case_open
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the demo, never used in production
 CUSTOMER_COUNT = 50
 REENROLMENT_COUNT = 5
+SHOWN_CUSTOMERS = 5
 FIRST_NAMES = ["anna", "ben", "clara", "david", "eva", "felix", "greta", "hans", "ida", "jonas"]
 DOMAINS = ["gmail.com", "web.de", "outlook.com", "gmx.de", "yahoo.com"]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """A demo account as first seeded. Its phone is the stable key that finds it again:
+    the product itself may have changed its email since (support, the admin)."""
+
+    email: str
+    phone: str
+    language: str = "en"
+    staff_group: str | None = None
+
+
+STAFF = [
+    DemoAccount("agent@example.com", "+4915100000900", staff_group=AGENTS_GROUP),
+    DemoAccount("supervisor@example.com", "+4915100000901", staff_group=SUPERVISORS_GROUP),
+]
+CUSTOMERS = [
+    DemoAccount(
+        f"{FIRST_NAMES[i % len(FIRST_NAMES)]}.{i:02d}@{DOMAINS[i % len(DOMAINS)]}",
+        f"+4915100000{i:03d}",
+        language="de" if i % 3 == 0 else "en",
+    )
+    for i in range(CUSTOMER_COUNT)
+]
 
 
 def demo_key(email: str) -> str:
@@ -33,7 +62,7 @@ def demo_key(email: str) -> str:
 class Command(BaseCommand):
     help = "Create demo customers (with authenticators), an agent and a supervisor."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--force", action="store_true", help="Run even with DEBUG off (never in production)."
         )
@@ -41,74 +70,84 @@ class Command(BaseCommand):
     def handle(self, *args, force: bool, **options) -> None:
         if not (settings.DEBUG or force):
             raise CommandError("seed_demo runs only with DEBUG on (or --force).")
+        # Messages queued while seeding go out when this transaction commits, so everything
+        # they print comes before the summary below.
         with transaction.atomic():
-            staff = [
-                self._account("agent@example.com", staff_group="Support agents"),
-                self._account("supervisor@example.com", staff_group="Supervisors"),
-            ]
-            customers = []
-            for i in range(CUSTOMER_COUNT):
-                name = FIRST_NAMES[i % len(FIRST_NAMES)]
-                email = f"{name}.{i:02d}@{DOMAINS[i % len(DOMAINS)]}"
-                customers.append(
-                    self._account(
-                        email, phone=f"+4915100000{i:03d}", language="de" if i % 3 == 0 else "en"
-                    )
-                )
-            for user in customers[-REENROLMENT_COUNT:]:
-                TOTPDevice.objects.filter(user=user).delete()
-                User.objects.filter(pk=user.pk).update(reenrolment_required=True)
-            cases = self._cases(customers)
+            staff = [self._account(seed) for seed in STAFF]
+            customers = [self._account(seed) for seed in CUSTOMERS]
+            self._cases(customers)
+        open_cases = RecoveryCase.objects.filter(status__in=OPEN_STATUSES).count()
+        flagged = User.objects.filter(
+            pk__in=[user.pk for user in customers], reenrolment_required=True
+        ).order_by("pk")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(customers)} customers, {len(staff)} staff, "
-                f"{cases} open recovery cases. "
-                f"Password for every demo account: {DEMO_PASSWORD}"
+                f"{open_cases} open recovery cases."
             )
         )
         self.stdout.write(
-            "Sign in at http://127.0.0.1:8000/accounts/login/ (customers) or "
-            "/admin/ (staff) with a code from these authenticator keys:"
+            "Flagged for 2FA re-enrolment (no authenticator): "
+            + (", ".join(user.email for user in flagged) or "-")
         )
-        for user in [*staff, *customers[:5]]:
-            key = base64.b32encode(bytes.fromhex(demo_key(user.email))).decode()
-            self.stdout.write(f"  {user.email:<28} phone {user.phone or '-':<15} key {key}")
-        flagged = ", ".join(u.email for u in customers[-REENROLMENT_COUNT:])
-        self.stdout.write(f"Flagged for 2FA re-enrolment (no authenticator): {flagged}")
+        self.stdout.write(
+            f"Sign in at {settings.SITE_URL}/accounts/login/ (customers) or /admin/ (staff) "
+            f"with the password {DEMO_PASSWORD} and a code from the authenticator key:"
+        )
+        for user in [*staff, *customers[:SHOWN_CUSTOMERS]]:
+            self.stdout.write(f"  {user.email:<28} phone {user.phone or '-':<15} key {_key(user)}")
 
-    def _cases(self, customers: list[User]) -> int:
+    def _cases(self, customers: list[User]) -> None:
         """A few open cases from customers who lost their email or authenticator."""
         for i, user in enumerate(customers[10:20]):
             if not RecoveryCase.objects.filter(matched_user=user).exists():
                 case_open(
                     contact_email=f"new.address.{i}@example.net",
-                    contact_phone=user.phone,
+                    contact_phone=user.phone or "",
                     emails_tried=[user.email],
                     language=user.language,
                     description="I lost my phone with the authenticator app and cannot sign in.",
                 )
-        return RecoveryCase.objects.filter(status__in=OPEN_STATUSES).count()
 
-    def _account(
-        self,
-        email: str,
-        *,
-        phone: str | None = None,
-        language: str = "en",
-        staff_group: str | None = None,
-    ) -> User:
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            user = user_create(
-                email=email,
-                password=DEMO_PASSWORD,
-                phone=phone,
-                language=language,
-                is_staff=bool(staff_group),
+    def _account(self, seed: DemoAccount) -> User:
+        """The demo account, found by its phone (or, if that changed, its first email), or
+        created; an account that exists is left as the product has made it."""
+        user = (
+            User.objects.filter(phone=seed.phone).first()
+            or User.objects.filter(email=seed.email).first()
+        )
+        if user is not None:
+            return user
+        context = AuditContext()
+        user = user_create(
+            email=seed.email,
+            password=DEMO_PASSWORD,
+            phone=seed.phone,
+            language=seed.language,
+            is_staff=bool(seed.staff_group),
+            context=context,
+        )
+        if seed.staff_group:
+            group, _created = Group.objects.get_or_create(name=seed.staff_group)
+            user_permissions_change(
+                user=user,
+                is_active=True,
+                is_staff=True,
+                is_superuser=False,
+                groups=[group],
+                context=context,
             )
-            two_factor_provision(
-                user=user, context=AuditContext(), key=demo_key(email), notify=False
-            )
-        if staff_group:
-            user.groups.add(Group.objects.get_or_create(name=staff_group)[0])
+        two_factor_provision(user=user, context=context, key=demo_key(seed.email), notify=False)
+        if seed in CUSTOMERS[-REENROLMENT_COUNT:]:
+            TOTPDevice.objects.filter(user=user).delete()
+            user.reenrolment_required = True
+            user.save(update_fields=["reenrolment_required"])
         return user
+
+
+def _key(user: User) -> str:
+    """The base32 key of the account's authenticator as it is now (none after a revocation)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        return "- (set up 2FA again at /recover/2fa/)"
+    return base64.b32encode(device.bin_key).decode()
