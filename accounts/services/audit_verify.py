@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from accounts.models import AuditChainHead, SecurityEvent
@@ -14,8 +15,18 @@ class ChainBreak:
     problem: str
 
 
-def audit_chain_verify(*, chunk: int = 5000) -> tuple[int, ChainBreak | None]:
-    """Return how many events were checked and the first break (None if the chain holds)."""
+def audit_chain_length() -> int:
+    """How many events the chain head says the chain holds (what a full check walks)."""
+    return AuditChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+
+
+def audit_chain_verify(
+    *, chunk: int = 5000, progress: Callable[[int], None] | None = None
+) -> tuple[int, ChainBreak | None]:
+    """Return how many events were checked and the first break (None if the chain holds).
+
+    `progress` is called with the number of events each chunk added to the checked ones.
+    """
     expected_seq, prev_hash, checked = 1, "", 0
     while True:
         rows = list(SecurityEvent.objects.filter(seq__gte=expected_seq).order_by("seq")[:chunk])
@@ -30,6 +41,8 @@ def audit_chain_verify(*, chunk: int = 5000) -> tuple[int, ChainBreak | None]:
                 return checked, ChainBreak(event.seq, "content was changed after it was written")
             prev_hash, expected_seq = event.hash, expected_seq + 1
             checked += 1
+        if progress:
+            progress(len(rows))
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
         return checked, ChainBreak(expected_seq, "newest events missing (deleted at the end)")

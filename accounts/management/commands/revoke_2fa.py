@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.management.progress import progress_argument_add, progress_bar
 from accounts.models import RevocationCampaign
 from accounts.services.revocation import (
     revocation_campaign_remaining,
@@ -54,6 +54,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument("--json", action="store_true", help="Machine-readable summary.")
+        progress_argument_add(parser)
 
     def handle(self, *args, **options) -> None:
         if options["batch_size"] < 1:
@@ -66,12 +67,16 @@ class Command(BaseCommand):
             campaign = self._start(options)
             if campaign is None:
                 return
-        remaining = revocation_campaign_remaining(campaign=campaign)
-        revoked = revocation_campaign_run(
-            campaign=campaign,
-            batch_size=options["batch_size"],
-            progress=self._progress(remaining, options["json"]),
-        )
+        with progress_bar(
+            self,
+            total=revocation_campaign_remaining(campaign=campaign),
+            description=f"Campaign {campaign.pk}",
+            unit="users",
+            hidden=options["no_progress"],
+        ) as bar:
+            revoked = revocation_campaign_run(
+                campaign=campaign, batch_size=options["batch_size"], progress=bar.update
+            )
         summary = {
             "campaign": campaign.pk,
             "total": campaign.total,
@@ -126,21 +131,3 @@ class Command(BaseCommand):
         return revocation_campaign_start(
             reason=options["reason"], operator=getpass.getuser(), users=users, selection=selection
         )
-
-    def _progress(self, total: int, quiet: bool):
-        if quiet or not sys.stdout.isatty() or not total:
-            return None
-        done = 0
-
-        def show(batch: int) -> None:
-            nonlocal done
-            done += batch
-            width = 40
-            filled = width * done // total
-            self.stdout.write(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=""
-            )
-            if done >= total:
-                self.stdout.write("")
-
-        return show

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.management.progress import progress_argument_add, progress_bar
 from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
@@ -66,15 +67,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Run even with DEBUG off (never in production)."
         )
+        progress_argument_add(parser)
 
-    def handle(self, *args, force: bool, **options) -> None:
+    def handle(self, *args, force: bool, no_progress: bool, **options) -> None:
         if not (settings.DEBUG or force):
             raise CommandError("seed_demo runs only with DEBUG on (or --force).")
         # Messages queued while seeding go out when this transaction commits, so everything
         # they print comes before the summary below.
         with transaction.atomic():
-            staff = [self._account(seed) for seed in STAFF]
-            customers = [self._account(seed) for seed in CUSTOMERS]
+            staff: list[User] = []
+            customers: list[User] = []
+            with progress_bar(
+                self,
+                total=len(STAFF) + len(CUSTOMERS),
+                description="Demo accounts",
+                unit="accounts",
+                hidden=no_progress,
+            ) as bar:
+                for seeds, accounts in ((STAFF, staff), (CUSTOMERS, customers)):
+                    for seed in seeds:
+                        accounts.append(self._account(seed))
+                        bar.update()
             self._cases(customers)
         open_cases = RecoveryCase.objects.filter(status__in=OPEN_STATUSES).count()
         flagged = User.objects.filter(
