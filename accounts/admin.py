@@ -7,24 +7,39 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.contacts import mask_email, mask_phone
 from accounts.forms import PhoneNumberField
 from accounts.models import Notification, SecurityEvent, User
 from accounts.services.audit import AuditContext
+from accounts.services.holds import SecurityHoldActive, security_changes_check
 from accounts.services.users import user_create, user_update
 
 
 class UserAdminChangeForm(UserChangeForm):
-    """The admin's account form: the phone cleaned to E.164; no password field at all."""
+    """The admin's account form: the phone cleaned to E.164; no password field at all.
 
-    password = None
+    A new email or phone is refused on the form while the account is on a security hold,
+    with the hold's end, before the service would refuse it.
+    """
+
+    password = None  # type: ignore[assignment]  # Django's way to drop an inherited field
     phone = PhoneNumberField(label=capfirst(_("phone number")), required=False)
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned_data = super().clean()
+        if {"email", "phone"} & set(self.changed_data):
+            try:
+                security_changes_check(user=self.instance)
+            except SecurityHoldActive as exc:
+                raise ValidationError(str(exc), code="security_hold") from None
+        return cleaned_data
 
 
 class UserAdminCreationForm(AdminUserCreationForm):
@@ -86,8 +101,8 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description=_("password"))
     def password_state(self, obj: User) -> str:
         if obj.has_usable_password():
-            return _("Set; only its owner can change it.")
-        return _("Not set.")
+            return gettext("Set; only its owner can change it.")
+        return gettext("Not set.")
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.contacts import InvalidPhoneNumber, mask_email, mask_phone, phone_to_e164
 from accounts.models import Notification, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
+from accounts.services.holds import security_changes_check
 from accounts.services.notifications import notification_queue
 
 
@@ -178,14 +179,19 @@ def user_update(
     Each kind of change goes through its own service, so an edit in the admin has the
     same effects as the product's own paths: a new login email replaces allauth's address
     and is notified to the old and the new one, a new phone is notified, and a change of
-    role or of the right to sign in is recorded.
+    role or of the right to sign in is recorded. A new email or phone is refused while the
+    account is on a security hold (SecurityHoldActive), for staff as for the customer.
     """
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         events = []
-        if email.lower() != user.email:
+        email_changes = email.lower() != user.email
+        phone_changes = _phone_normalized(phone) != user.phone
+        if email_changes or phone_changes:
+            security_changes_check(user=user)
+        if email_changes:
             events.append(user_email_change(user=user, new_email=email, context=context))
-        if _phone_normalized(phone) != user.phone:
+        if phone_changes:
             events.append(user_phone_change(user=user, new_phone=phone, context=context))
         if language != user.language:
             user.language = language

@@ -12,7 +12,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Notification, SecurityEvent, User
 from accounts.services.audit import AuditContext
+from accounts.services.holds import SecurityHoldActive, security_hold_extend
 from accounts.services.two_factor import two_factor_provision
+from accounts.services.users import user_update
 from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -192,6 +194,40 @@ def test_saving_without_changes_records_nothing(staff_client, customer):
 
     assert response.status_code == 302
     assert (SecurityEvent.objects.count(), Notification.objects.count()) == before
+
+
+def test_no_new_email_or_phone_while_the_account_is_on_hold(staff_client, customer):
+    """During a security hold the admin refuses a new email or phone, saying until when,
+    and changes nothing; the service refuses it too, whoever calls it."""
+    security_hold_extend(user=customer, hours=48)
+
+    response = save_in_admin(
+        staff_client, customer, email="someone.else@example.org", phone="0151 2345 6781"
+    )
+
+    assert response.status_code == 200
+    assert "Security changes are on hold until" in response.content.decode()
+    with pytest.raises(SecurityHoldActive):
+        user_update(
+            user=customer,
+            email="someone.else@example.org",
+            phone=customer.phone,
+            language=customer.language,
+            is_active=True,
+            is_staff=False,
+            is_superuser=False,
+            groups=[],
+            context=AuditContext(),
+        )
+    customer.refresh_from_db()
+    assert (customer.email, customer.phone) == (CUSTOMER_EMAIL, CUSTOMER_PHONE)
+    assert list(EmailAddress.objects.filter(user=customer).values_list("email", flat=True)) == [
+        CUSTOMER_EMAIL
+    ]
+    assert not SecurityEvent.objects.filter(
+        account_id=customer.pk,
+        type__in=[SecurityEvent.Type.EMAIL_CHANGED, SecurityEvent.Type.PHONE_CHANGED],
+    ).exists()
 
 
 def test_hold_and_reenrolment_are_shown_but_not_editable(staff_client, customer):
