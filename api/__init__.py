@@ -1,0 +1,1 @@
+"""Service API: what the exchange must restrict on an account, for service-token holders."""
