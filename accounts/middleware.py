@@ -21,6 +21,8 @@ UNVERIFIED_ALLOWED_PREFIXES = (
     "/healthz",
     "/dev/inbox/",
 )
+# Paths that authenticate by bearer token alone: a browser session sent along changes nothing.
+SESSIONLESS_PREFIXES = ("/api/",)
 
 
 class MandatoryTwoFactorMiddleware:
@@ -33,6 +35,8 @@ class MandatoryTwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(SESSIONLESS_PREFIXES):
+            return self.get_response(request)
         user = request.user
         if (
             user.is_authenticated
@@ -53,6 +57,8 @@ class UserLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(SESSIONLESS_PREFIXES):
+            return self.get_response(request)
         user = request.user
         language = translation.get_language()
         if user.is_authenticated and language and user.language != language:

@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include(accounts_urls.account_urlpatterns)),
     path("recover/", include("recovery.urls")),
+    path("api/v1/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("dev/inbox/", accounts_views.dev_inbox, name="dev_inbox"),

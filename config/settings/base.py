@@ -162,6 +162,9 @@ ACCOUNT_RATE_LIMITS = {
     "recover_check_code": env("DJANGO_RATE_LIMIT_CHECK_CODE", default="20/h/ip"),
     "recover_verify_message": env("DJANGO_RATE_LIMIT_VERIFY_MESSAGE", default="30/h/ip"),
     "recover_not_me": env("DJANGO_RATE_LIMIT_NOT_ME", default="20/h/ip"),
+    # Service API (/api/v1/): calls per service token ("key"), and refused tokens per IP.
+    "api_restrictions": env("DJANGO_RATE_LIMIT_API", default="1200/m/key"),
+    "api_auth_failed": env("DJANGO_RATE_LIMIT_API_AUTH_FAILED", default="30/m/ip"),
 }
 USERSESSIONS_TRACK_ACTIVITY = True
 
