@@ -22,6 +22,7 @@ class HashPurpose(StrEnum):
     CASE_LINK = "recovery_desk.case_link"
     RECOVERY_LINK = "recovery_desk.recovery_link"
     EMAIL_CHANGE_CANCEL = "recovery_desk.email_change_cancel"
+    SERVICE_TOKEN = "recovery_desk.service_token"  # noqa: S105 - a salt's name, not a secret
 
 
 def _secrets() -> list[str]:

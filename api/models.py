@@ -29,7 +29,7 @@ def validate_scopes(value: object) -> None:
 class ServiceToken(models.Model):
     """A credential of one calling system; the token itself is shown once and never stored.
 
-    `token_hash` is a keyed hash (api.services.service_token_hash): a copy of the database
+    `token_hash` is a keyed hash (accounts.hashing, purpose SERVICE_TOKEN): a copy of the database
     alone neither reveals a token nor lets anyone test a guessed one. Tokens are revoked,
     never deleted, so every recorded call keeps pointing at the token that made it.
     """

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 
 from django.db.models import QuerySet
 
+from accounts.hashing import HashPurpose, keyed_hash_candidates, keyed_hash_matches
 from accounts.models import User
 from api.models import ServiceToken
-from api.services import TOKEN_PREFIX, service_token_hash
+from api.services import TOKEN_PREFIX
 
 # What service_token_create issues: the prefix and 32 random bytes in URL-safe base64.
 TOKEN_PATTERN = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43}")
@@ -21,13 +21,16 @@ ACCOUNT_ID_MAX = 2**63 - 1
 def service_token_find(*, token: str) -> ServiceToken | None:
     """The token row for a presented bearer value, revoked ones included; None if unknown.
 
-    Anything that is not shaped like an issued token is refused before the database.
+    Anything that is not shaped like an issued token is refused before the database; a
+    token issued before a key rotation is still found while its key is a fallback.
     """
     if not TOKEN_PATTERN.fullmatch(token):
         return None
-    presented = service_token_hash(token=token)
-    service_token = ServiceToken.objects.filter(token_hash=presented).first()
-    if service_token is None or not hmac.compare_digest(service_token.token_hash, presented):
+    candidates = keyed_hash_candidates(token, purpose=HashPurpose.SERVICE_TOKEN)
+    service_token = ServiceToken.objects.filter(token_hash__in=candidates).first()
+    if service_token is None or not keyed_hash_matches(
+        token, service_token.token_hash, purpose=HashPurpose.SERVICE_TOKEN
+    ):
         return None
     return service_token
 

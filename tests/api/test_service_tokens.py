@@ -10,10 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from accounts.hashing import HashPurpose, keyed_hash
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from api.models import ServiceToken
-from api.services import service_token_hash
 from tests.api.conftest import restrictions_path
 from tests.factories import PASSWORD, UserFactory, totp_code
 
@@ -37,7 +37,7 @@ def test_create_prints_the_token_once_and_stores_only_its_keyed_hash(client):
     assert "Authorization: Bearer" in output and "/api/v1/accounts/" in output
     row = ServiceToken.objects.get(name="exchange-withdrawals")
     assert row.scopes == ["restrictions:read"]
-    assert row.token_hash == service_token_hash(token=token) != token
+    assert row.token_hash == keyed_hash(token, purpose=HashPurpose.SERVICE_TOKEN) != token
     assert len(row.token_hash) == 64 and token not in row.token_hash
     customer = UserFactory()
     response = client.get(restrictions_path(customer.pk), HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -47,9 +47,9 @@ def test_create_prints_the_token_once_and_stores_only_its_keyed_hash(client):
 def test_the_hash_is_keyed_with_the_secret_key(settings):
     """Without the SECRET_KEY a database copy cannot check a guessed token."""
     token = "rdsk_" + "E" * 43
-    before = service_token_hash(token=token)
+    before = keyed_hash(token, purpose=HashPurpose.SERVICE_TOKEN)
     settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789abcdef"
-    assert service_token_hash(token=token) != before
+    assert keyed_hash(token, purpose=HashPurpose.SERVICE_TOKEN) != before
 
 
 def test_two_tokens_are_never_alike():
