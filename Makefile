@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/bandit --quiet --recursive accounts recovery support api config --exclude '*/migrations/*' --severity-level medium
+	$(VENV)/bin/bandit --quiet --recursive accounts notifications recovery support api config --exclude '*/migrations/*' --severity-level medium
 
 bench: install
 	$(VENV)/bin/python -m bench.run

@@ -1,1 +1,1 @@
-"""Accounts: users, mandatory 2FA, security audit and the notification outbox."""
+"""Accounts: users, mandatory 2FA, security audit, security holds and mass 2FA revocation."""

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import User
-from accounts.services.notifications import notification_reference_new, prerendered_email_queue
+from notifications.services import notification_reference_new, prerendered_email_queue
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -1,4 +1,4 @@
-"""Staff views of accounts, security events and the outbox (read-only where it is audit)."""
+"""Staff views of accounts and security events (read-only where it is audit)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.contacts import mask_email, mask_phone
 from accounts.forms import PhoneNumberField
-from accounts.models import Notification, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.holds import SecurityHoldActive, security_changes_check
 from accounts.services.users import user_create, user_update
@@ -165,19 +165,3 @@ class SecurityEventAdmin(ReadOnlyAdmin):
     list_filter = ["type"]
     search_fields = ["=account_id"]
     date_hierarchy = "created_at"
-
-
-@admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
-    list_display = [
-        "reference",
-        "channel",
-        "template_key",
-        "status",
-        "attempts",
-        "created_at",
-        "sent_at",
-    ]
-    list_filter = ["status", "channel", "template_key"]
-    search_fields = ["=reference", "=account_id"]
-    exclude = ["context", "recipient"]

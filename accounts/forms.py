@@ -12,8 +12,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import InvalidPhoneNumber, email_domain_suggestion, phone_to_e164
 from accounts.models import BackupCodeDevice, User
-from accounts.services.notifications import notification_reference_new
 from accounts.services.users import phone_taken_notify
+from notifications.services import notification_reference_new
 
 
 class PhoneNumberField(forms.CharField):

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from allauth.usersessions.models import UserSession
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, DeliveryHold, Notification, SecurityEvent, User
+from accounts.models import BackupCode, SecurityEvent, User
 
 
 @dataclass(frozen=True)
@@ -40,35 +40,6 @@ def user_session_list(*, user: User) -> list[UserSession]:
     """The user's live sessions, most recently active first (stale rows are purged)."""
     sessions = UserSession.objects.purge_and_list(user)
     return sorted(sessions, key=lambda s: s.last_seen_at, reverse=True)
-
-
-def notification_find_sent(*, reference: str) -> Notification | None:
-    """A message we really sent, by the reference printed in it."""
-    return Notification.objects.filter(reference=reference, status=Notification.Status.SENT).first()
-
-
-def notification_status_summary() -> dict:
-    """Outbox counts by status and the burst guard's holds (for operators and supervisors)."""
-    by_status = dict(
-        Notification.objects.values("status").annotate(n=Count("id")).values_list("status", "n")
-    )
-    holds = [
-        {
-            "template_key": hold.template_key,
-            "held_at": hold.held_at,
-            "held": Notification.objects.filter(
-                template_key=hold.template_key, status=Notification.Status.HELD
-            ).count(),
-        }
-        for hold in DeliveryHold.objects.filter(released_at__isnull=True).order_by("held_at")
-    ]
-    return {"by_status": by_status, "holds": holds}
-
-
-def delivery_holds_active() -> list[str]:
-    return list(
-        DeliveryHold.objects.filter(released_at__isnull=True).values_list("template_key", flat=True)
-    )
 
 
 class RestrictionReason:

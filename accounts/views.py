@@ -9,7 +9,7 @@ import qrcode.image.svg
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -21,7 +21,6 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors
-from accounts.devinbox import dev_inbox_list
 from accounts.forms import CodeForm, TotpCodeForm
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import (
@@ -217,15 +216,6 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, _("Signed out of %(count)d other session(s).") % {"count": count})
     return redirect("account_security")
-
-
-def dev_inbox(request: HttpRequest) -> HttpResponse:
-    """Every email and SMS the app sent, newest first; exists only with DEBUG on."""
-    from django.conf import settings
-
-    if not settings.DEBUG:
-        raise Http404
-    return render(request, "accounts/dev_inbox.html", {"messages_sent": dev_inbox_list()})
 
 
 two_factor_verify_view = TwoFactorVerifyView.as_view()

@@ -27,14 +27,10 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
-from accounts.models import (  # noqa: E402
-    BackupCodeDevice,
-    Notification,
-    SecurityEvent,
-    User,
-)
+from accounts.models import BackupCodeDevice, SecurityEvent, User  # noqa: E402
 from accounts.services.audit import security_event_record  # noqa: E402
-from accounts.services.notifications import notification_reference_new  # noqa: E402
+from notifications.models import Notification  # noqa: E402
+from notifications.services import notification_reference_new  # noqa: E402
 
 CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
 
@@ -113,7 +109,7 @@ FLOOR_SQL = [
     " hash) "
     "SELECT id, 'two_factor_revoked', NULL, NULL, '', jsonb_build_object('campaign', %(c)s), "
     "now(), row_number() OVER (ORDER BY id), '', '' FROM floor_users",
-    "INSERT INTO accounts_notification "
+    "INSERT INTO notifications_notification "
     "(reference, channel, recipient, account_id, template_key, language, context,"
     " idempotency_key, status, attempts, next_attempt_at, last_error, created_at, sent_at,"
     " security_event_id, campaign_id) "

@@ -249,7 +249,7 @@ def _results(
             database_url,
             (
                 """
-                SELECT n.status, count(*) FROM accounts_notification n
+                SELECT n.status, count(*) FROM notifications_notification n
                 WHERE n.created_at >= to_timestamp(%(t)s) GROUP BY n.status
                 """,
                 {"t": posted_at},

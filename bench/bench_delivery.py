@@ -1,7 +1,7 @@
 """Outbox delivery: 125,000 pending notices sent by two Celery worker processes.
 
 The notices (half email, half SMS, a fifth of them in German) are inserted set-based into
-accounts_notification, handed to the broker with notifications_enqueue_batches (one task per
+notifications_notification, handed to the broker with notifications_enqueue_batches (one task per
 100 rows and channel, as the sweep and a released burst-guard hold do) and delivered by two
 real `celery worker` processes on Redis with the local-memory email and SMS backends. The
 batch tasks' per-worker rate limits are raised for the run: they are a brake for real
@@ -150,7 +150,7 @@ def seed_notices(database_url: str, first: int, last: int) -> None:
         database_url,
         (
             """
-            INSERT INTO accounts_notification (reference, channel, recipient, account_id,
+            INSERT INTO notifications_notification (reference, channel, recipient, account_id,
                 template_key, language, context, idempotency_key, status, attempts,
                 next_attempt_at, last_error, created_at)
             SELECT 'BD' || lpad(i::text, 12, '0'),
@@ -170,7 +170,7 @@ def seed_notices(database_url: str, first: int, last: int) -> None:
             """,
             {"first": first, "last": last},
         ),
-        "VACUUM ANALYZE accounts_notification",
+        "VACUUM ANALYZE notifications_notification",
         # Write the seeding out now, so no checkpoint of it lands in the measured run.
         "CHECKPOINT",
     )
@@ -191,7 +191,7 @@ def run(quick: bool) -> list[Result]:
     try:
         # Ids 1..count for the workers, then the baseline's own sample after them.
         seed_notices(database_url, 1, count + sample)
-        ids = sql(database_url, "SELECT min(id), max(id) FROM accounts_notification")[0]
+        ids = sql(database_url, "SELECT min(id), max(id) FROM notifications_notification")[0]
         if ids != (1, count + sample):
             raise RuntimeError(f"unexpected ids {ids}")
         log(f"{count + sample:,} notices seeded ({time.perf_counter() - started:.0f} s)")
@@ -226,7 +226,7 @@ def _sent_count(database_url: str, count: int) -> int:
     return sql(
         database_url,
         (
-            "SELECT count(*) FROM accounts_notification WHERE id <= %(n)s AND status = 'sent'",
+            "SELECT count(*) FROM notifications_notification WHERE id <= %(n)s AND status = 'sent'",
             {"n": count},
         ),
     )[0][0]
@@ -246,7 +246,8 @@ def _wait_delivered(database_url: str, count: int, started_at: float, cap: float
     finished_at = sql(
         database_url,
         (
-            "SELECT extract(epoch FROM max(sent_at)) FROM accounts_notification WHERE id <= %(n)s",
+            "SELECT extract(epoch FROM max(sent_at)) FROM notifications_notification"
+            " WHERE id <= %(n)s",
             {"n": count},
         ),
     )[0][0]
@@ -256,7 +257,7 @@ def _wait_delivered(database_url: str, count: int, started_at: float, cap: float
     sent = sql(
         database_url,
         (
-            "SELECT count(*) FROM accounts_notification "
+            "SELECT count(*) FROM notifications_notification "
             "WHERE id <= %(n)s AND status = 'sent' AND sent_at <= to_timestamp(%(t)s)",
             {"n": count, "t": float(finished_at or 0)},
         ),
@@ -284,7 +285,7 @@ def _results(
                    count(*) FILTER (WHERE status = 'sent' AND attempts <> 1),
                    count(*) FILTER (WHERE status <> 'sent' AND attempts > 0),
                    count(*) FILTER (WHERE status = 'pending' AND attempts = 0)
-            FROM accounts_notification WHERE id <= %(n)s
+            FROM notifications_notification WHERE id <= %(n)s
             """,
             {"n": count},
         ),
@@ -294,7 +295,8 @@ def _results(
         for (ref,) in sql(
             database_url,
             (
-                "SELECT reference FROM accounts_notification WHERE id <= %(n)s AND status = 'sent'",
+                "SELECT reference FROM notifications_notification"
+                " WHERE id <= %(n)s AND status = 'sent'",
                 {"n": count},
             ),
         )
@@ -371,7 +373,7 @@ def _connect_probe(directory: Path) -> None:
     def record(**_kwargs) -> None:
         from django.core import mail
 
-        from accounts.sms import backends
+        from notifications.sms import backends
 
         outbox = getattr(mail, "outbox", [])
         refs = [m.extra_headers["X-Recovery-Desk-Reference"] for m in outbox]
@@ -407,8 +409,8 @@ def _main(argv: list[str]) -> None:
     django.setup()
     from django.conf import settings
 
-    from accounts.models import Notification
-    from accounts.services.notifications import notifications_deliver, notifications_enqueue_batches
+    from notifications.models import Notification
+    from notifications.services import notifications_deliver, notifications_enqueue_batches
 
     command, first, last = argv[0], int(argv[1]), int(argv[2])
     ids = list(range(first, last + 1))

@@ -376,7 +376,7 @@ def run(quick: bool) -> list[Result]:
         hint_requests, reset_notices = sql(
             database_url,
             "SELECT (SELECT count(*) FROM recovery_emailhintrequest),"
-            " (SELECT count(*) FROM accounts_notification)",
+            " (SELECT count(*) FROM notifications_notification)",
         )[0]
         queued = redis.Redis.from_url(BENCH_REDIS_URL).llen("celery")
         results[0].notes.update(

@@ -37,7 +37,7 @@ QUICK = {"users": 2_000, "naive_sample": 200, "million": None}
 TABLES = [
     "accounts_user",
     "accounts_securityevent",
-    "accounts_notification",
+    "notifications_notification",
     "accounts_auditchainhead",
     "accounts_revocationcampaign",
     "accounts_campaigntarget",
@@ -131,9 +131,10 @@ def _verify(url: str, users: int, campaign: int) -> dict:
         "WHERE type = 'two_factor_revoked' GROUP BY account_id) e ON e.account_id = u.id "
         "WHERE coalesce(e.n, 0) <> 1",
         "users_without_one_notice": "SELECT count(*) FROM accounts_user u LEFT JOIN "
-        "(SELECT account_id, count(*) AS n FROM accounts_notification WHERE campaign_id = %(c)s"
-        " GROUP BY account_id) m ON m.account_id = u.id WHERE coalesce(m.n, 0) <> 1",
-        "notices_not_linked_to_own_event": "SELECT count(*) FROM accounts_notification m "
+        "(SELECT account_id, count(*) AS n FROM notifications_notification"
+        " WHERE campaign_id = %(c)s GROUP BY account_id) m ON m.account_id = u.id"
+        " WHERE coalesce(m.n, 0) <> 1",
+        "notices_not_linked_to_own_event": "SELECT count(*) FROM notifications_notification m "
         "JOIN accounts_securityevent e ON e.id = m.security_event_id "
         "WHERE e.account_id IS DISTINCT FROM m.account_id",
         "targets_left": "SELECT count(*) FROM accounts_campaigntarget",

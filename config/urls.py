@@ -5,9 +5,9 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from accounts import urls as accounts_urls
-from accounts import views as accounts_views
 from accounts.forms import StaffOTPLoginForm
 from config import views
+from notifications import views as notifications_views
 
 # Staff reach the admin only after a verified second factor.
 admin.site.__class__ = OTPAdminSite
@@ -25,5 +25,5 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("dev/inbox/", accounts_views.dev_inbox, name="dev_inbox"),
+    path("dev/inbox/", notifications_views.dev_inbox, name="dev_inbox"),
 ]

@@ -7,12 +7,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.contacts import mask_email
-from accounts.models import Notification, NotMeLink, OneTimeCode, SecurityEvent, User
+from accounts.models import NotMeLink, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import notification_queue, notifications_deliver_after_commit
 from accounts.services.tokens import one_time_code_issue
 from accounts.services.users import user_sessions_end_all
 from config.celery_app import enqueue_after_commit
+from notifications.models import Notification
+from notifications.services import notification_queue, notifications_deliver_after_commit
 from recovery.models import EmailHintRequest
 from recovery.tasks import email_hint_send_task
 from support.models import CaseEvent, CasePriority, RecoveryCase

@@ -24,6 +24,7 @@ from accounts.services.audit import AuditContext
 from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
 from accounts.services.two_factor import totp_device_confirm, totp_device_start
 from accounts.views import SETUP_DEVICE_SESSION_KEY, setup_page_context
+from notifications.selectors import notification_find_sent
 from recovery.forms import (
     HelpForm,
     PhoneForm,
@@ -339,9 +340,7 @@ def verify_message(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if not ratelimit.consume(request, action="recover_verify_message"):
             return _too_many(request)
-        notification = account_selectors.notification_find_sent(
-            reference=form.cleaned_data["reference"]
-        )
+        notification = notification_find_sent(reference=form.cleaned_data["reference"])
         result = {"genuine": notification is not None}
         if notification is not None:
             result.update(

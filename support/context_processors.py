@@ -10,6 +10,6 @@ from support.roles import is_supervisor
 def delivery_holds(request: HttpRequest) -> dict:
     if not request.path.startswith("/admin/") or not is_supervisor(request.user):
         return {}
-    from accounts.selectors import delivery_holds_active
+    from notifications.selectors import delivery_holds_active
 
     return {"delivery_holds": delivery_holds_active()}

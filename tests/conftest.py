@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from accounts.sms import backends as sms_backends
+from notifications.sms import backends as sms_backends
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -79,7 +79,7 @@ def stack(tmp_path, redis_url):
         "PORT": str(port),
         "DATABASE_URL": database_url(database),
         "REDIS_URL": stack_redis,
-        "DJANGO_EMAIL_BACKEND": "accounts.mail.DevInboxEmailBackend",
+        "DJANGO_EMAIL_BACKEND": "notifications.mail.DevInboxEmailBackend",
         "DJANGO_DEV_INBOX_DIR": str(tmp_path / "inbox"),
         "DJANGO_SMS_GATEWAY_URL": f"http://127.0.0.1:{gateway.server_address[1]}/send",
         "DJANGO_SMS_GATEWAY_SECRET": GATEWAY_SECRET,

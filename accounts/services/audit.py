@@ -62,7 +62,7 @@ def security_event_record(
     Callers run this inside the transaction of the change itself, so the event, the change
     and the notice commit together or not at all.
     """
-    from accounts.services.notifications import SECURITY_NOTICE_TYPES, security_notice_queue
+    from notifications.services import SECURITY_NOTICE_TYPES, security_notice_queue
 
     context = context or AuditContext()
     with transaction.atomic():

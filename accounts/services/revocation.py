@@ -24,18 +24,18 @@ from accounts.models import (
     BackupCode,
     BackupCodeDevice,
     CampaignTarget,
-    Notification,
     RevocationCampaign,
     SecurityEvent,
     User,
 )
 from accounts.services.audit import security_events_append_many, security_events_chain_and_save
-from accounts.services.notifications import (
+from accounts.services.pg_arrays import pg_int_array, pg_token_array
+from notifications.models import Notification
+from notifications.services import (
     notification_reference_new,
     notification_references_new,
     notifications_enqueue_via_worker,
 )
-from accounts.services.pg_arrays import pg_int_array, pg_token_array
 
 CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
 

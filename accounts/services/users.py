@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.contacts import InvalidPhoneNumber, mask_email, mask_phone, phone_to_e164
-from accounts.models import Notification, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.holds import security_changes_check
-from accounts.services.notifications import notification_queue
+from notifications.models import Notification
+from notifications.services import notification_queue
 
 
 def user_signup_record(*, user: User, context: AuditContext) -> SecurityEvent:

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.usersessions",
     "accounts",
+    "notifications",
     "recovery",
     "support",
     "api",
@@ -204,7 +205,7 @@ EMAIL_HOST_PASSWORD = env("DJANGO_EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = 10
 
-SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="accounts.sms.backends.ConsoleBackend")
+SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="notifications.sms.backends.ConsoleBackend")
 SMS_GATEWAY_URL = env("DJANGO_SMS_GATEWAY_URL", default="")
 SMS_GATEWAY_SECRET = env("DJANGO_SMS_GATEWAY_SECRET", default="")
 SMS_GATEWAY_TIMEOUT = env.float("DJANGO_SMS_GATEWAY_TIMEOUT", default=5.0)
@@ -251,7 +252,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_DB_REUSE_MAX = env.int("DJANGO_CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE = {
     "notification-sweep": {
-        "task": "accounts.tasks.notification_sweep_task",
+        "task": "notifications.tasks.notification_sweep_task",
         "schedule": crontab(minute="*"),
     },
     "case-triage-sweep": {

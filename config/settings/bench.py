@@ -12,7 +12,7 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="benchmark-only-secret-key-not-use
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-SMS_BACKEND = "accounts.sms.backends.LocmemBackend"
+SMS_BACKEND = "notifications.sms.backends.LocmemBackend"
 # The benchmarks lift allauth's password-reset limit the way base.py lets them lift the
 # recovery limits (the env variable holds the whole rule, e.g. "1000000/m/ip,1000000/m/key").
 ACCOUNT_RATE_LIMITS = {

@@ -22,4 +22,4 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="accounts.sms.backends.HttpGatewayBackend")
+SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="notifications.sms.backends.HttpGatewayBackend")

@@ -10,7 +10,7 @@ DEBUG = False
 SECRET_KEY = "test-only-secret-key-not-used-anywhere-else-0123456789"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-SMS_BACKEND = "accounts.sms.backends.LocmemBackend"
+SMS_BACKEND = "notifications.sms.backends.LocmemBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

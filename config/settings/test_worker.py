@@ -5,6 +5,6 @@ from .test import env
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = env("REDIS_URL")
-EMAIL_BACKEND = "accounts.mail.DevInboxEmailBackend"
-SMS_BACKEND = "accounts.sms.backends.DevInboxBackend"
+EMAIL_BACKEND = "notifications.mail.DevInboxEmailBackend"
+SMS_BACKEND = "notifications.sms.backends.DevInboxBackend"
 DEV_INBOX_DIR = env("DJANGO_DEV_INBOX_DIR")

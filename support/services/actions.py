@@ -16,15 +16,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
-from accounts.models import BackupCodeDevice, Notification, OneTimeCode, SecurityEvent, User
+from accounts.models import BackupCodeDevice, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import notification_queue
 from accounts.services.tokens import (
     CodeCheck,
     one_time_code_check,
     one_time_code_issue,
 )
 from accounts.services.users import user_email_change, user_sessions_end_all
+from notifications.models import Notification
+from notifications.services import notification_queue
 from support.canned import CANNED_REPLIES, REJECTION_REASONS, canned_text
 from support.models import (
     CaseApproval,

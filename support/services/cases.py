@@ -16,15 +16,16 @@ from django.utils import timezone
 
 from accounts.contacts import mask_email
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
-from accounts.models import Notification, OneTimeCode, SecurityEvent, User
+from accounts.models import OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import (
+from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue
+from config.celery_app import enqueue_after_commit
+from notifications.models import Notification
+from notifications.services import (
     REFERENCE_ALPHABET,
     notification_queue,
     notifications_deliver_after_commit,
 )
-from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue
-from config.celery_app import enqueue_after_commit
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,

@@ -1,4 +1,4 @@
-"""Admin behind django-otp, the health check, the dev inbox and the operator commands."""
+"""Admin behind django-otp, the health check and the operator commands."""
 
 from __future__ import annotations
 
@@ -77,20 +77,6 @@ def test_healthz_reports_each_dependency(client, settings):
     down = client.get("/healthz")
     assert down.status_code == 503
     assert down.json()["checks"]["redis"] == "down"
-
-
-def test_dev_inbox_exists_only_with_debug(client, settings, dev_inbox_dir):
-    settings.DEBUG = False
-    assert client.get("/dev/inbox/").status_code == 404
-    settings.DEBUG = True
-    from accounts.devinbox import dev_inbox_store
-
-    dev_inbox_store(kind="sms", to="+4915100000001", subject="", body="message-one", reference="A")
-    dev_inbox_store(
-        kind="email", to="a@example.com", subject="Hi", body="message-two", reference="B"
-    )
-    html = client.get("/dev/inbox/").content.decode()
-    assert html.index("message-two") < html.index("message-one"), "newest first"
 
 
 def test_seed_demo_is_idempotent_and_prints_sign_ins(settings):

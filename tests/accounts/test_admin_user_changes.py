@@ -10,11 +10,12 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Notification, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.holds import SecurityHoldActive, security_hold_extend
 from accounts.services.two_factor import two_factor_provision
 from accounts.services.users import user_update
+from notifications.models import Notification
 from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db

@@ -23,8 +23,8 @@ TOTP_STEP = 30
 def dev_inbox(settings, dev_inbox_dir):
     """Turn on the development inbox: DEBUG plus the file-writing email and SMS backends."""
     settings.DEBUG = True
-    settings.EMAIL_BACKEND = "accounts.mail.DevInboxEmailBackend"
-    settings.SMS_BACKEND = "accounts.sms.backends.DevInboxBackend"
+    settings.EMAIL_BACKEND = "notifications.mail.DevInboxEmailBackend"
+    settings.SMS_BACKEND = "notifications.sms.backends.DevInboxBackend"
     return dev_inbox_dir
 
 

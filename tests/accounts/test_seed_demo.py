@@ -10,9 +10,10 @@ from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, Notification, SecurityEvent, User
+from accounts.models import BackupCode, SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.users import user_email_change
+from notifications.models import Notification
 from support.models import RecoveryCase
 
 SIGN_IN_ROW = re.compile(r"^  \S+@\S+ +phone \+\d+ +key [A-Z2-7]{32}$")
@@ -52,7 +53,7 @@ def test_a_second_run_after_an_email_change_adds_nothing_and_ends_with_the_sign_
     sign-in table, after every email and SMS the seeding sent."""
     settings.DEBUG = True
     settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-    settings.SMS_BACKEND = "accounts.sms.backends.ConsoleBackend"
+    settings.SMS_BACKEND = "notifications.sms.backends.ConsoleBackend"
 
     first = seed(capsys)
     assert any(line.startswith("SMS to ") or line.startswith("Subject: ") for line in first)

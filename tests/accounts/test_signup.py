@@ -8,7 +8,8 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from accounts.models import Notification, SecurityEvent, User
+from accounts.models import SecurityEvent, User
+from notifications.models import Notification
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

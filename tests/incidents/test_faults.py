@@ -18,10 +18,11 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 
-from accounts.models import Notification, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import security_event_record
-from accounts.services.notifications import notification_sweep
 from accounts.services.revocation import revocation_campaign_run, revocation_campaign_start
+from notifications.models import Notification
+from notifications.services import notification_sweep
 from recovery.models import EmailHintRequest
 from tests.conftest import free_port
 from tests.incidents.helpers import Worker, bulk_customers, inbox_count, inbox_files, wait_for

@@ -25,11 +25,11 @@ from accounts.models import (
     BackupCode,
     BackupCodeDevice,
     CampaignTarget,
-    Notification,
     RevocationCampaign,
     SecurityEvent,
     User,
 )
+from notifications.models import Notification
 from tests.conftest import ROOT
 from tests.incidents.helpers import bulk_customers, database_url, wait_for
 

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Notification
+from notifications.models import Notification
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,

@@ -11,9 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, Notification, SecurityEvent, User
+from accounts.models import BackupCode, SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
+from notifications.models import Notification
 from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db

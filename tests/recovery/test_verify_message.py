@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Notification
-from accounts.services.notifications import notification_reference_new
+from notifications.models import Notification
+from notifications.services import notification_reference_new
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -27,6 +27,8 @@ from support.services.cases import case_reference_new
 from tests.factories import PASSWORD, UserFactory, totp_code
 
 ROLES = importlib.import_module("support.migrations.0003_roles")
+# Permissions that moved app with their model after that migration (the row stays the same).
+MOVED_PERMISSIONS = {("accounts", "view_notification"): "notifications"}
 
 ACCOUNT_EMAIL = "satoshi.nakamoto@gmx.net"
 ACCOUNT_PHONE = "+4915123456789"
@@ -41,6 +43,7 @@ def role_group(name: str) -> Group:
     group, _created = Group.objects.get_or_create(name=name)
     perms = ROLES.SUPERVISOR_PERMISSIONS if name == SUPERVISORS_GROUP else ROLES.AGENT_PERMISSIONS
     for app_label, codename in perms:
+        app_label = MOVED_PERMISSIONS.get((app_label, codename), app_label)
         group.permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)
         )

@@ -48,8 +48,8 @@ RECOVERY_LINK = re.compile(r"(/recover/reset/[A-Za-z0-9_-]{40,}/)")
 def dev_inbox(settings, dev_inbox_dir) -> Path:
     """DEBUG plus the file-writing email and SMS backends: messages land in `dev_inbox_dir`."""
     settings.DEBUG = True
-    settings.EMAIL_BACKEND = "accounts.mail.DevInboxEmailBackend"
-    settings.SMS_BACKEND = "accounts.sms.backends.DevInboxBackend"
+    settings.EMAIL_BACKEND = "notifications.mail.DevInboxEmailBackend"
+    settings.SMS_BACKEND = "notifications.sms.backends.DevInboxBackend"
     return dev_inbox_dir
 
 

@@ -86,7 +86,7 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monke
     case_ids = waiting_cases(CASES)
     handed_over = []
     monkeypatch.setattr(
-        "accounts.services.notifications.enqueue_after_commit",
+        "notifications.services.enqueue_after_commit",
         lambda task, pk: handed_over.append(pk),
     )
     done = threading.Event()

@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Notification
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
+from notifications.models import Notification
 from support.models import CaseEvent, CaseStatus, RecoveryCase
 from support.services.cases import case_open
 from support.services.queue import case_claim_next

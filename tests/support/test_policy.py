@@ -15,8 +15,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.hashing import HashPurpose, keyed_hash
-from accounts.models import BackupCode, BackupCodeDevice, Notification, SecurityEvent, User
+from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User
 from accounts.services.tokens import CodeCheck
+from notifications.models import Notification
 from support.models import (
     CaseApproval,
     CaseEvent,

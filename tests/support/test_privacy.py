@@ -10,8 +10,9 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email, mask_phone
-from accounts.models import Notification, SecurityEvent
+from accounts.models import SecurityEvent
 from accounts.services.audit import AuditContext, security_event_record
+from notifications.models import Notification
 from support.models import CaseEvent, CaseStatus, RecoveryCase
 from support.services.cases import case_open
 from support.services.queue import case_claim_next

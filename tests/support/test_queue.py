@@ -9,7 +9,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Notification
+from notifications.models import Notification
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,

@@ -7,17 +7,18 @@ import inspect
 import pytest
 from django.db import IntegrityError, transaction
 
-from accounts.models import Notification, SecurityEvent
-from accounts.notices import security_notice_text
+from accounts.models import SecurityEvent
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import (
+from accounts.services.users import user_email_change, user_phone_change
+from notifications.models import Notification
+from notifications.notices import security_notice_text
+from notifications.services import (
     SECURITY_NOTICE_TYPES,
     NoticeRefused,
     notification_queue,
     notifications_deliver,
     security_notice_queue,
 )
-from accounts.services.users import user_email_change, user_phone_change
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

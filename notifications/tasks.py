@@ -8,22 +8,22 @@ from django.conf import settings
 
 @shared_task(acks_late=True)
 def notification_deliver_task(notification_id: int) -> int:
-    from accounts.services.notifications import notifications_deliver
+    from notifications.services import notifications_deliver
 
     return notifications_deliver(notification_ids=[notification_id])
 
 
 @shared_task
 def notification_sweep_task() -> int:
-    from accounts.services.notifications import notification_sweep
+    from notifications.services import notification_sweep
 
     return notification_sweep()
 
 
 @shared_task(acks_late=True)
 def notifications_enqueue_task(notification_ids: list[int], channel: str) -> None:
-    from accounts.models import Notification
-    from accounts.services.notifications import notifications_enqueue_batches
+    from notifications.models import Notification
+    from notifications.services import notifications_enqueue_batches
 
     notifications_enqueue_batches(notification_ids, channel=Notification.Channel(channel))
 
@@ -31,13 +31,13 @@ def notifications_enqueue_task(notification_ids: list[int], channel: str) -> Non
 # Per-channel send rates: each task is one batch, Celery spaces the batches per worker.
 @shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_EMAIL)
 def deliver_email_batch_task(notification_ids: list[int]) -> int:
-    from accounts.services.notifications import notifications_deliver
+    from notifications.services import notifications_deliver
 
     return notifications_deliver(notification_ids=notification_ids)
 
 
 @shared_task(acks_late=True, rate_limit=settings.NOTIFICATION_BATCH_RATE_SMS)
 def deliver_sms_batch_task(notification_ids: list[int]) -> int:
-    from accounts.services.notifications import notifications_deliver
+    from notifications.services import notifications_deliver
 
     return notifications_deliver(notification_ids=notification_ids)

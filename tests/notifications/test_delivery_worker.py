@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import Notification, SecurityEvent
+from accounts.models import SecurityEvent
 from accounts.services.audit import security_event_record
+from notifications.models import Notification
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.redis
@@ -52,7 +53,7 @@ def test_worker_delivers_committed_notices_once(celery_worker, dev_inbox_dir):
 
 @pytest.mark.django_db(transaction=True)
 def test_redelivered_task_does_not_send_again(celery_worker, dev_inbox_dir):
-    from accounts.tasks import notification_deliver_task
+    from notifications.tasks import notification_deliver_task
 
     user = UserFactory(phone=None)
     security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET)
@@ -90,7 +91,7 @@ def test_campaign_notices_are_split_into_batches_by_a_worker(
     assert sorted(m["to"] for m in messages) == sorted(u.email for u in users)
     assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
     succeeded = Counter(
-        re.findall(r"Task accounts\.tasks\.(\w+)\[[\w-]+\] succeeded", celery_worker.log())
+        re.findall(r"Task notifications\.tasks\.(\w+)\[[\w-]+\] succeeded", celery_worker.log())
     )
     # One hand-over per revocation batch of 25, 25 and 10 notices, split into batches of 7.
     assert succeeded["notifications_enqueue_task"] == 3

@@ -13,11 +13,12 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import DeliveryHold, Notification, SecurityEvent
+from accounts.models import SecurityEvent
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.notifications import notification_sweep, notifications_deliver
 from accounts.services.two_factor import two_factor_provision
-from accounts.tasks import notification_deliver_task
+from notifications.models import DeliveryHold, Notification
+from notifications.services import notification_sweep, notifications_deliver
+from notifications.tasks import notification_deliver_task
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from tests.factories import PASSWORD, UserFactory, totp_code
 from tests.incidents.helpers import bulk_customers
@@ -251,6 +252,6 @@ def test_supervisors_see_a_red_banner_in_the_admin_while_a_type_is_held():
     assert KEY in banner and "release --type" in banner
     assert (
         'id="delivery-hold-banner"'
-        in supervisor.get("/admin/accounts/notification/").content.decode()
+        in supervisor.get("/admin/notifications/notification/").content.decode()
     )
     assert 'id="delivery-hold-banner"' not in agent.get("/admin/").content.decode()

@@ -15,9 +15,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Notification, SecurityEvent
+from accounts.models import SecurityEvent
 from accounts.services.audit import security_event_record
-from accounts.services.notifications import (
+from notifications.models import Notification
+from notifications.services import (
     REFERENCE_ALPHABET,
     NoticeRefused,
     notification_queue,
@@ -27,9 +28,9 @@ from accounts.services.notifications import (
     notifications_deliver,
     security_notice_queue,
 )
-from accounts.sms import SmsMessage
-from accounts.sms.backends import GatewayError, HttpGatewayBackend
-from accounts.tasks import notification_deliver_task
+from notifications.sms import SmsMessage
+from notifications.sms.backends import GatewayError, HttpGatewayBackend
+from notifications.tasks import notification_deliver_task
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +102,7 @@ def test_a_batch_goes_out_chunk_by_chunk_and_a_failure_stays_with_its_row(
     settings, mailoutbox, sms_outbox
 ):
     settings.NOTIFICATION_DELIVERY_CHUNK = 4
-    settings.SMS_BACKEND = "accounts.sms.backends.HttpGatewayBackend"
+    settings.SMS_BACKEND = "notifications.sms.backends.HttpGatewayBackend"
     settings.SMS_GATEWAY_URL = ""  # every SMS fails; the emails around it must not
     queued = [
         notification_queue(
@@ -154,7 +155,7 @@ def test_sweep_resends_a_row_whose_task_was_lost(mailoutbox):
 
 
 def test_failed_delivery_is_retried_later(settings):
-    settings.SMS_BACKEND = "accounts.sms.backends.HttpGatewayBackend"
+    settings.SMS_BACKEND = "notifications.sms.backends.HttpGatewayBackend"
     settings.SMS_GATEWAY_URL = ""
     notification = notification_queue(
         channel="sms",

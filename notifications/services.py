@@ -16,10 +16,11 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from accounts.models import DeliveryHold, Notification, SecurityEvent, User
-from accounts.sms import SmsMessage, get_sms_backend
-from accounts.tasks import notification_deliver_task
+from accounts.models import SecurityEvent, User
 from config.celery_app import app, enqueue_after_commit
+from notifications.models import DeliveryHold, Notification
+from notifications.sms import SmsMessage, get_sms_backend
+from notifications.tasks import notification_deliver_task
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def notifications_enqueue_batches(
     A caller that wrote the rows and knows they all share one `channel` passes it, and
     the channels are not looked up again.
     """
-    from accounts.tasks import deliver_email_batch_task, deliver_sms_batch_task
+    from notifications.tasks import deliver_email_batch_task, deliver_sms_batch_task
 
     size = settings.NOTIFICATION_BATCH_SIZE
     by_channel = {Notification.Channel.EMAIL: [], Notification.Channel.SMS: []}
@@ -205,7 +206,7 @@ def notifications_enqueue_via_worker(
     Mass revocation commits thousands of notices at a time: publishing their delivery
     batches from the operator's process would cost it a broker round trip per batch.
     """
-    from accounts.tasks import notifications_enqueue_task
+    from notifications.tasks import notifications_enqueue_task
 
     if not notification_ids:
         return
@@ -353,7 +354,7 @@ def prerendered_email_queue(
 
 
 def _render_context(notification: Notification) -> dict[str, Any]:
-    from accounts.notices import security_notice_text
+    from notifications.notices import security_notice_text
 
     context = dict(notification.context)
     context.update(reference=notification.reference, site_url=settings.SITE_URL)
@@ -369,7 +370,7 @@ def _render_context(notification: Notification) -> dict[str, Any]:
 def _template_base(notification: Notification, kind: str) -> str:
     """Template path: `security/<type>` -> the security notice, `<app>/<name>` -> app/kind/name."""
     if notification.template_key.startswith("security/"):
-        return f"accounts/{kind}/security_notice"
+        return f"notifications/{kind}/security_notice"
     app, name = notification.template_key.split("/", 1)
     return f"{app}/{kind}/{name}"
 

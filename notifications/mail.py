@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.mail.backends.console import EmailBackend as ConsoleEmailBackend
 
-from accounts.devinbox import dev_inbox_store
+from notifications.devinbox import dev_inbox_store
 
 
 class DevInboxEmailBackend(ConsoleEmailBackend):

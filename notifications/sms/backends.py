@@ -12,8 +12,8 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from accounts.devinbox import dev_inbox_store
-from accounts.sms import SmsMessage
+from notifications.devinbox import dev_inbox_store
+from notifications.sms import SmsMessage
 
 # Messages "sent" by LocmemBackend, like django.core.mail.outbox for email.
 outbox: list[SmsMessage] = []
@@ -28,7 +28,7 @@ class ConsoleBackend:
 
 
 class LocmemBackend:
-    """Keeps messages in `accounts.sms.backends.outbox` for tests."""
+    """Keeps messages in `notifications.sms.backends.outbox` for tests."""
 
     def send(self, message: SmsMessage) -> None:
         outbox.append(message)

@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.selectors import notification_status_summary
-from accounts.services.notifications import (
+from notifications.selectors import notification_status_summary
+from notifications.services import (
     held_notifications_discard,
     held_notifications_release,
 )

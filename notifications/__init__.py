@@ -1,0 +1,1 @@
+"""Notifications: the outbox, its delivery by email and SMS, the burst guard and the dev inbox."""
