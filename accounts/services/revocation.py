@@ -28,11 +28,10 @@ from accounts.models import (
     SecurityEvent,
     User,
 )
-from accounts.services.audit import security_events_append_many, security_events_chain_and_save
+from accounts.services.audit import security_events_append_many
 from accounts.services.pg_arrays import pg_int_array, pg_token_array
 from notifications.models import Notification
 from notifications.services import (
-    notification_reference_new,
     notification_references_new,
     notifications_enqueue_via_worker,
 )
@@ -110,11 +109,10 @@ def revocation_campaign_start(
             total = cursor.rowcount
         campaign.total = total
         campaign.save(update_fields=["total"])
-    if connection.vendor == "postgresql":
-        # Without statistics on the targets just written, PostgreSQL takes the table for
-        # tiny and sorts every remaining target for each batch: quadratic at a million.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {CampaignTarget._meta.db_table}")
+    # Without statistics on the targets just written, PostgreSQL takes the table for
+    # tiny and sorts every remaining target for each batch: quadratic at a million.
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {CampaignTarget._meta.db_table}")
     return campaign
 
 
@@ -141,14 +139,7 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
         Session.objects.filter(session_key__in=sessions.values("session_key")).delete()
         sessions.delete()
 
-        if connection.vendor == "postgresql":
-            notice_ids = _events_and_notices_set_based(
-                campaign, list(users.values_list("pk", flat=True))
-            )
-        else:
-            notice_ids = _events_and_notices(
-                campaign, list(users.values_list("pk", "email", "language"))
-            )
+        notice_ids = _events_and_notices(campaign, list(users.values_list("pk", flat=True)))
         CampaignTarget.objects.filter(_ids_in("pk", target_ids)).delete()
         # Every campaign notice is an email: the hand-over needs no lookup of the channels.
         transaction.on_commit(
@@ -157,41 +148,8 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
     return len(targets)
 
 
-def _events_and_notices(
-    campaign: RevocationCampaign, users: list[tuple[int, str, str]]
-) -> list[int]:
-    """One security event and one campaign notice per user, through the ORM; notice ids."""
-    events = security_events_chain_and_save(
-        [
-            SecurityEvent(
-                account_id=pk,
-                type=SecurityEvent.Type.TWO_FACTOR_REVOKED,
-                details={"campaign": campaign.pk},
-            )
-            for pk, _email, _language in users
-        ]
-    )
-    notices = Notification.objects.bulk_create(
-        [
-            Notification(
-                reference=notification_reference_new(),
-                channel=Notification.Channel.EMAIL,
-                recipient=email,
-                account_id=pk,
-                template_key=CAMPAIGN_TEMPLATE,
-                language=language,
-                idempotency_key=f"campaign:{campaign.pk}:{pk}",
-                campaign=campaign,
-                security_event=event,
-            )
-            for (pk, email, language), event in zip(users, events, strict=True)
-        ]
-    )
-    return [notice.pk for notice in notices]
-
-
-def _events_and_notices_set_based(campaign: RevocationCampaign, user_ids: list[int]) -> list[int]:
-    """The same rows as `_events_and_notices` on PostgreSQL, in two INSERT … SELECT statements.
+def _events_and_notices(campaign: RevocationCampaign, user_ids: list[int]) -> list[int]:
+    """One security event and one campaign notice per user, in two INSERT … SELECT statements.
 
     At a million users, building and preparing two model instances per user costs more than
     the database work; here Python only hashes the chain and draws the references. The
