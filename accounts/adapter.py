@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpResponseRedirect
@@ -37,7 +39,7 @@ class AccountAdapter(DefaultAccountAdapter):
         """Render allauth's email with a message reference and queue it in the outbox."""
         reference = notification_reference_new()
         request = context.get("request") or getattr(self, "request", None)
-        ctx = {"email": email, "reference": reference, "site_name": "Recovery Desk"}
+        ctx: dict[str, Any] = {"email": email, "reference": reference, "site_name": "Recovery Desk"}
         if request is not None:
             ctx.update(request=request, current_site=get_current_site(request))
         ctx.update(context)

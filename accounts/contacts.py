@@ -24,7 +24,10 @@ def phone_to_e164(raw: str, *, region: str | None = None) -> str:
 
 
 def phone_country_code(e164: str) -> int:
-    return phonenumbers.parse(e164).country_code
+    code = phonenumbers.parse(e164).country_code
+    if code is None:
+        raise InvalidPhoneNumber(e164)
+    return code
 
 
 def mask_phone(e164: str | None) -> str:

@@ -43,7 +43,7 @@ def database_create_if_missing(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    name = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
     server = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(server, autocommit=True) as connection:
         if not connection.execute(

@@ -172,7 +172,10 @@ def notifications_enqueue_batches(
     from notifications.tasks import deliver_email_batch_task, deliver_sms_batch_task
 
     size = settings.NOTIFICATION_BATCH_SIZE
-    by_channel = {Notification.Channel.EMAIL: [], Notification.Channel.SMS: []}
+    by_channel: dict[str, list[int]] = {
+        Notification.Channel.EMAIL: [],
+        Notification.Channel.SMS: [],
+    }
     if channel is not None:
         by_channel[channel] = list(notification_ids)
     else:
@@ -180,7 +183,7 @@ def notifications_enqueue_batches(
             "pk", "channel"
         ):
             by_channel[row_channel].append(pk)
-    tasks = {
+    tasks: dict[str, Any] = {
         Notification.Channel.EMAIL: deliver_email_batch_task,
         Notification.Channel.SMS: deliver_sms_batch_task,
     }
@@ -211,8 +214,8 @@ def notifications_enqueue_via_worker(
     if not notification_ids:
         return
     try:
-        notifications_enqueue_task.apply_async(
-            args=[list(notification_ids), channel], argsrepr=f"[{len(notification_ids)} ids]"
+        notifications_enqueue_task.apply_async(  # type: ignore[call-arg] # Celery's own option
+            args=(list(notification_ids), channel), argsrepr=f"[{len(notification_ids)} ids]"
         )
     except Exception:
         logger.warning("Could not enqueue %d notices; the sweep will retry", len(notification_ids))
@@ -229,7 +232,7 @@ def burst_guard_trips(*, template_key: str) -> bool:
         return True
     now = timezone.now()
     since = now - timedelta(seconds=settings.BURST_GUARD_WINDOW_SECONDS)
-    if hold is not None:
+    if hold is not None and hold.released_at is not None:
         since = max(since, hold.released_at)
     recent = Notification.objects.filter(
         template_key=template_key, campaign__isnull=True, created_at__gte=since
@@ -360,8 +363,10 @@ def _render_context(notification: Notification) -> dict[str, Any]:
     context.update(reference=notification.reference, site_url=settings.SITE_URL)
     if notification.template_key.startswith("security/"):
         # The wording belongs to the stored event's type, not to data kept on the row.
-        context.update(security_notice_text(notification.security_event.type))
-        context["event_time"] = notification.security_event.created_at
+        event = notification.security_event
+        assert event is not None  # a database check: security notices always have their event
+        context.update(security_notice_text(event.type))
+        context["event_time"] = event.created_at
         if "not_me_token" in context:
             context["not_me_url"] = f"{settings.SITE_URL}/recover/not-me/{context['not_me_token']}/"
     return context

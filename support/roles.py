@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
+
 from accounts.models import User
+
+# A request's user: signed in, or not.
+AnyUser = User | AnonymousUser
 
 AGENTS_GROUP = "Support agents"
 SUPERVISORS_GROUP = "Supervisors"
@@ -14,23 +19,23 @@ def _group_names(user: User) -> frozenset[str]:
     A request asks several times (admin permission, the page, the action); the answer is
     kept on the object for its lifetime, as Django's ModelBackend keeps permissions.
     """
-    try:
-        return user._support_group_names
-    except AttributeError:
-        user._support_group_names = frozenset(user.groups.values_list("name", flat=True))
-        return user._support_group_names
+    cached = user.__dict__.get("_support_group_names")
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user.__dict__["_support_group_names"] = cached
+    return cached
 
 
-def _in_group(user: User, name: str) -> bool:
-    if not (user.is_authenticated and user.is_active and user.is_staff):
+def _in_group(user: AnyUser, name: str) -> bool:
+    if not (isinstance(user, User) and user.is_active and user.is_staff):
         return False
     return name in _group_names(user)
 
 
-def is_supervisor(user: User) -> bool:
-    return (user.is_authenticated and user.is_superuser) or _in_group(user, SUPERVISORS_GROUP)
+def is_supervisor(user: AnyUser) -> bool:
+    return (isinstance(user, User) and user.is_superuser) or _in_group(user, SUPERVISORS_GROUP)
 
 
-def is_agent(user: User) -> bool:
+def is_agent(user: AnyUser) -> bool:
     """Agents and supervisors both work cases."""
     return _in_group(user, AGENTS_GROUP) or is_supervisor(user)

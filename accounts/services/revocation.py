@@ -71,7 +71,8 @@ def revocation_selection(
     """The customers a campaign covers: everyone, a list of ids/emails, or filters."""
     users = User.objects.filter(is_staff=False)
     if identifiers is not None:
-        ids, emails = [], []
+        ids: list[str] = []
+        emails: list[str] = []
         for raw in identifiers:
             value = raw.strip()
             if value:
