@@ -32,6 +32,13 @@ def user_has_authenticator(*, user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+def totp_device_unconfirmed(*, user: User, device_id: int | None) -> TOTPDevice | None:
+    """The authenticator this user's setup page started and has not confirmed yet."""
+    if device_id is None:
+        return None
+    return TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first()
+
+
 def security_event_list_recent(*, user: User, limit: int = 20) -> QuerySet[SecurityEvent]:
     return SecurityEvent.objects.filter(account_id=user.pk).order_by("-created_at", "-id")[:limit]
 

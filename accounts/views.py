@@ -24,6 +24,7 @@ from accounts import selectors
 from accounts.forms import CodeForm, TotpCodeForm
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import (
+    TotpSetupRefused,
     backup_codes_regenerate,
     totp_device_confirm,
     totp_device_start,
@@ -105,20 +106,28 @@ class TwoFactorVerifyView(View):
         )
 
 
-@method_decorator(login_required, name="dispatch")
-class TwoFactorSetupView(View):
-    """Set up an authenticator: QR code and key, a confirming code, then backup codes once."""
+class TotpSetupView(View):
+    """Set up an authenticator: QR code and key, a confirming code, then backup codes once.
+
+    First setup after sign-up and re-enrolment after a revocation are this one page, form
+    and service. A flow says who may enter (`gate`), whether it is a re-enrolment (the
+    service then records that and puts the account on hold) and what ends with it (`done`).
+    """
 
     template_name = "accounts/two_factor_setup.html"
+    reenrolment = False
+
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        """A redirect for a user who may not set up an authenticator here, else None."""
+        return None
+
+    def done(self, request: HttpRequest) -> None:
+        """What the flow clears once the authenticator is confirmed."""
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated and request.user.reenrolment_required:
-            # A password alone never sets up 2FA again after a revocation.
-            return redirect("recover_2fa")
-        if request.user.is_authenticated and selectors.user_has_authenticator(user=request.user):
-            return redirect(
-                "two_factor_verify" if not request.user.is_verified() else "account_security"
-            )
+        refused = self.gate(request)
+        if refused is not None:
+            return refused
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -127,24 +136,31 @@ class TwoFactorSetupView(View):
         return self._render(request, device, TotpCodeForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        device = TOTPDevice.objects.filter(
-            pk=request.session.get(SETUP_DEVICE_SESSION_KEY), user=request.user, confirmed=False
-        ).first()
+        device = selectors.totp_device_unconfirmed(
+            user=request.user, device_id=request.session.get(SETUP_DEVICE_SESSION_KEY)
+        )
         if device is None:
-            return redirect("two_factor_setup")
+            return redirect(request.path)
         form = TotpCodeForm(request.POST)
         if not form.is_valid():
             return self._render(request, device, form, status=400)
-        codes = totp_device_confirm(
-            user=request.user,
-            device_id=device.pk,
-            code=form.cleaned_data["code"],
-            context=AuditContext.from_request(request),
-        )
+        try:
+            codes = totp_device_confirm(
+                user=request.user,
+                device_id=device.pk,
+                code=form.cleaned_data["code"],
+                context=AuditContext.from_request(request),
+                reenrolment=self.reenrolment,
+            )
+        except TotpSetupRefused:
+            # The account changed under this page (a revocation, a finished re-enrolment):
+            # the gate sends the user where they belong now.
+            return redirect(request.path)
         if codes is None:
             form.add_error("code", form.mismatch_message)
             return self._render(request, device, form, status=400)
         del request.session[SETUP_DEVICE_SESSION_KEY]
+        self.done(request)
         device.refresh_from_db()
         otp_login(request, device)
         return render(
@@ -154,17 +170,22 @@ class TwoFactorSetupView(View):
         )
 
     def _render(self, request, device: TOTPDevice, form, status: int = 200) -> HttpResponse:
-        manual_key = base64.b32encode(device.bin_key).decode()
-        return render(
-            request,
-            self.template_name,
-            {
-                "form": form,
-                "qr_svg": qr_code_svg(device.config_url),
-                "manual_key": " ".join(manual_key[i : i + 4] for i in range(0, len(manual_key), 4)),
-            },
-            status=status,
-        )
+        return render(request, self.template_name, setup_page_context(device, form), status=status)
+
+
+@method_decorator(login_required, name="dispatch")
+class TwoFactorSetupView(TotpSetupView):
+    """/accounts/2fa/setup/: the first authenticator of a signed-in user who has none."""
+
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        if request.user.reenrolment_required:
+            # A password alone never sets up 2FA again after a revocation.
+            return redirect("recover_2fa")
+        if selectors.user_has_authenticator(user=request.user):
+            return redirect(
+                "two_factor_verify" if not request.user.is_verified() else "account_security"
+            )
+        return None
 
 
 @login_required

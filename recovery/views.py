@@ -10,20 +10,17 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
-from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors as account_selectors
 from accounts.contacts import mask_email, mask_phone, phone_country_code
-from accounts.forms import TotpCodeForm
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
 from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
-from accounts.services.two_factor import totp_device_confirm, totp_device_start
-from accounts.views import SETUP_DEVICE_SESSION_KEY, setup_page_context
+from accounts.views import TotpSetupView
 from notifications.selectors import notification_find_sent
 from recovery.forms import (
     HelpForm,
@@ -148,47 +145,27 @@ def _code_error(result: CodeCheck) -> str:
     return _("This code is not right. Check it and try again.")
 
 
-@require_http_methods(["GET", "POST"])
-def reenrol_setup(request: HttpRequest) -> HttpResponse:
-    """2FA re-enrolment, step 3: a new authenticator, then new backup codes shown once."""
-    user = request.user
-    if not (user.is_authenticated and user.reenrolment_required and _reenrol_verified(request)):
+@method_decorator(require_http_methods(["GET", "POST"]), name="dispatch")
+class ReenrolSetupView(TotpSetupView):
+    """2FA re-enrolment, step 3: a new authenticator, then new backup codes shown once.
+
+    Only after the password and the emailed code (or a recovery link) of this flow; the
+    confirmation records a re-enrolment and puts the account on hold.
+    """
+
+    reenrolment = True
+
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        user = request.user
+        if user.is_authenticated and user.reenrolment_required and _reenrol_verified(request):
+            return None
         return redirect("recover_2fa")
-    if request.method == "GET":
-        device = totp_device_start(user=user)
-        request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
-        return render(
-            request, "accounts/two_factor_setup.html", setup_page_context(device, TotpCodeForm())
-        )
-    device = TOTPDevice.objects.filter(
-        pk=request.session.get(SETUP_DEVICE_SESSION_KEY), user=user, confirmed=False
-    ).first()
-    if device is None:
-        return redirect("recover_2fa_setup")
-    form = TotpCodeForm(request.POST)
-    codes = None
-    if form.is_valid():
-        codes = totp_device_confirm(
-            user=user,
-            device_id=device.pk,
-            code=form.cleaned_data["code"],
-            context=AuditContext.from_request(request),
-        )
-        if codes is None:
-            form.add_error("code", form.mismatch_message)
-    if codes is None:
-        return render(
-            request, "accounts/two_factor_setup.html", setup_page_context(device, form), status=400
-        )
-    del request.session[SETUP_DEVICE_SESSION_KEY]
-    del request.session[REENROL_SESSION_KEY]
-    device.refresh_from_db()
-    otp_login(request, device)
-    return render(
-        request,
-        "accounts/backup_codes.html",
-        {"codes": codes, "continue_url": reverse("account_security")},
-    )
+
+    def done(self, request: HttpRequest) -> None:
+        del request.session[REENROL_SESSION_KEY]
+
+
+reenrol_setup = ReenrolSetupView.as_view()
 
 
 @require_http_methods(["GET", "POST"])

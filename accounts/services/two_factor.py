@@ -49,36 +49,48 @@ def totp_device_start(*, user: User) -> TOTPDevice:
         return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
+class TotpSetupRefused(Exception):
+    """The setup does not fit the account: a re-enrolment it does not need, or a first
+    setup for an account whose 2FA was revoked (that one needs the re-enrolment flow)."""
+
+
 def totp_device_confirm(
-    *, user: User, device_id: int, code: str, context: AuditContext
+    *, user: User, device_id: int, code: str, context: AuditContext, reenrolment: bool = False
 ) -> list[str] | None:
-    """Confirm a new authenticator with a code from it; returns the new backup codes.
+    """Confirm a new authenticator with a code from it; returns the new backup codes, or
+    None when the code does not match.
 
     Any earlier authenticator of the user is removed in the same transaction, so a user
-    has exactly one. Confirming after a revocation clears the re-enrolment flag, records
-    a re-enrolment (notified to every contact on file) and puts the account on hold.
+    has exactly one. A first setup records that 2FA is on. A re-enrolment (`reenrolment`,
+    after a revocation) clears the re-enrolment flag, records a re-enrolment (notified to
+    every contact on file) and puts the account on hold. The flow must match the account's
+    flag, read under lock, or `TotpSetupRefused` is raised: a password alone never replaces
+    a revoked authenticator.
     """
     with transaction.atomic():
+        account = User.objects.select_for_update().get(pk=user.pk)
+        if account.reenrolment_required != reenrolment:
+            raise TotpSetupRefused
         device = (
             TOTPDevice.objects.select_for_update()
-            .filter(pk=device_id, user=user, confirmed=False)
+            .filter(pk=device_id, user=account, confirmed=False)
             .first()
         )
         if device is None or not device.verify_token(code):
             return None
-        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        TOTPDevice.objects.filter(user=account).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        codes = _backup_codes_replace(user=user)
+        codes = _backup_codes_replace(user=account)
         event_type = SecurityEvent.Type.TWO_FACTOR_ENABLED
-        if user.reenrolment_required:
+        if reenrolment:
             event_type = SecurityEvent.Type.TWO_FACTOR_REENROLLED
-            user.reenrolment_required = False
-            user.security_hold_until = timezone.now() + timedelta(
+            account.reenrolment_required = False
+            account.security_hold_until = timezone.now() + timedelta(
                 hours=settings.SECURITY_HOLD_HOURS_REENROLMENT
             )
-            user.save(update_fields=["reenrolment_required", "security_hold_until"])
-        security_event_record(user=user, type=event_type, context=context)
+            account.save(update_fields=["reenrolment_required", "security_hold_until"])
+        security_event_record(user=account, type=event_type, context=context)
     return codes
 
 

@@ -11,6 +11,7 @@ import importlib
 import re
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -146,3 +147,16 @@ def png_upload(name: str = "passport.png") -> SimpleUploadedFile:
 
 def other_code(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+# Apps whose tables a refused request must leave exactly as they were.
+STATE_APPS = ("accounts", "notifications", "recovery", "support", "otp_totp")
+
+
+def database_state() -> dict[str, list[tuple]]:
+    """Every row of the product's own tables and of the authenticators, by model."""
+    return {
+        model._meta.label: list(model._default_manager.order_by("pk").values_list())
+        for model in apps.get_models()
+        if model._meta.app_label in STATE_APPS
+    }
