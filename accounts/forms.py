@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm
@@ -114,6 +117,24 @@ class TotpCodeForm(CodeForm):
                 _("Enter the 6-digit code shown by your authenticator app.")
             )
         return code
+
+
+class NextForm(forms.Form):
+    """Where to go after a step: a URL on this site; any other target cleans to ""."""
+
+    next = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, data: Any, *, host: str, https: bool) -> None:
+        super().__init__(data)
+        self.host, self.https = host, https
+
+    def clean_next(self) -> str:
+        target = self.cleaned_data["next"]
+        if url_has_allowed_host_and_scheme(
+            target, allowed_hosts={self.host}, require_https=self.https
+        ):
+            return target
+        return ""
 
 
 class StaffOTPLoginForm(OTPAdminAuthenticationForm):

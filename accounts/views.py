@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_POST
@@ -21,7 +20,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors
-from accounts.forms import CodeForm, TotpCodeForm
+from accounts.forms import CodeForm, NextForm, TotpCodeForm
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import (
     TotpSetupRefused,
@@ -36,11 +35,11 @@ SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
+    """The `next` of the form or the URL when it stays on this site, else `default`."""
+    for data in (request.POST, request.GET):
+        form = NextForm(data, host=request.get_host(), https=request.is_secure())
+        if form.is_valid() and form.cleaned_data["next"]:
+            return form.cleaned_data["next"]
     return default
 
 
