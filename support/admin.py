@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
 
@@ -62,6 +65,9 @@ class RecoveryCaseAdmin(ReadOnlyAdmin):
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The admin sends any unmatched path here (`abc/work` included): only an id has a page.
+        if not re.fullmatch(r"[0-9]+", object_id):
+            raise Http404
         return redirect("admin:support_case_work", object_id)
 
 

@@ -20,6 +20,7 @@ from support.models import (
     CaseStatus,
     RecoveryCase,
 )
+from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP, is_supervisor
 
 RESOLUTION_RATE_WINDOW = timedelta(hours=24)
 
@@ -104,12 +105,28 @@ def case_submission_for_agent(*, case: RecoveryCase) -> dict:
     }
 
 
-def case_for_staff(*, case_id: int) -> RecoveryCase | None:
+def case_get_for_agent(*, case_id: int, user: User) -> RecoveryCase:
+    """The case a staff member may open: any case for a supervisor, else the one they hold.
+
+    Raises `RecoveryCase.DoesNotExist` both for a case that does not exist and for one that
+    is not theirs (held by another agent, waiting in the queue, closed), so the answer never
+    tells an agent which case ids exist or what happens to cases they do not hold.
+    """
+    cases = RecoveryCase.objects.select_related("matched_user", "claimed_by").prefetch_related(
+        "proofs", "evidence", "approvals", "email_changes"
+    )
+    if not is_supervisor(user):
+        cases = cases.filter(status=CaseStatus.CLAIMED, claimed_by=user)
+    return cases.get(pk=case_id)
+
+
+def agent_list_active() -> QuerySet[User]:
+    """Staff who can hold a case: active agents and supervisors (a supervisor reassigns to them)."""
     return (
-        RecoveryCase.objects.select_related("matched_user", "claimed_by")
-        .prefetch_related("proofs", "evidence", "approvals", "email_changes")
-        .filter(pk=case_id)
-        .first()
+        User.objects.filter(is_staff=True, is_active=True)
+        .filter(Q(groups__name__in=[AGENTS_GROUP, SUPERVISORS_GROUP]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("email")
     )
 
 

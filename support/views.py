@@ -1,22 +1,40 @@
 """The agents' and supervisors' pages inside the OTP-protected admin.
 
-Every view is wrapped by `admin.site.admin_view` (staff with a verified second factor);
-the role and case-holder checks happen here and again in the services.
+Every view is wrapped by `admin.site.admin_view` (staff with a verified second factor).
+The role check happens here, the case check in `selectors.case_get_for_agent`, and both
+again in the services. Each action of a page is one form and one service: the view checks
+the form and hands its `cleaned_data` to the service, so bad input changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.models import User
+from config.forms import ActionForm, NoInputForm
 from support import selectors
-from support.canned import CANNED_REPLIES, REJECTION_REASONS
 from support.charts import line_chart_svg
-from support.models import CaseApproval, CaseProof, CaseStatus
+from support.forms import (
+    ApprovalDecisionForm,
+    ApprovalRequestForm,
+    AskCustomerForm,
+    AttestDocumentForm,
+    EmailChangeStartForm,
+    EscalateForm,
+    ReassignForm,
+    RejectForm,
+    ReleaseForm,
+    RevealContactForm,
+)
+from support.models import CaseApproval, CaseProof, CaseStatus, RecoveryCase
 from support.roles import is_agent, is_supervisor
 from support.services import actions
 from support.services.queue import (
@@ -26,6 +44,45 @@ from support.services.queue import (
     case_reassign,
     case_release,
 )
+
+ActionTable = Mapping[str, tuple[type[forms.Form], Callable[..., object]]]
+
+# The case page: service(case_id=<case>, agent=<the staff member>, **form.cleaned_data).
+CASE_ACTIONS: ActionTable = {
+    "send_phone_code": (
+        NoInputForm,
+        partial(actions.case_send_proof_code, kind=CaseProof.Kind.PHONE),
+    ),
+    "send_email_code": (
+        NoInputForm,
+        partial(actions.case_send_proof_code, kind=CaseProof.Kind.EMAIL),
+    ),
+    "attest_document": (AttestDocumentForm, actions.case_attest_document),
+    "reveal": (RevealContactForm, actions.case_reveal_contact),
+    "tell_login_email": (NoInputForm, actions.case_tell_login_email),
+    "reauthenticate": (NoInputForm, actions.case_reauthenticate),
+    "request_reauth_approval": (
+        ApprovalRequestForm,
+        partial(actions.case_approval_request, action=CaseApproval.Action.REAUTHENTICATE),
+    ),
+    "start_email_change": (EmailChangeStartForm, actions.case_email_change_start),
+    "request_email_change_approval": (
+        ApprovalRequestForm,
+        partial(actions.case_approval_request, action=CaseApproval.Action.CHANGE_EMAIL),
+    ),
+    "ask_customer": (AskCustomerForm, actions.case_ask_customer),
+    "reject": (RejectForm, actions.case_reject),
+    "escalate": (EscalateForm, actions.case_escalate),
+    "release": (ReleaseForm, case_release),
+    "reassign": (ReassignForm, case_reassign),
+}
+SUPERVISOR_ACTIONS = frozenset({"reassign"})
+
+# The approvals page: service(supervisor=<the supervisor>, **form.cleaned_data).
+APPROVAL_ACTIONS: ActionTable = {
+    "approve": (ApprovalDecisionForm, partial(actions.case_approval_decide, approve=True)),
+    "deny": (ApprovalDecisionForm, partial(actions.case_approval_decide, approve=False)),
+}
 
 
 def _require_agent(request: HttpRequest) -> None:
@@ -40,6 +97,40 @@ def _require_supervisor(request: HttpRequest) -> None:
 
 def _context(request: HttpRequest, **extra) -> dict:
     return {**admin.site.each_context(request), **extra}
+
+
+def _action_form(table: ActionTable, action: str, data=None) -> forms.Form:
+    """The action's form; its own ids, since one page shows the forms of many actions."""
+    return table[action][0](data, auto_id=f"id_{action}_%s")
+
+
+def _posted_action(request: HttpRequest, table: ActionTable) -> tuple[str | None, forms.Form]:
+    """The POSTed action and its bound form, or (None, the form that refused the action)."""
+    chosen = ActionForm(request.POST, actions=table)
+    if not chosen.is_valid():
+        return None, chosen
+    action = chosen.cleaned_data["action"]
+    return action, _action_form(table, action, request.POST)
+
+
+def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:
+    for name, errors in form.errors.items():
+        field = form.fields.get(name)
+        for error in errors:
+            if field is None or isinstance(form, ActionForm):
+                messages.error(request, error)
+            else:
+                messages.error(request, f"{field.label}: {error}")
+
+
+def _case_unavailable(request: HttpRequest) -> HttpResponse:
+    """One answer for a case that does not exist and for one the staff member may not open."""
+    return render(
+        request,
+        "admin/support/case_unavailable.html",
+        _context(request, title=_("Case not available")),
+        status=404,
+    )
 
 
 def queue(request: HttpRequest) -> HttpResponse:
@@ -68,24 +159,32 @@ def take_next(request: HttpRequest) -> HttpResponse:
     return redirect("admin:support_case_work", case.pk)
 
 
-def _case_visible(request: HttpRequest, case_id: int):
-    """The case if this staff member may see it: its holder, or any supervisor."""
-    case = selectors.case_for_staff(case_id=case_id)
-    if case is None:
-        raise Http404
-    if is_supervisor(request.user) or (
-        case.status == CaseStatus.CLAIMED and case.claimed_by_id == request.user.pk
-    ):
-        return case
-    raise PermissionDenied
-
-
 def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The case page (GET) and its actions (POST), for the case's holder or a supervisor."""
     _require_agent(request)
-    # The holder check happens here for actions too, not only in the services.
-    case = _case_visible(request, case_id)
+    try:
+        case = selectors.case_get_for_agent(case_id=case_id, user=request.user)
+    except RecoveryCase.DoesNotExist:
+        return _case_unavailable(request)
     if request.method == "POST":
-        return _case_action(request, case_id)
+        return _case_action(request, case)
+    return _case_page(request, case)
+
+
+def _case_page(
+    request: HttpRequest,
+    case: RecoveryCase,
+    *,
+    refused: tuple[str | None, forms.Form] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The case page; after refused input, with that action's form bound and its errors."""
+    action_forms = {action: _action_form(CASE_ACTIONS, action) for action in CASE_ACTIONS}
+    if refused is not None:
+        action, form = refused
+        _errors_as_messages(request, form)
+        if action is not None:
+            action_forms[action] = form
     holds = case.status == CaseStatus.CLAIMED and case.claimed_by_id == request.user.pk
     return render(
         request,
@@ -95,106 +194,53 @@ def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
             title=f"Case {case.reference}",
             case=case,
             holds=holds,
+            supervisor=is_supervisor(request.user),
             account=selectors.account_summary_for_agent(user=case.matched_user),
             submitted=selectors.case_submission_for_agent(case=case),
             proofs={p.kind: p for p in case.proofs.all()},
             timeline=selectors.case_timeline_for_staff(case=case),
             reauth_allowed=actions.reauthentication_allowed(case),
-            canned=CANNED_REPLIES,
-            reasons=REJECTION_REASONS,
+            forms=action_forms,
             revealed=request.session.pop("support_revealed", None),
-            agents=User.objects.filter(is_staff=True, is_active=True).order_by("email")
-            if is_supervisor(request.user)
-            else [],
         ),
+        status=status,
     )
 
 
-def _case_action(request: HttpRequest, case_id: int) -> HttpResponse:
-    """Dispatch one POSTed action to its service; errors come back as a clear message."""
-    agent, post = request.user, request.POST
-    action = post.get("action", "")
-    handlers = {
-        "send_phone_code": lambda: actions.case_send_proof_code(
-            case_id=case_id, agent=agent, kind=CaseProof.Kind.PHONE
-        ),
-        "send_email_code": lambda: actions.case_send_proof_code(
-            case_id=case_id, agent=agent, kind=CaseProof.Kind.EMAIL
-        ),
-        "attest_document": lambda: actions.case_attest_document(
-            case_id=case_id, agent=agent, note=post.get("note", "")
-        ),
-        "tell_login_email": lambda: actions.case_tell_login_email(case_id=case_id, agent=agent),
-        "reauthenticate": lambda: actions.case_reauthenticate(case_id=case_id, agent=agent),
-        "ask_customer": lambda: actions.case_ask_customer(
-            case_id=case_id,
-            agent=agent,
-            message=post.get("message", ""),
-            canned=post.get("canned", ""),
-        ),
-        "reject": lambda: actions.case_reject(
-            case_id=case_id, agent=agent, reason=post.get("reason", "")
-        ),
-        "escalate": lambda: actions.case_escalate(
-            case_id=case_id, agent=agent, note=post.get("note", "")
-        ),
-        "release": lambda: case_release(
-            case_id=case_id, agent=agent, reason=post.get("reason", "")
-        ),
-        "request_reauth_approval": lambda: actions.case_approval_request(
-            case_id=case_id,
-            agent=agent,
-            action=CaseApproval.Action.REAUTHENTICATE,
-            note=post.get("note", ""),
-        ),
-        "start_email_change": lambda: actions.case_email_change_start(
-            case_id=case_id, agent=agent, new_email=post.get("new_email", "")
-        ),
-        "request_email_change_approval": lambda: actions.case_approval_request(
-            case_id=case_id,
-            agent=agent,
-            action=CaseApproval.Action.CHANGE_EMAIL,
-            note=post.get("note", ""),
-        ),
-    }
-    if action == "reveal":
-        try:
-            value = actions.case_reveal_contact(
-                case_id=case_id,
-                agent=agent,
-                field=post.get("field", ""),
-                reason=post.get("reason", ""),
-            )
-        except CaseActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            request.session["support_revealed"] = {"field": post.get("field"), "value": value}
-        return redirect("admin:support_case_work", case_id)
-    if action == "reassign":
+def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
+    """Check the POSTed action's form, then run its service; a refusal comes back in words.
+
+    Input the form refuses answers 400 with the page and the errors, and nothing is
+    written; a service that refuses (the policy, the case's state) is shown as a message.
+    """
+    action, form = _posted_action(request, CASE_ACTIONS)
+    if action in SUPERVISOR_ACTIONS:
         _require_supervisor(request)
-        target = User.objects.filter(pk=post.get("agent") or 0, is_staff=True).first()
-        handlers["reassign"] = lambda: case_reassign(
-            case_id=case_id, supervisor=agent, agent=target
-        )
-    handler = handlers.get(action)
-    if handler is None:
-        messages.error(request, "Unknown action.")
-        return redirect("admin:support_case_work", case_id)
+    if action is None or not form.is_valid():
+        return _case_page(request, case, refused=(action, form), status=400)
+    service = CASE_ACTIONS[action][1]
     try:
-        handler()
+        result = service(case_id=case.pk, agent=request.user, **form.cleaned_data)
     except CaseActionError as exc:
         messages.error(request, str(exc))
-        return redirect("admin:support_case_work", case_id)
-    messages.success(request, "Done.")
-    if case_held_by(agent=agent) is None and not is_supervisor(agent):
+        return redirect("admin:support_case_work", case.pk)
+    if action == "reveal":
+        # Shown on the next view of the page only, never kept in the URL.
+        request.session["support_revealed"] = {"field": form.cleaned_data["field"], "value": result}
+        return redirect("admin:support_case_work", case.pk)
+    messages.success(request, _("Done."))
+    if case_held_by(agent=request.user) is None and not is_supervisor(request.user):
         return redirect("admin:support_queue")
-    return redirect("admin:support_case_work", case_id)
+    return redirect("admin:support_case_work", case.pk)
 
 
-def evidence_file(request: HttpRequest, case_id: int, evidence_id: int) -> FileResponse:
+def evidence_file(request: HttpRequest, case_id: int, evidence_id: int) -> HttpResponse:
     """Evidence is served only here, to the case's holder or a supervisor, never publicly."""
     _require_agent(request)
-    case = _case_visible(request, case_id)
+    try:
+        case = selectors.case_get_for_agent(case_id=case_id, user=request.user)
+    except RecoveryCase.DoesNotExist:
+        return _case_unavailable(request)
     evidence = case.evidence.filter(pk=evidence_id).first()
     if evidence is None:
         raise Http404
@@ -208,18 +254,20 @@ def evidence_file(request: HttpRequest, case_id: int, evidence_id: int) -> FileR
 def approvals(request: HttpRequest) -> HttpResponse:
     """The supervisor's own step: pending four-eyes decisions."""
     _require_supervisor(request)
+    status = 200
     if request.method == "POST":
-        try:
-            actions.case_approval_decide(
-                approval_id=int(request.POST.get("approval", 0)),
-                supervisor=request.user,
-                approve=request.POST.get("decision") == "approve",
-            )
-        except (CaseActionError, ValueError) as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Decision recorded.")
-        return redirect("admin:support_approvals")
+        action, form = _posted_action(request, APPROVAL_ACTIONS)
+        if action is not None and form.is_valid():
+            service = APPROVAL_ACTIONS[action][1]
+            try:
+                service(supervisor=request.user, **form.cleaned_data)
+            except CaseActionError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Decision recorded."))
+            return redirect("admin:support_approvals")
+        _errors_as_messages(request, form)
+        status = 400
     return render(
         request,
         "admin/support/approvals.html",
@@ -228,6 +276,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
             title="Pending approvals",
             approvals=selectors.approval_list_pending(),
         ),
+        status=status,
     )
 
 

@@ -146,28 +146,29 @@ def case_claims_release_stale() -> int:
             return released
 
 
-def case_reassign(*, case_id: int, supervisor: User, agent: User | None) -> RecoveryCase:
-    """A supervisor moves a case to another agent (or back to the queue)."""
-    if not is_supervisor(supervisor):
+def case_reassign(*, case_id: int, agent: User, assignee: User | None) -> RecoveryCase:
+    """A supervisor (`agent`, the staff member acting) moves a case to `assignee`, or back
+    to the queue when `assignee` is None."""
+    if not is_supervisor(agent):
         raise CaseActionError("Only supervisors can reassign cases.")
     with transaction.atomic():
         case = RecoveryCase.objects.select_for_update().get(pk=case_id)
         if not case.is_open:
             raise CaseActionError("This case is closed.")
-        if agent is None:
+        if assignee is None:
             _back_to_queue(case)
         else:
-            if case_held_by(agent=agent) not in (None, case):
+            if case_held_by(agent=assignee) not in (None, case):
                 raise CaseActionError("That agent already holds a case.")
             case.status = CaseStatus.CLAIMED
-            case.claimed_by = agent
+            case.claimed_by = assignee
             case.lease_expires_at = _lease_end()
             case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
         case_event_add(
             case=case,
             type=CaseEvent.Type.REASSIGNED,
-            actor=supervisor,
-            details={"agent_id": agent.pk if agent else None},
+            actor=agent,
+            details={"agent_id": assignee.pk if assignee else None},
         )
     return case
 

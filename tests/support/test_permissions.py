@@ -132,14 +132,15 @@ ENDPOINTS = [
 # role -> endpoint -> (status, where a redirect goes, whether state may change)
 EXPECTED = {
     **{role: {e: (302, LOGIN, False) for e in ENDPOINTS} for role in REFUSED_TO_LOGIN},
+    # A case someone else holds answers as a case that does not exist.
     "other_agent": {
         "queue": (200, None, False),
         "take_next": (302, "work:waiting", True),
-        "case_page": (403, None, False),
-        "action": (403, None, False),
+        "case_page": (404, None, False),
+        "action": (404, None, False),
         "approvals": (403, None, False),
         "dashboard": (403, None, False),
-        "evidence": (403, None, False),
+        "evidence": (404, None, False),
         "changelist": (302, "queue", False),
     },
     "holder": {

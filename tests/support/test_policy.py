@@ -237,7 +237,7 @@ def test_four_eyes_the_requester_cannot_approve_their_own_request(
     assert case.reference in page and "your own request" in page
     answer = client.post(
         reverse("admin:support_approvals"),
-        {"approval": approval.pk, "decision": "approve"},
+        {"approval_id": approval.pk, "action": "approve"},
         follow=True,
     )
     assert "You cannot approve your own request." in answer.content.decode()

@@ -179,7 +179,8 @@ def test_take_next_and_give_back_through_the_admin(agent):
     page = client.get(work_url).content.decode()
     assert case.reference in page and "Give back to the queue" in page
 
-    refused = client.post(work_url, {"action": "release", "reason": " "}, follow=True)
+    refused = client.post(work_url, {"action": "release", "reason": " "})
+    assert refused.status_code == 400
     assert "Say why you give the case back." in refused.content.decode()
     case.refresh_from_db()
     assert case.status == CaseStatus.CLAIMED and case.claimed_by == agent

@@ -1,0 +1,180 @@
+"""Input of the staff actions: one form per action, named as the service's keywords."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.functional import Promise
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+from support import selectors
+from support.canned import CANNED_REPLIES, REJECTION_REASONS
+
+NOTE_MAX_LENGTH = 1000
+REASON_MAX_LENGTH = 500
+MESSAGE_MAX_LENGTH = 4000
+
+
+def _text_field(
+    *, label: Promise, required: Promise | None, max_length: int, placeholder: Promise
+) -> forms.CharField:
+    """A one-line text; `required` is the message for an empty one (None: may be empty)."""
+    return forms.CharField(
+        label=label,
+        required=required is not None,
+        max_length=max_length,
+        error_messages={"required": required} if required else {},
+        widget=forms.TextInput(attrs={"placeholder": placeholder}),
+    )
+
+
+def _canned_choices() -> list[tuple[str, str]]:
+    return [("", _("— canned reply —"))] + [
+        (key, Truncator(text).chars(70)) for key, text in CANNED_REPLIES.items()
+    ]
+
+
+def _rejection_choices() -> list[tuple[str, str]]:
+    return [(key, Truncator(text).chars(70)) for key, text in REJECTION_REASONS.items()]
+
+
+class RevealContactForm(forms.Form):
+    field = forms.ChoiceField(
+        label=_("Contact"),
+        choices=[("email", _("email")), ("phone", _("phone"))],
+        error_messages={
+            "required": _("Pick the email or the phone."),
+            "invalid_choice": _("Pick the email or the phone."),
+        },
+    )
+    reason = _text_field(
+        label=_("Reason"),
+        required=_("Say why you need the full value."),
+        max_length=REASON_MAX_LENGTH,
+        placeholder=_("Why you need the full value"),
+    )
+
+
+class AttestDocumentForm(forms.Form):
+    note = _text_field(
+        label=_("Note"),
+        required=_("Describe what you checked."),
+        max_length=NOTE_MAX_LENGTH,
+        placeholder=_("What you checked in the documents"),
+    )
+
+
+class ApprovalRequestForm(forms.Form):
+    note = _text_field(
+        label=_("Note"),
+        required=None,
+        max_length=NOTE_MAX_LENGTH,
+        placeholder=_("Why one proof is enough here"),
+    )
+
+
+class EmailChangeStartForm(forms.Form):
+    new_email = forms.EmailField(
+        label=_("New login email"),
+        max_length=254,
+        error_messages={"required": _("Enter the new login email address.")},
+        widget=forms.EmailInput(attrs={"placeholder": _("New login email")}),
+    )
+
+
+class AskCustomerForm(forms.Form):
+    """A canned reply or a message of the agent's own (a canned reply wins when both come)."""
+
+    canned = forms.ChoiceField(
+        label=_("Canned reply"),
+        choices=_canned_choices,
+        required=False,
+        error_messages={"invalid_choice": _("Pick a canned reply from the list.")},
+    )
+    message = forms.CharField(
+        label=_("Message"),
+        required=False,
+        max_length=MESSAGE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Or write your own message")}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        if not self.errors and not (cleaned_data.get("canned") or cleaned_data.get("message")):
+            raise forms.ValidationError(_("Write a message or pick a canned reply."))
+        return cleaned_data
+
+
+class RejectForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Reason"),
+        choices=_rejection_choices,
+        error_messages={
+            "required": _("Pick a reason."),
+            "invalid_choice": _("Pick a reason from the list."),
+        },
+    )
+
+
+class EscalateForm(forms.Form):
+    note = _text_field(
+        label=_("Note"),
+        required=_("Say why you escalate."),
+        max_length=NOTE_MAX_LENGTH,
+        placeholder=_("Why"),
+    )
+
+
+class ReleaseForm(forms.Form):
+    reason = _text_field(
+        label=_("Reason"),
+        required=_("Say why you give the case back."),
+        max_length=REASON_MAX_LENGTH,
+        placeholder=_("Why you give it back"),
+    )
+
+
+class AgentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return obj.email
+
+
+class ReassignForm(forms.Form):
+    """The agent who gets the case; none puts it back in the queue (supervisors only)."""
+
+    assignee = AgentChoiceField(
+        label=_("Agent"),
+        queryset=User.objects.none(),
+        required=False,
+        empty_label=_("back to the queue"),
+        error_messages={"invalid_choice": _("Pick an agent from the list.")},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = selectors.agent_list_active()
+
+
+class ApprovalDecisionForm(forms.Form):
+    """A pending four-eyes approval, by id; anything else is refused before the service."""
+
+    UNKNOWN = _("This approval does not exist or was already decided.")
+
+    approval_id = forms.IntegerField(
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": UNKNOWN,
+            "invalid": UNKNOWN,
+            "min_value": UNKNOWN,
+        },
+    )
+
+    def clean_approval_id(self) -> int:
+        approval_id = self.cleaned_data["approval_id"]
+        if not selectors.approval_list_pending().filter(pk=approval_id).exists():
+            raise forms.ValidationError(self.UNKNOWN)
+        return approval_id
