@@ -107,13 +107,27 @@ class HelpForm(forms.Form):
 
 class ReplyForm(forms.Form):
     message = forms.CharField(
-        label=_("Your message"), max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
+        label=_("Your message"),
+        max_length=4000,
+        error_messages={"required": _("Write your message first.")},
+        widget=forms.Textarea(attrs={"rows": 4}),
     )
 
 
 class ProofCodeForm(SixDigitCodeForm):
+    """A code from the status page, with the channel it came by."""
+
     kind = forms.ChoiceField(
-        choices=[("phone", "phone"), ("email", "email"), ("new_email", "new_email")]
+        label=_("The code came by"),
+        choices=[
+            ("phone", _("Text message")),
+            ("email", _("Email")),
+            ("new_email", _("Email to my new address")),
+        ],
+        error_messages={
+            "required": _("Say how the code came: by text message or by email."),
+            "invalid_choice": _("Say how the code came: by text message or by email."),
+        },
     )
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
 from allauth.core import ratelimit
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,6 +27,7 @@ from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
 from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
 from accounts.views import TotpSetupView
+from config.forms import ActionForm, NoInputForm
 from notifications.selectors import notification_find_sent
 from recovery.forms import (
     HelpForm,
@@ -42,10 +49,9 @@ from support.services import (
     case_link_redeem,
     case_open,
     case_proof_code_send,
-    case_proof_verify,
     case_reopen_after_hint,
 )
-from support.services.actions import case_new_email_verify, email_change_cancel
+from support.services.actions import case_code_verify, email_change_cancel
 from support.services.cases import recovery_link_find, recovery_password_set
 
 CASE_SESSION_KEY = "recovery_case_id"
@@ -107,24 +113,34 @@ def reenrol(request: HttpRequest) -> HttpResponse:
         return redirect("recover_2fa_setup")
     form = SixDigitCodeForm()
     code_sent = False
-    if request.method == "POST" and request.POST.get("action") == "send":
-        if not ratelimit.consume(request, action="recover_send_code", key=f"user:{user.pk}"):
-            return _too_many(request)
-        reenrolment_code_send(user=user)
-        code_sent = True
-    elif request.method == "POST":
-        form = SixDigitCodeForm(request.POST)
-        code_sent = True
-        if form.is_valid():
-            if not ratelimit.consume(request, action="recover_check_code"):
+    status = 200
+    if request.method == "POST":
+        chosen = ActionForm(request.POST, actions=("send", "verify"))
+        action = chosen.cleaned_data["action"] if chosen.is_valid() else None
+        if action == "send":
+            if not ratelimit.consume(request, action="recover_send_code", key=f"user:{user.pk}"):
                 return _too_many(request)
-            result = one_time_code_check(
-                user=user, purpose=OneTimeCode.Purpose.REENROLMENT, code=form.cleaned_data["code"]
-            )
-            if result == CodeCheck.OK:
-                request.session[REENROL_SESSION_KEY] = user.pk
-                return redirect("recover_2fa_setup")
-            form.add_error("code", _code_error(result))
+            reenrolment_code_send(user=user)
+            code_sent = True
+        elif action == "verify":
+            form = SixDigitCodeForm(request.POST)
+            code_sent = True
+            if form.is_valid():
+                if not ratelimit.consume(request, action="recover_check_code"):
+                    return _too_many(request)
+                result = one_time_code_check(
+                    user=user,
+                    purpose=OneTimeCode.Purpose.REENROLMENT,
+                    code=form.cleaned_data["code"],
+                )
+                if result == CodeCheck.OK:
+                    request.session[REENROL_SESSION_KEY] = user.pk
+                    return redirect("recover_2fa_setup")
+                form.add_error("code", _code_error(result))
+            status = 400
+        else:
+            _errors_as_messages(request, chosen)
+            status = 400
     return render(
         request,
         "recovery/reenrol_code.html",
@@ -133,8 +149,14 @@ def reenrol(request: HttpRequest) -> HttpResponse:
             "code_sent": code_sent,
             "masked_email": mask_email(user.email),
         },
-        status=400 if form.errors else 200,
+        status=status,
     )
+
+
+def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
 
 
 def _code_error(result: CodeCheck) -> str:
@@ -206,45 +228,76 @@ def case_link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("recover_case")
 
 
+class StatusAction(NamedTuple):
+    """One action of the status page: its form and its service, called as
+    `service(case=<the case>, **form.cleaned_data)`; `ratelimit` names the limit a valid
+    request uses up, `sent` the "a code is on its way" notice the page shows next."""
+
+    form: type[forms.Form]
+    service: Callable[..., object]
+    ratelimit: str | None = None
+    sent: str = ""
+
+
+STATUS_ACTIONS: dict[str, StatusAction] = {
+    "reply": StatusAction(ReplyForm, case_customer_reply),
+    "send_phone_code": StatusAction(
+        NoInputForm,
+        partial(case_proof_code_send, kind=CaseProof.Kind.PHONE),
+        ratelimit="recover_send_code",
+        sent=CaseProof.Kind.PHONE.value,
+    ),
+    "send_email_code": StatusAction(
+        NoInputForm,
+        partial(case_proof_code_send, kind=CaseProof.Kind.EMAIL),
+        ratelimit="recover_send_code",
+        sent=CaseProof.Kind.EMAIL.value,
+    ),
+    "verify_code": StatusAction(ProofCodeForm, case_code_verify, ratelimit="recover_check_code"),
+    "not_helped": StatusAction(NoInputForm, case_reopen_after_hint),
+}
+
+
 @require_http_methods(["GET", "POST"])
 def case_status(request: HttpRequest) -> HttpResponse:
+    """The customer's case page and its actions; refused input answers 400 and changes nothing."""
     own = RecoveryCase.objects.filter(pk=request.session.get(CASE_SESSION_KEY)).first()
     if own is None:
         return render(request, "recovery/link_invalid.html", status=404)
     # A request that joined an open case acts on that case but sees only its own timeline.
     case = own.merged_into or own
-    reply_form, code_form = ReplyForm(), ProofCodeForm()
-    status = 200
-    if request.method == "POST":
-        action = request.POST.get("action")
-        if action == "reply":
-            reply_form = ReplyForm(request.POST)
-            if reply_form.is_valid():
-                case_customer_reply(case=case, message=reply_form.cleaned_data["message"])
-                return redirect("recover_case")
-        elif action in ("send_phone_code", "send_email_code"):
-            if not ratelimit.consume(request, action="recover_send_code", key=f"case:{case.pk}"):
-                return _too_many(request)
-            kind = CaseProof.Kind.PHONE if action == "send_phone_code" else CaseProof.Kind.EMAIL
-            case_proof_code_send(case=case, kind=kind)
-            return redirect(reverse("recover_case") + f"?sent={kind}")
-        elif action == "verify_code":
-            code_form = ProofCodeForm(request.POST)
-            if code_form.is_valid():
-                if not ratelimit.consume(request, action="recover_check_code"):
-                    return _too_many(request)
-                kind, code = code_form.cleaned_data["kind"], code_form.cleaned_data["code"]
-                if kind == CaseProof.Kind.NEW_EMAIL:
-                    result = case_new_email_verify(case=case, code=code)
-                else:
-                    result = case_proof_verify(case=case, kind=kind, code=code)
-                if result == CodeCheck.OK:
-                    return redirect("recover_case")
-                code_form.add_error("code", _code_error(result))
-        elif action == "not_helped":
-            case_reopen_after_hint(case=case)
-            return redirect("recover_case")
-        status = 400
+    page_forms: dict[str, forms.Form] = {"reply": ReplyForm(), "verify_code": ProofCodeForm()}
+    if request.method == "GET":
+        return _case_status_page(request, own=own, case=case, page_forms=page_forms)
+    chosen = ActionForm(request.POST, actions=STATUS_ACTIONS)
+    if not chosen.is_valid():
+        _errors_as_messages(request, chosen)
+        return _case_status_page(request, own=own, case=case, page_forms=page_forms, status=400)
+    action = STATUS_ACTIONS[chosen.cleaned_data["action"]]
+    form = action.form(request.POST)
+    if form.is_valid():
+        if action.ratelimit and not ratelimit.consume(
+            request, action=action.ratelimit, key=f"case:{case.pk}"
+        ):
+            return _too_many(request)
+        result = action.service(case=case, **form.cleaned_data)
+        if not isinstance(result, CodeCheck) or result == CodeCheck.OK:
+            return redirect(
+                reverse("recover_case") + (f"?sent={action.sent}" if action.sent else "")
+            )
+        form.add_error("code", _code_error(result))
+    page_forms[chosen.cleaned_data["action"]] = form
+    return _case_status_page(request, own=own, case=case, page_forms=page_forms, status=400)
+
+
+def _case_status_page(
+    request: HttpRequest,
+    *,
+    own: RecoveryCase,
+    case: RecoveryCase,
+    page_forms: dict[str, forms.Form],
+    status: int = 200,
+) -> HttpResponse:
     case.refresh_from_db()
     place = support_selectors.case_queue_place(case=case)
     return render(
@@ -261,8 +314,8 @@ def case_status(request: HttpRequest) -> HttpResponse:
             "timeline": support_selectors.case_timeline_for_customer(case=own),
             "proofs": set(case.proofs.values_list("kind", flat=True)),
             "email_change_proving": case.email_changes.filter(status="proving").exists(),
-            "reply_form": reply_form,
-            "code_form": code_form,
+            "reply_form": page_forms["reply"],
+            "code_form": page_forms["verify_code"],
             "sent": request.GET.get("sent"),
         },
         status=status,

@@ -42,6 +42,7 @@ from support.services.cases import (
     case_event_add,
     case_link_issue,
     case_proof_code_send,
+    case_proof_verify,
     login_email_hint_send,
     proof_code_notify,
 )
@@ -428,6 +429,13 @@ def case_new_email_verify(*, case: RecoveryCase, code: str) -> CodeCheck:
                 visible_to_customer=True,
             )
     return result
+
+
+def case_code_verify(*, case: RecoveryCase, kind: str, code: str) -> CodeCheck:
+    """A code the customer typed on the status page, for the new address or a contact on file."""
+    if kind == CaseProof.Kind.NEW_EMAIL:
+        return case_new_email_verify(case=case, code=code)
+    return case_proof_verify(case=case, kind=CaseProof.Kind(kind), code=code)
 
 
 def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
