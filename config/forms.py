@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -25,7 +25,7 @@ class ActionForm(forms.Form):
 
     def __init__(self, data: Any, *, actions: Iterable[str]) -> None:
         super().__init__(data)
-        self.fields["action"].choices = [(name, name) for name in actions]
+        cast(forms.ChoiceField, self.fields["action"]).choices = [(name, name) for name in actions]
 
 
 class NoInputForm(forms.Form):

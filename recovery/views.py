@@ -156,7 +156,7 @@ def reenrol(request: HttpRequest) -> HttpResponse:
 def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:
     for errors in form.errors.values():
         for error in errors:
-            messages.error(request, error)
+            messages.error(request, str(error))
 
 
 def _code_error(result: CodeCheck) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
-from django.utils.functional import Promise
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -13,13 +12,20 @@ from accounts.models import User
 from support import selectors
 from support.canned import CANNED_REPLIES, REJECTION_REASONS
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 NOTE_MAX_LENGTH = 1000
 REASON_MAX_LENGTH = 500
 MESSAGE_MAX_LENGTH = 4000
 
 
 def _text_field(
-    *, label: Promise, required: Promise | None, max_length: int, placeholder: Promise
+    *,
+    label: StrOrPromise,
+    required: StrOrPromise | None,
+    max_length: int,
+    placeholder: StrOrPromise,
 ) -> forms.CharField:
     """A one-line text; `required` is the message for an empty one (None: may be empty)."""
     return forms.CharField(
@@ -31,14 +37,15 @@ def _text_field(
     )
 
 
-def _canned_choices() -> list[tuple[str, str]]:
+def _canned_choices() -> list[tuple[str, StrOrPromise]]:
+    """The canned replies in the page's language, shortened to fit a list."""
     return [("", _("— canned reply —"))] + [
-        (key, Truncator(text).chars(70)) for key, text in CANNED_REPLIES.items()
+        (key, Truncator(str(text)).chars(70)) for key, text in CANNED_REPLIES.items()
     ]
 
 
-def _rejection_choices() -> list[tuple[str, str]]:
-    return [(key, Truncator(text).chars(70)) for key, text in REJECTION_REASONS.items()]
+def _rejection_choices() -> list[tuple[str, StrOrPromise]]:
+    return [(key, Truncator(str(text)).chars(70)) for key, text in REJECTION_REASONS.items()]
 
 
 class RevealContactForm(forms.Form):
@@ -101,9 +108,10 @@ class AskCustomerForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Or write your own message")}),
     )
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         cleaned_data = super().clean()
-        if not self.errors and not (cleaned_data.get("canned") or cleaned_data.get("message")):
+        given = self.cleaned_data.get("canned") or self.cleaned_data.get("message")
+        if not self.errors and not given:
             raise forms.ValidationError(_("Write a message or pick a canned reply."))
         return cleaned_data
 
@@ -155,7 +163,9 @@ class ReassignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = selectors.agent_list_active()
+        cast(
+            forms.ModelChoiceField, self.fields["assignee"]
+        ).queryset = selectors.agent_list_active()
 
 
 class ApprovalDecisionForm(forms.Form):

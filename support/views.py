@@ -118,7 +118,7 @@ def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:
         field = form.fields.get(name)
         for error in errors:
             if field is None or isinstance(form, ActionForm):
-                messages.error(request, error)
+                messages.error(request, str(error))
             else:
                 messages.error(request, f"{field.label}: {error}")
 
@@ -234,7 +234,9 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
     return redirect("admin:support_case_work", case.pk)
 
 
-def evidence_file(request: HttpRequest, case_id: int, evidence_id: int) -> HttpResponse:
+def evidence_file(
+    request: HttpRequest, case_id: int, evidence_id: int
+) -> FileResponse | HttpResponse:
     """Evidence is served only here, to the case's holder or a supervisor, never publicly."""
     _require_agent(request)
     try:
