@@ -5,16 +5,16 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User, backup_code_hash
 from accounts.services.audit import AuditContext, security_event_record
+from accounts.services.holds import security_hold_extend
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ def totp_device_confirm(
     Any earlier authenticator of the user is removed in the same transaction, so a user
     has exactly one. A first setup records that 2FA is on. A re-enrolment (`reenrolment`,
     after a revocation) clears the re-enrolment flag, records a re-enrolment (notified to
-    every contact on file) and puts the account on hold. The flow must match the account's
+    every contact on file) and puts the account on hold (never shortening a longer hold,
+    such as an agent's recovery). The flow must match the account's
     flag, read under lock, or `TotpSetupRefused` is raised: a password alone never replaces
     a revoked authenticator.
     """
@@ -86,10 +87,8 @@ def totp_device_confirm(
         if reenrolment:
             event_type = SecurityEvent.Type.TWO_FACTOR_REENROLLED
             account.reenrolment_required = False
-            account.security_hold_until = timezone.now() + timedelta(
-                hours=settings.SECURITY_HOLD_HOURS_REENROLMENT
-            )
-            account.save(update_fields=["reenrolment_required", "security_hold_until"])
+            account.save(update_fields=["reenrolment_required"])
+            security_hold_extend(user=account, hours=settings.SECURITY_HOLD_HOURS_REENROLMENT)
         security_event_record(user=account, type=event_type, context=context)
     return codes
 

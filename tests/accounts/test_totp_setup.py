@@ -4,8 +4,11 @@ service, and differ only in who may enter and what the confirmation records."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, SecurityEvent, User
@@ -91,3 +94,26 @@ def test_both_flows_refuse_a_malformed_code_alike(client, url_name):
     assert response.status_code == 400
     assert "Enter the 6-digit code shown by your authenticator app." in response.content.decode()
     assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def test_re_enrolment_keeps_a_longer_hold(settings):
+    """A re-enrolment right after an agent's recovery (48-hour hold) does not shorten that
+    hold to the re-enrolment's own 24 hours."""
+    user = UserFactory(reenrolment_required=True)
+    agent_hold = timezone.now() + timedelta(hours=settings.SECURITY_HOLD_HOURS_RECOVERY)
+    User.objects.filter(pk=user.pk).update(security_hold_until=agent_hold)
+    device = totp_device_start(user=user)
+
+    codes = totp_device_confirm(
+        user=user,
+        device_id=device.pk,
+        code=totp_code(device),
+        context=AuditContext(),
+        reenrolment=True,
+    )
+
+    assert codes is not None
+    user.refresh_from_db()
+    assert user.security_hold_until == agent_hold
+    assert user.reenrolment_required is False
+    assert SecurityEvent.objects.filter(account_id=user.pk, type="two_factor_reenrolled").exists()
