@@ -8,6 +8,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import translation
 
+from accounts.requests import second_factor_passed
+
 # Paths an authenticated but not yet OTP-verified user may open.
 UNVERIFIED_ALLOWED_PREFIXES = (
     "/accounts/2fa/",
@@ -40,8 +42,7 @@ class MandatoryTwoFactorMiddleware:
         user = request.user
         if (
             user.is_authenticated
-            # OTPMiddleware gives every request's user is_verified(); the stubs do not know it.
-            and not user.is_verified()  # type: ignore[attr-defined]
+            and not second_factor_passed(user)
             and not request.path.startswith(UNVERIFIED_ALLOWED_PREFIXES)
         ):
             target = reverse("two_factor_verify")

@@ -9,7 +9,7 @@ import qrcode.image.svg
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -21,6 +21,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors
 from accounts.forms import CodeForm, NextForm, TotpCodeForm
+from accounts.models import User
+from accounts.requests import second_factor_passed, signed_in_user
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import (
     TotpSetupRefused,
@@ -65,9 +67,9 @@ class TwoFactorVerifyView(View):
 
     template_name = "accounts/two_factor_verify.html"
 
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated:
-            if request.user.is_verified():
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        if isinstance(request.user, User):
+            if second_factor_passed(request.user):
                 return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
             if not selectors.user_has_authenticator(user=request.user):
                 return redirect("two_factor_setup")
@@ -83,7 +85,7 @@ class TwoFactorVerifyView(View):
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
             return render(request, "429.html", status=429)
         result = two_factor_verify(
-            user=request.user,
+            user=signed_in_user(request),
             code=form.cleaned_data["code"],
             context=AuditContext.from_request(request),
         )
@@ -123,20 +125,20 @@ class TotpSetupView(View):
     def done(self, request: HttpRequest) -> None:
         """What the flow clears once the authenticator is confirmed."""
 
-    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         refused = self.gate(request)
         if refused is not None:
             return refused
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        device = totp_device_start(user=request.user)
+        device = totp_device_start(user=signed_in_user(request))
         request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
         return self._render(request, device, TotpCodeForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
         device = selectors.totp_device_unconfirmed(
-            user=request.user, device_id=request.session.get(SETUP_DEVICE_SESSION_KEY)
+            user=signed_in_user(request), device_id=request.session.get(SETUP_DEVICE_SESSION_KEY)
         )
         if device is None:
             return redirect(request.path)
@@ -145,7 +147,7 @@ class TotpSetupView(View):
             return self._render(request, device, form, status=400)
         try:
             codes = totp_device_confirm(
-                user=request.user,
+                user=signed_in_user(request),
                 device_id=device.pk,
                 code=form.cleaned_data["code"],
                 context=AuditContext.from_request(request),
@@ -177,19 +179,20 @@ class TwoFactorSetupView(TotpSetupView):
     """/accounts/2fa/setup/: the first authenticator of a signed-in user who has none."""
 
     def gate(self, request: HttpRequest) -> HttpResponse | None:
-        if request.user.reenrolment_required:
+        user = signed_in_user(request)
+        if user.reenrolment_required:
             # A password alone never sets up 2FA again after a revocation.
             return redirect("recover_2fa")
-        if selectors.user_has_authenticator(user=request.user):
+        if selectors.user_has_authenticator(user=user):
             return redirect(
-                "two_factor_verify" if not request.user.is_verified() else "account_security"
+                "account_security" if second_factor_passed(user) else "two_factor_verify"
             )
         return None
 
 
 @login_required
 def security(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = signed_in_user(request)
     return render(
         request,
         "accounts/security.html",
@@ -212,7 +215,7 @@ def backup_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
             return render(request, "429.html", status=429)
         codes = backup_codes_regenerate(
-            user=request.user,
+            user=signed_in_user(request),
             code=form.cleaned_data["code"],
             context=AuditContext.from_request(request),
         )
@@ -230,7 +233,7 @@ def backup_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sessions_end_others(request: HttpRequest) -> HttpResponse:
     count = user_sessions_end_others(
-        user=request.user,
+        user=signed_in_user(request),
         current_session_key=request.session.session_key,
         context=AuditContext.from_request(request),
     )

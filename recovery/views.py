@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from allauth.core import ratelimit
 from django import forms
@@ -261,7 +261,8 @@ STATUS_ACTIONS: dict[str, StatusAction] = {
 @require_http_methods(["GET", "POST"])
 def case_status(request: HttpRequest) -> HttpResponse:
     """The customer's case page and its actions; refused input answers 400 and changes nothing."""
-    own = RecoveryCase.objects.filter(pk=request.session.get(CASE_SESSION_KEY)).first()
+    case_id = request.session.get(CASE_SESSION_KEY)
+    own = RecoveryCase.objects.filter(pk=case_id).first() if case_id else None
     if own is None:
         return render(request, "recovery/link_invalid.html", status=404)
     # A request that joined an open case acts on that case but sees only its own timeline.
@@ -366,7 +367,7 @@ def not_me(request: HttpRequest) -> HttpResponse:
 def verify_message(request: HttpRequest) -> HttpResponse:
     """ "Did we really send this?" — answered from the outbox by the message's reference."""
     form = ReferenceForm(request.POST or None)
-    result = None
+    result: dict[str, Any] | None = None
     if request.method == "POST" and form.is_valid():
         if not ratelimit.consume(request, action="recover_verify_message"):
             return _too_many(request)

@@ -173,6 +173,7 @@ def queue_stats(*, hours: int = 48) -> dict:
     durations = sorted(
         (closed - created).total_seconds()
         for created, closed in resolved_24h.values_list("created_at", "closed_at")[:20000]
+        if closed is not None
     )
     week = cases.filter(created_at__gte=now - timedelta(days=7))
     total_week = week.count()

@@ -19,6 +19,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
+from accounts.requests import signed_in_user
 from config.forms import ActionForm, NoInputForm
 from support import selectors
 from support.charts import line_chart_svg
@@ -85,9 +87,11 @@ APPROVAL_ACTIONS: ActionTable = {
 }
 
 
-def _require_agent(request: HttpRequest) -> None:
+def _require_agent(request: HttpRequest) -> User:
+    """The signed-in agent or supervisor; anyone else is refused."""
     if not is_agent(request.user):
         raise PermissionDenied
+    return signed_in_user(request)
 
 
 def _require_supervisor(request: HttpRequest) -> None:
@@ -135,14 +139,14 @@ def _case_unavailable(request: HttpRequest) -> HttpResponse:
 
 def queue(request: HttpRequest) -> HttpResponse:
     """The agent's start page: their current case, or the button to take the next one."""
-    _require_agent(request)
+    agent = _require_agent(request)
     return render(
         request,
         "admin/support/queue.html",
         _context(
             request,
             title="Support queue",
-            current=case_held_by(agent=request.user),
+            current=case_held_by(agent=agent),
             stats=selectors.queue_stats(hours=1),
             supervisor=is_supervisor(request.user),
         ),
@@ -151,8 +155,8 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def take_next(request: HttpRequest) -> HttpResponse:
-    _require_agent(request)
-    case = case_claim_next(agent=request.user)
+    agent = _require_agent(request)
+    case = case_claim_next(agent=agent)
     if case is None:
         messages.info(request, "The queue is empty. Well done.")
         return redirect("admin:support_queue")
@@ -161,9 +165,9 @@ def take_next(request: HttpRequest) -> HttpResponse:
 
 def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
     """The case page (GET) and its actions (POST), for the case's holder or a supervisor."""
-    _require_agent(request)
+    agent = _require_agent(request)
     try:
-        case = selectors.case_get_for_agent(case_id=case_id, user=request.user)
+        case = selectors.case_get_for_agent(case_id=case_id, user=agent)
     except RecoveryCase.DoesNotExist:
         return _case_unavailable(request)
     if request.method == "POST":
@@ -220,7 +224,7 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
         return _case_page(request, case, refused=(action, form), status=400)
     service = CASE_ACTIONS[action][1]
     try:
-        result = service(case_id=case.pk, agent=request.user, **form.cleaned_data)
+        result = service(case_id=case.pk, agent=signed_in_user(request), **form.cleaned_data)
     except CaseActionError as exc:
         messages.error(request, str(exc))
         return redirect("admin:support_case_work", case.pk)
@@ -229,7 +233,7 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
         request.session["support_revealed"] = {"field": form.cleaned_data["field"], "value": result}
         return redirect("admin:support_case_work", case.pk)
     messages.success(request, _("Done."))
-    if case_held_by(agent=request.user) is None and not is_supervisor(request.user):
+    if case_held_by(agent=signed_in_user(request)) is None and not is_supervisor(request.user):
         return redirect("admin:support_queue")
     return redirect("admin:support_case_work", case.pk)
 
@@ -238,9 +242,9 @@ def evidence_file(
     request: HttpRequest, case_id: int, evidence_id: int
 ) -> FileResponse | HttpResponse:
     """Evidence is served only here, to the case's holder or a supervisor, never publicly."""
-    _require_agent(request)
+    agent = _require_agent(request)
     try:
-        case = selectors.case_get_for_agent(case_id=case_id, user=request.user)
+        case = selectors.case_get_for_agent(case_id=case_id, user=agent)
     except RecoveryCase.DoesNotExist:
         return _case_unavailable(request)
     evidence = case.evidence.filter(pk=evidence_id).first()

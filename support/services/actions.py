@@ -192,7 +192,7 @@ def case_reauthenticate(*, case_id: int, agent: User) -> RecoveryCase:
         by_email = CaseProof.Kind.EMAIL in _proofs(case) or not user.phone
         notification_queue(
             channel=Notification.Channel.EMAIL if by_email else Notification.Channel.SMS,
-            recipient=user.email if by_email else user.phone,
+            recipient=user.email if by_email else (user.phone or user.email),
             template_key="support/recovery_link",
             idempotency_key=f"case:{case.pk}:recovery",
             language=user.language,
@@ -338,14 +338,18 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
             details={"action": approval.action, "approved": approve},
         )
         case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
-        change = _email_change_current(case)
-        if approval.action == CaseApproval.Action.CHANGE_EMAIL and approve:
-            _email_change_schedule(change, supervisor=supervisor)
-            _close(
-                case, status=CaseStatus.RESOLVED, resolution=RecoveryCase.Resolution.EMAIL_CHANGED
-            )
-            return approval
         if approval.action == CaseApproval.Action.CHANGE_EMAIL:
+            change = _email_change_current(case)
+            if change is None:
+                raise CaseActionError("There is no login email change to decide on.")
+            if approve:
+                _email_change_schedule(change, supervisor=supervisor)
+                _close(
+                    case,
+                    status=CaseStatus.RESOLVED,
+                    resolution=RecoveryCase.Resolution.EMAIL_CHANGED,
+                )
+                return approval
             change.status = EmailChange.Status.CANCELLED
             change.save(update_fields=["status", "updated_at"])
         if case.status == CaseStatus.ESCALATED:

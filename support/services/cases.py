@@ -407,7 +407,7 @@ def case_proof_code_send(
     with transaction.atomic():
         user = case.matched_user
         destination = _proof_destination(case=case, kind=kind)
-        if not destination:
+        if user is None or not destination:
             if agent is None:
                 case_event_add(
                     case=case,
@@ -473,12 +473,13 @@ def _code_check_without_destination(*, case: RecoveryCase, kind: CaseProof.Kind)
 
 def case_proof_verify(*, case: RecoveryCase, kind: CaseProof.Kind, code: str) -> CodeCheck:
     """Check a code the customer typed on the status page; a right one becomes a proof."""
-    if _proof_destination(case=case, kind=kind) is None:
+    user = case.matched_user
+    if user is None or _proof_destination(case=case, kind=kind) is None:
         with transaction.atomic():
             return _code_check_without_destination(case=case, kind=kind)
     with transaction.atomic():
         result = one_time_code_check(
-            user=case.matched_user,
+            user=user,
             purpose=PROOF_PURPOSES[kind],
             code=code,
             scope=f"case:{case.pk}",

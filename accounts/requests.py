@@ -1,0 +1,26 @@
+"""Typed access to the request's user: signed in, and whether the second factor was given."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from accounts.models import User
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The request's user on a page behind sign-in (`login_required` or the admin ran first)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+def second_factor_passed(user: User | AnonymousUser) -> bool:
+    """Whether the user gave their second factor in this session.
+
+    django-otp's OTPMiddleware gives every request's user `is_verified()`; the type stubs
+    of the user classes do not know it, so this is the one place that asks.
+    """
+    return bool(user.is_verified())  # type: ignore[union-attr]
