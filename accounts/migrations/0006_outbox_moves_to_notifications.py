@@ -20,8 +20,8 @@ MOVED_TABLES = [
 def _default_names(schema_editor, table, columns, info):
     """The names an unnamed constraint or index of this kind gets on `table`.
 
-    Primary keys and the unique and check constraints declared with a column are named by
-    PostgreSQL; indexes (plain and `_like`) and foreign keys by Django's schema editor.
+    Primary keys, the unique and check constraints declared with a column and (from
+    PostgreSQL 18) the NOT NULL constraints are named by PostgreSQL; indexes (plain and `_like`) and foreign keys by Django's schema editor.
     Constraints and indexes named in a model's Meta match none of these and keep their name.
     """
     if info["primary_key"]:
@@ -38,6 +38,9 @@ def _default_names(schema_editor, table, columns, info):
         return [f"{table}_{columns[0]}_key"]
     if info["index"]:
         return [schema_editor._create_index_name(table, columns, suffix=s) for s in ("", "_like")]
+    if not info["unique"]:
+        # PostgreSQL 18 keeps NOT NULL as a named constraint of no other kind.
+        return [f"{table}_{columns[0]}_not_null"]
     return []
 
 
