@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.core.validators import MaxLengthValidator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -43,6 +45,26 @@ class PhoneNumberField(forms.CharField):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
+# The email column's length: a longer address can belong to no account, and must never reach
+# a query or an outbox row that would fail on it.
+EMAIL_MAX_LENGTH = 254
+
+
+def email_field_bound(field: forms.Field) -> None:
+    """Limit one of allauth's email fields to what the database holds."""
+    field.max_length = EMAIL_MAX_LENGTH  # type: ignore[attr-defined]
+    field.validators.append(MaxLengthValidator(EMAIL_MAX_LENGTH))
+    field.widget.attrs["maxlength"] = str(EMAIL_MAX_LENGTH)
+
+
+class ResetPasswordForm(AllauthResetPasswordForm):
+    """allauth's password reset, bounded to the email column."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        email_field_bound(self.fields["email"])
+
+
 class LoginForm(AllauthLoginForm):
     """allauth's sign-in; after a failure it suggests a fix for a mistyped email domain."""
 
@@ -69,6 +91,11 @@ class SignupForm(AllauthSignupForm):
     )
 
     field_order = ["email", "phone", "password1", "password2"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # allauth accepts 320 characters; the column holds 254 (a longer one was cut).
+        email_field_bound(self.fields["email"])
 
     def clean(self):
         cleaned_data = super().clean()

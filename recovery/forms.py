@@ -6,7 +6,7 @@ from django import forms
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import PhoneNumberField
+from accounts.forms import EMAIL_MAX_LENGTH, PhoneNumberField
 from support.evidence import MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, sniff_content_type
 
 MAX_EMAILS_TRIED = 5
@@ -67,6 +67,7 @@ class EvidenceField(forms.FileField):
 class HelpForm(forms.Form):
     contact_email = forms.EmailField(
         label=_("Email address where we can reach you"),
+        max_length=EMAIL_MAX_LENGTH,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     contact_phone = PhoneNumberField(label=_("Mobile phone number on your account"), required=False)
@@ -74,6 +75,7 @@ class HelpForm(forms.Form):
         label=_("Email addresses you may have used for your account"),
         help_text=_("One per line."),
         required=False,
+        max_length=(EMAIL_MAX_LENGTH + 1) * MAX_EMAILS_TRIED,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     description = forms.CharField(
@@ -93,6 +95,8 @@ class HelpForm(forms.Form):
         for email in raw:
             try:
                 validate_email(email)
+                if len(email) > EMAIL_MAX_LENGTH:
+                    raise forms.ValidationError("too long")
             except forms.ValidationError:
                 raise forms.ValidationError(
                     _("%(email)s is not a valid email address.") % {"email": email}
