@@ -1,8 +1,10 @@
-"""Security events for changes made inside allauth's own flows."""
+"""Security events for changes made inside allauth's own flows, and short staff sessions."""
 
 from __future__ import annotations
 
 from allauth.account.signals import password_changed, password_reset, user_signed_up
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
 from accounts.models import SecurityEvent
@@ -40,3 +42,10 @@ def record_password_reset(sender, request, user, **kwargs) -> None:
             actor_id=user.pk, ip_address=context.ip_address, user_agent=context.user_agent
         ),
     )
+
+
+@receiver(user_logged_in)
+def shorten_staff_session(sender, request, user, **kwargs) -> None:
+    """A staff session lasts hours, not the weeks a customer's may: it can act on accounts."""
+    if user.is_staff and request is not None and hasattr(request, "session"):
+        request.session.set_expiry(settings.STAFF_SESSION_HOURS * 3600)

@@ -307,6 +307,15 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# A staff member's session ends after this many hours, whatever the customers' session length.
+STAFF_SESSION_HOURS = env.int("DJANGO_STAFF_SESSION_HOURS", default=8)
+# Behind a TLS proxy every request comes from the proxy's address: name how many proxies add
+# themselves to X-Forwarded-For (or the one header that carries the client's address), so that
+# the per-IP rate limits count customers, not the proxy (allauth reads these for every limit).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env("DJANGO_TRUSTED_CLIENT_IP_HEADER", default=None)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

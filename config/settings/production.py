@@ -21,5 +21,6 @@ SECURE_HSTS_PRELOAD = True
 # Off only for `make serve` on plain http://127.0.0.1; behind the TLS proxy they stay on.
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="notifications.sms.backends.HttpGatewayBackend")
