@@ -13,6 +13,7 @@ import http.cookiejar
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -176,3 +177,15 @@ def test_phone_to_login_email_through_the_production_process_set(stack):
     email = json.loads(next(stack["inbox"].glob("email-*.json")).read_text())
     assert email["to"] == "stack.customer@gmail.com"
     assert "stack.customer@gmail.com" in email["body"]
+
+    # Links carry their token in the path: the access log keeps the page, never the token.
+    token = secrets.token_urlsafe(32)
+    for path in (f"/recover/not-me/{token}/", f"/recover/case/{token}/?next={token}"):
+        _get(f"{base}{path}", opener)
+    _wait(
+        lambda: "GET /recover/case/[redacted]/" in stack["log"].read_text(),
+        30,
+        "the access log line",
+        stack["log"],
+    )
+    assert token not in stack["log"].read_text()
