@@ -7,6 +7,7 @@ from typing import Any
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import ResetPasswordForm as AllauthResetPasswordForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
+from allauth.core import ratelimit
 from django import forms
 from django.core.validators import MaxLengthValidator
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -169,7 +170,36 @@ class StaffOTPLoginForm(OTPAdminAuthenticationForm):
 
     django-otp asks staff to pick a device from a list; a 6-digit code can only be from the
     authenticator and a 16-character one only a backup code, so the choice is made for them.
+    Failures are rate-limited per IP and per account like the customers' sign-in, and a
+    wrong password, a missing code and a wrong code get one answer: telling them apart would
+    confirm a stolen staff password.
     """
+
+    failed_message = _(
+        "The email address, password or code is not correct. Note that all of them are "
+        "needed."
+    )
+    too_many_message = _("Too many failed sign-ins. Wait a few minutes and try again.")
+
+    def clean(self) -> dict[str, Any]:
+        request = self.request
+        key = str(self.data.get("username") or "").strip().lower()[:EMAIL_MAX_LENGTH]
+        if request is not None and not ratelimit.consume(
+            request, action="staff_login_failed", key=key, dry_run=True
+        ):
+            raise forms.ValidationError(self.too_many_message, code="too_many")
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if request is not None:
+                ratelimit.consume(request, action="staff_login_failed", key=key)
+            # A known user would make the page list their devices: forget who it was.
+            self.user_cache = None
+            raise forms.ValidationError(self.failed_message, code="invalid_login") from None
+
+    def _update_form(self, user: User) -> None:
+        # django-otp would fill in the device list and send the password back into the page.
+        return None
 
     def _chosen_device(self, user):
         device = super()._chosen_device(user)

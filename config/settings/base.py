@@ -155,6 +155,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Recovery Desk] "
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
+    # The admin sign-in: failed attempts per IP and per staff email.
+    "staff_login_failed": env("DJANGO_RATE_LIMIT_STAFF_LOGIN", default="10/m/ip,5/5m/key"),
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
