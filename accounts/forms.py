@@ -176,8 +176,7 @@ class StaffOTPLoginForm(OTPAdminAuthenticationForm):
     """
 
     failed_message = _(
-        "The email address, password or code is not correct. Note that all of them are "
-        "needed."
+        "The email address, password or code is not correct. Note that all of them are needed."
     )
     too_many_message = _("Too many failed sign-ins. Wait a few minutes and try again.")
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.contacts import mask_email
 from accounts.models import NotMeLink, OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.tokens import one_time_code_issue
+from accounts.services.tokens import LinkNoLongerValid, one_time_code_issue
 from accounts.services.users import user_sessions_end_all
 from config.celery_app import enqueue_after_commit
 from notifications.models import Notification
@@ -75,9 +75,15 @@ def reenrolment_code_send(*, user: User) -> Notification | None:
 
 
 def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
-    """ "This wasn't me": freeze the account, end every session and open an urgent case."""
+    """ "This wasn't me": freeze the account, end every session and open an urgent case.
+
+    The link is consumed under its row lock: a second confirmation at the same moment gets
+    LinkNoLongerValid and changes nothing.
+    """
     with transaction.atomic():
         link = NotMeLink.objects.select_for_update().select_related("user").get(pk=link.pk)
+        if link.used_at is not None or link.expires_at <= timezone.now():
+            raise LinkNoLongerValid
         user = link.user
         now = timezone.now()
         link.used_at = now

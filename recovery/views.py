@@ -25,7 +25,12 @@ from accounts import selectors as account_selectors
 from accounts.contacts import mask_email, mask_phone, phone_country_code
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
-from accounts.services.tokens import CodeCheck, not_me_link_find, one_time_code_check
+from accounts.services.tokens import (
+    CodeCheck,
+    LinkNoLongerValid,
+    not_me_link_find,
+    one_time_code_check,
+)
 from accounts.views import TotpSetupView
 from config.forms import ActionForm, NoInputForm
 from notifications.selectors import notification_find_sent
@@ -358,7 +363,10 @@ def not_me(request: HttpRequest) -> HttpResponse:
         )
     if not ratelimit.consume(request, action="recover_not_me"):
         return _too_many(request)
-    case = account_freeze(link=link, context=AuditContext.from_request(request))
+    try:
+        case = account_freeze(link=link, context=AuditContext.from_request(request))
+    except LinkNoLongerValid:
+        return render(request, "recovery/link_invalid.html", status=404)
     del request.session[NOT_ME_SESSION_KEY]
     return render(request, "recovery/not_me_done.html", {"reference": case.reference})
 
@@ -412,11 +420,14 @@ def recovery_reset(request: HttpRequest) -> HttpResponse:
         return render(request, "recovery/link_invalid.html", status=404)
     form = SetPasswordForm(link.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = recovery_password_set(
-            link=link,
-            password=form.cleaned_data["new_password1"],
-            context=AuditContext.from_request(request),
-        )
+        try:
+            user = recovery_password_set(
+                link=link,
+                password=form.cleaned_data["new_password1"],
+                context=AuditContext.from_request(request),
+            )
+        except LinkNoLongerValid:
+            return render(request, "recovery/link_invalid.html", status=404)
         del request.session[RECOVERY_LINK_SESSION_KEY]
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         # The link reached a channel support proved: it stands in for the emailed code.

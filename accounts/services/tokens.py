@@ -19,6 +19,13 @@ def _code_input(code_id: int, code: str) -> str:
     return f"{code_id}:{code}"
 
 
+class LinkNoLongerValid(Exception):
+    """A single-use link was used (or expired) while this request held it: refuse cleanly.
+
+    Raised under the row lock, so of two requests with one link exactly one acts.
+    """
+
+
 class CodeCheck(Enum):
     OK = "ok"
     WRONG = "wrong"

@@ -18,7 +18,12 @@ from accounts.contacts import mask_email
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 from accounts.models import OneTimeCode, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue
+from accounts.services.tokens import (
+    CodeCheck,
+    LinkNoLongerValid,
+    one_time_code_check,
+    one_time_code_issue,
+)
 from config.celery_app import enqueue_after_commit
 from notifications.models import Notification
 from notifications.services import (
@@ -515,7 +520,7 @@ def recovery_password_set(*, link: RecoveryLink, password: str, context: AuditCo
     with transaction.atomic():
         link = RecoveryLink.objects.select_for_update().select_related("user").get(pk=link.pk)
         if link.used_at is not None or link.expires_at <= timezone.now():
-            raise ValueError("recovery link no longer valid")
+            raise LinkNoLongerValid
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
         user = link.user
