@@ -151,7 +151,10 @@ class AgentChoiceField(forms.ModelChoiceField):
 
 
 class ReassignForm(forms.Form):
-    """The agent who gets the case; none puts it back in the queue (supervisors only)."""
+    """The agent who gets the case; none puts it back in the queue (supervisors only).
+
+    Offered are only staff who can sign in with their second factor and hold no case.
+    """
 
     assignee = AgentChoiceField(
         label=_("Agent"),
@@ -165,7 +168,7 @@ class ReassignForm(forms.Form):
         super().__init__(*args, **kwargs)
         cast(
             forms.ModelChoiceField, self.fields["assignee"]
-        ).queryset = selectors.agent_list_active()
+        ).queryset = selectors.agent_list_assignable()
 
 
 class ApprovalDecisionForm(forms.Form):

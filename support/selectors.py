@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email, mask_phone
 from accounts.models import User
@@ -127,6 +128,23 @@ def agent_list_active() -> QuerySet[User]:
         .filter(Q(groups__name__in=[AGENTS_GROUP, SUPERVISORS_GROUP]) | Q(is_superuser=True))
         .distinct()
         .order_by("email")
+    )
+
+
+def agent_list_assignable() -> QuerySet[User]:
+    """Staff a supervisor may give a case to: they can sign in and hold no case now.
+
+    Active staff with the agent or supervisor role and a confirmed authenticator (the
+    admin asks for it at every sign-in), who hold no claimed case (one case per agent).
+    """
+    return (
+        agent_list_active()
+        .filter(Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)))
+        .exclude(
+            Exists(
+                RecoveryCase.objects.filter(claimed_by=OuterRef("pk"), status=CaseStatus.CLAIMED)
+            )
+        )
     )
 
 

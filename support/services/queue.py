@@ -8,10 +8,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from support.models import CaseEvent, CasePriority, CaseStatus, RecoveryCase
 from support.roles import is_supervisor
+from support.selectors import agent_list_active
 from support.services.cases import case_event_add
 
 
@@ -148,7 +150,11 @@ def case_claims_release_stale() -> int:
 
 def case_reassign(*, case_id: int, agent: User, assignee: User | None) -> RecoveryCase:
     """A supervisor (`agent`, the staff member acting) moves a case to `assignee`, or back
-    to the queue when `assignee` is None."""
+    to the queue when `assignee` is None.
+
+    The assignee must be able to work it: an active agent or supervisor with a confirmed
+    authenticator (the admin's sign-in asks for it), holding no other case.
+    """
     if not is_supervisor(agent):
         raise CaseActionError("Only supervisors can reassign cases.")
     with transaction.atomic():
@@ -158,6 +164,13 @@ def case_reassign(*, case_id: int, agent: User, assignee: User | None) -> Recove
         if assignee is None:
             _back_to_queue(case)
         else:
+            if not agent_list_active().filter(pk=assignee.pk).exists() or not (
+                TOTPDevice.objects.filter(user=assignee, confirmed=True).exists()
+            ):
+                raise CaseActionError(
+                    "That staff member cannot take cases: only active agents and supervisors "
+                    "who sign in with an authenticator can."
+                )
             if case_held_by(agent=assignee) not in (None, case):
                 raise CaseActionError("That agent already holds a case.")
             case.status = CaseStatus.CLAIMED
