@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import re
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
@@ -91,3 +93,36 @@ def email_domain_suggestion(email: str | None) -> str | None:
         return None
     match = difflib.get_close_matches(domain, COMMON_EMAIL_DOMAINS, n=1, cutoff=0.8)
     return f"{local}@{match[0]}" if match else None
+
+
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>\"',;:()\[\]{}]+@[^\s@<>\"',;:()\[\]{}]+")
+# A run of digits with optional separators, long enough to be a phone number.
+_PHONE_IN_TEXT = re.compile(r"(?<![\w.+-])\+?\d[\d \-./()]{5,}\d(?![\w:])")
+_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}\.\d{1,2}\.\d{2,4}")
+
+
+def _mask_phone_in_text(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    digits = sum(ch.isdigit() for ch in raw)
+    if digits < 7 or _DATE_LIKE.fullmatch(raw.strip()):
+        return raw
+    try:
+        return mask_phone(phone_to_e164(raw))
+    except InvalidPhoneNumber:
+        return "•••" if digits >= 9 else raw
+
+
+def mask_contacts_in(value: Any) -> Any:
+    """`value` (text, or JSON of lists and dicts) with every email address and phone number masked.
+
+    Staff pages that show what a customer typed (a free-text message, a submission kept as
+    JSON) pass it through here; the full value stays behind the reveal with a reason.
+    """
+    if isinstance(value, str):
+        masked = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), value)
+        return _PHONE_IN_TEXT.sub(_mask_phone_in_text, masked)
+    if isinstance(value, dict):
+        return {key: mask_contacts_in(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_contacts_in(item) for item in value]
+    return value

@@ -1,10 +1,12 @@
-"""Staff view of the outbox: read-only, without message content or recipients."""
+"""Staff view of the outbox: read-only, without message content; contacts masked."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
+from accounts.contacts import mask_contacts_in
 from notifications.models import Notification
 
 
@@ -21,4 +23,10 @@ class NotificationAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "channel", "template_key"]
     search_fields = ["=reference", "=account_id"]
-    exclude = ["context", "recipient"]
+    exclude = ["context", "recipient", "idempotency_key"]
+    readonly_fields = ["masked_idempotency_key"]
+
+    @admin.display(description=_("idempotency key"))
+    def masked_idempotency_key(self, obj: Notification) -> str:
+        # Some keys name the address or number they were sent to.
+        return mask_contacts_in(obj.idempotency_key)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.contrib import admin
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
+from accounts.contacts import mask_contacts_in
 from support import views
 from support.models import CaseApproval, CaseEvent, EmailChange, RecoveryCase
 from support.roles import is_supervisor
@@ -71,16 +74,48 @@ class RecoveryCaseAdmin(ReadOnlyAdmin):
         return redirect("admin:support_case_work", object_id)
 
 
+CASE_EVENT_FIELDS = (
+    "created_at",
+    "case",
+    "type",
+    "actor",
+    "visible_to_customer",
+    "masked_message",
+    "masked_details",
+)
+
+
 @admin.register(CaseEvent)
 class CaseEventAdmin(ReadOnlyAdmin):
+    """The timeline rows, with every email address and phone number in them masked.
+
+    A joined request's submission and a customer's message carry contacts typed by the
+    customer; the case page's reveal with a reason is the one way to read them in full.
+    """
+
     list_display = ["created_at", "case", "type", "actor"]
     list_filter = ["type"]
     search_fields = ["=case__reference"]
+    fields = readonly_fields = CASE_EVENT_FIELDS
+
+    @admin.display(description=_("message"))
+    def masked_message(self, obj: CaseEvent) -> str:
+        return mask_contacts_in(obj.message)
+
+    @admin.display(description=_("details"))
+    def masked_details(self, obj: CaseEvent) -> Any:
+        return mask_contacts_in(obj.details)
 
 
 @admin.register(CaseApproval)
 class CaseApprovalAdmin(ReadOnlyAdmin):
     list_display = ["case", "action", "requested_by", "decided_by", "approved", "created_at"]
+    exclude = ["note"]
+    readonly_fields = ["masked_note"]
+
+    @admin.display(description=_("note"))
+    def masked_note(self, obj: CaseApproval) -> str:
+        return mask_contacts_in(obj.note)
 
 
 @admin.register(EmailChange)
