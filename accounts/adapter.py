@@ -1,4 +1,4 @@
-"""allauth adapter: signup fields of our User, and every allauth email sent through the outbox."""
+"""allauth adapter: signup fields, holds on passwords, no email management, mail via the outbox."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import User
+from accounts.services.holds import security_changes_check
 from notifications.services import notification_reference_new, prerendered_email_queue
 
 
@@ -25,6 +26,28 @@ class AccountAdapter(DefaultAccountAdapter):
         if user.frozen_at is not None:
             return HttpResponseRedirect(reverse("recover_frozen"))
         return super().pre_login(request, user, **kwargs)
+
+    def set_password(self, user, password) -> None:
+        """Every allauth path to a new password (change, set, reset link) stops at a hold.
+
+        The recovery's own password (the recovery link) does not come through here.
+        """
+        security_changes_check(user=user)
+        super().set_password(user, password)
+
+    def can_delete_email(self, email_address) -> bool:
+        """The login email is never removed through allauth: only the policy's change moves it."""
+        return False
+
+    def confirm_email(self, request, email_address) -> bool:
+        """Confirm only the account's own login email (the sign-up verification).
+
+        A confirmed second address would sign in and could be made primary: a new login
+        email outside the policy.
+        """
+        if email_address.email.lower() != email_address.user.email.lower():
+            return False
+        return super().confirm_email(request, email_address)
 
     def send_account_already_exists_mail(self, email: str) -> None:
         """Only an address that has an account hears that it has one.

@@ -1,40 +1,83 @@
-"""Staff views of accounts and security events (read-only where it is audit)."""
+"""Staff views of accounts and security events: contact data masked, audit read-only."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from allauth.account.models import EmailAddress
+from allauth.usersessions.models import UserSession
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.contacts import mask_email, mask_phone
+from accounts.contacts import mask_contacts_in, mask_email, mask_phone
 from accounts.forms import PhoneNumberField
 from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
-from accounts.services.holds import SecurityHoldActive, security_changes_check
+from accounts.services.holds import (
+    REASON_MAX_LENGTH,
+    HoldLiftRefused,
+    SecurityHoldActive,
+    hold_end_in_words,
+    security_changes_check,
+    security_hold_lift,
+)
 from accounts.services.users import user_create, user_update
+from support.roles import is_supervisor
 
 
 class UserAdminChangeForm(UserChangeForm):
-    """The admin's account form: the phone cleaned to E.164; no password field at all.
+    """The admin's account form: email and phone write-only; no password field at all.
 
-    A new email or phone is refused on the form while the account is on a security hold,
-    with the hold's end, before the service would refuse it.
+    The current email and phone are shown masked beside the form and never sent to the
+    browser; a field left empty keeps the value on file (a ticked "remove phone" removes
+    it). A new phone is cleaned to E.164. A new email or phone is refused on the form while
+    the account is on a security hold, with the hold's end, before the service would.
     """
 
     password = None  # type: ignore[assignment]  # Django's way to drop an inherited field
-    phone = PhoneNumberField(label=capfirst(_("phone number")), required=False)
+    email = forms.EmailField(
+        label=_("New login email"),
+        required=False,
+        help_text=_("Leave empty to keep the current address."),
+    )
+    phone = PhoneNumberField(
+        label=_("New phone number"),
+        required=False,
+        help_text=_("Leave empty to keep the current number."),
+    )
+    phone_remove = forms.BooleanField(label=_("Remove the phone number"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Nothing of the stored contacts goes into the page.
+        self.initial["email"] = ""
+        self.initial["phone"] = ""
+
+    def clean_email(self) -> str:
+        return self.cleaned_data.get("email") or self.instance.email
 
     def clean(self) -> dict[str, Any] | None:
-        cleaned_data = super().clean()
-        if {"email", "phone"} & set(self.changed_data):
+        cleaned_data = super().clean() or {}
+        if cleaned_data.get("phone_remove"):
+            cleaned_data["phone"] = None
+        elif not cleaned_data.get("phone"):
+            cleaned_data["phone"] = self.instance.phone
+        new_email = (cleaned_data.get("email") or "").lower() != self.instance.email
+        new_phone = cleaned_data.get("phone") != self.instance.phone
+        if new_email or new_phone:
             try:
                 security_changes_check(user=self.instance)
             except SecurityHoldActive as exc:
@@ -48,14 +91,26 @@ class UserAdminCreationForm(AdminUserCreationForm):
     phone = PhoneNumberField(label=capfirst(_("phone number")), required=False)
 
 
+class HoldLiftForm(forms.Form):
+    """Why a supervisor lifts a hold: required, and kept in the audit."""
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Say why the hold is lifted.")},
+    )
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     """Staff edits of accounts, each saved through the service that records its events.
 
     A new login email, a new phone and a change of role or of the right to sign in have the
     same effects as anywhere else in the product (`accounts.services.users.user_update`).
-    Holds, re-enrolment and freezes are only shown: their own flows set and clear them.
-    Nobody sets another person's password here; its owner does, through a reset link.
+    Holds, re-enrolment and freezes are only shown: their own flows set and clear them,
+    except that a supervisor may lift a hold with a reason (`lift_hold_view`). Nobody sets
+    another person's password here; its owner does, through a reset link.
     """
 
     form = UserAdminChangeForm
@@ -72,23 +127,50 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["is_staff", "is_active", "reenrolment_required"]
     search_fields = ["email", "phone"]
     readonly_fields = [
+        "masked_email",
+        "masked_phone",
         "password_state",
         "reenrolment_required",
-        "security_hold_until",
+        "hold_state",
         "frozen_at",
         "last_login",
         "date_joined",
     ]
     fieldsets = [
-        (None, {"fields": ["email", "phone", "language", "password_state"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "masked_email",
+                    "email",
+                    "masked_phone",
+                    "phone",
+                    "phone_remove",
+                    "language",
+                    "password_state",
+                ]
+            },
+        ),
         (
             _("Security"),
-            {"fields": ["reenrolment_required", "security_hold_until", "frozen_at"]},
+            {"fields": ["reenrolment_required", "hold_state", "frozen_at"]},
         ),
         (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"fields": ["email", "phone", "password1", "password2"]})]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Staff who may only view (supervisors) get no write-only inputs: a view-only page
+        would print the stored value of each field, and the contacts must stay masked."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        hidden = {"email", "phone", "phone_remove"}
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]})
+            for name, opts in fieldsets
+        ]
 
     @admin.display(description=_("email"))
     def masked_email(self, obj: User) -> str:
@@ -97,6 +179,63 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description=_("phone"))
     def masked_phone(self, obj: User) -> str:
         return mask_phone(obj.phone)
+
+    @admin.display(description=_("security hold until"))
+    def hold_state(self, obj: User) -> str:
+        if not obj.on_security_hold or obj.security_hold_until is None:
+            return gettext("No hold.")
+        return format_html(
+            '{} <a class="button" href="{}">{}</a>',
+            hold_end_in_words(obj.security_hold_until),
+            reverse("admin:accounts_user_lift_hold", args=[obj.pk]),
+            gettext("Lift the hold (supervisors)"),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:user_id>/lift-hold/",
+                self.admin_site.admin_view(self.lift_hold_view),
+                name="accounts_user_lift_hold",
+            ),
+            *super().get_urls(),
+        ]
+
+    def lift_hold_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+        """A supervisor ends an account's security hold, with a reason (audited, notified)."""
+        if not is_supervisor(request.user):
+            raise PermissionDenied
+        account = get_object_or_404(User, pk=user_id)
+        form = HoldLiftForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                security_hold_lift(
+                    user=account,
+                    supervisor=request.user,  # type: ignore[arg-type]
+                    reason=form.cleaned_data["reason"],
+                    context=AuditContext.from_request(request),
+                )
+            except HoldLiftRefused as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, gettext("The security hold was lifted."))
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_user_change", args=[account.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Lift the security hold"),
+            "opts": self.opts,
+            "original": account,
+            "form": form,
+            "hold_end": hold_end_in_words(account.security_hold_until)
+            if account.on_security_hold and account.security_hold_until
+            else "",
+        }
+        status = 400 if form.is_bound else 200
+        return TemplateResponse(
+            request, "admin/accounts/user/lift_hold.html", context, status=status
+        )
 
     @admin.display(description=_("password"))
     def password_state(self, obj: User) -> str:
@@ -159,9 +298,52 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+SECURITY_EVENT_FIELDS = (
+    "created_at",
+    "type",
+    "account_id",
+    "actor_id",
+    "ip_address",
+    "user_agent",
+    "masked_details",
+    "seq",
+    "hash",
+)
+
+
 @admin.register(SecurityEvent)
 class SecurityEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "type", "account_id", "actor_id", "ip_address"]
     list_filter = ["type"]
     search_fields = ["=account_id"]
     date_hierarchy = "created_at"
+    fields = readonly_fields = SECURITY_EVENT_FIELDS
+
+    @admin.display(description=_("details"))
+    def masked_details(self, obj: SecurityEvent) -> Any:
+        return mask_contacts_in(obj.details)
+
+
+# Third-party admins that would show a customer's contacts in full or change a factor or
+# the login email outside the services: allauth's addresses (a verified second address
+# signs in and can be made primary), django-otp's devices (adding one is a new factor,
+# its pages show the secret) and allauth's sessions. Devices and sessions stay visible,
+# read-only; the login email is on the account's page, masked.
+for _model in (EmailAddress, TOTPDevice, UserSession):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(ReadOnlyAdmin):
+    list_display = ["name", "user", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    fields = ["name", "user", "confirmed", "created_at", "last_used_at"]
+    list_select_related = ["user"]
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(ReadOnlyAdmin):
+    list_display = ["user", "ip", "created_at", "last_seen_at"]
+    fields = ["user", "ip", "user_agent", "created_at", "last_seen_at"]
+    list_select_related = ["user"]

@@ -69,6 +69,35 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
+class SecurityHoldMiddleware:
+    """Answer a security change refused by a hold with the hold page (HTTP 403).
+
+    Services raise `SecurityHoldActive` whoever calls them; on a customer's page that
+    becomes one clear answer saying until when, in the page's language. The request's
+    transaction has already been rolled back: nothing of the change remains.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        from django.shortcuts import render
+
+        from accounts.services.holds import SecurityHoldActive, hold_end_in_words
+
+        if isinstance(exception, SecurityHoldActive):
+            return render(
+                request,
+                "accounts/security_hold.html",
+                {"hold_end": hold_end_in_words(exception.until)},
+                status=403,
+            )
+        return None
+
+
 class DependencyUnavailableMiddleware:
     """Fail closed: if Redis (rate limits, queue) is down, answer 503 rather than guess.
 

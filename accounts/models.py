@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from accounts.contacts import mask_email
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 
 
@@ -88,7 +89,15 @@ class User(AbstractUser):  # type: ignore[django-manager-missing] # django-otp h
         ]
 
     def __str__(self) -> str:
-        return self.email
+        """A customer's address masked, a staff member's in full.
+
+        Every staff page that names an account (admin titles, breadcrumbs, related fields,
+        the admin's history) prints this, so a customer's contact data stays masked there;
+        the reveal with a reason on the case page is the one way to read it in full.
+        """
+        if self.is_staff:
+            return self.email
+        return mask_email(self.email)
 
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.lower()
@@ -188,6 +197,7 @@ class SecurityEvent(models.Model):
         EMAIL_CHANGE_SCHEDULED = "email_change_scheduled", _("Login email change scheduled")
         PHONE_CHANGED = "phone_changed", _("Phone number changed")
         PERMISSIONS_CHANGED = "permissions_changed", _("Sign-in or staff permissions changed")
+        SECURITY_HOLD_LIFTED = "security_hold_lifted", _("Security hold lifted by a supervisor")
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)

@@ -1,4 +1,4 @@
-"""URLs of the accounts app, under /accounts/2fa/ and /account/."""
+"""URLs of the accounts app, under /accounts/2fa/, /account/ and over three allauth pages."""
 
 from django.urls import path
 
@@ -7,6 +7,12 @@ from accounts import views
 two_factor_urlpatterns = [
     path("", views.two_factor_verify_view, name="two_factor_verify"),
     path("setup/", views.two_factor_setup_view, name="two_factor_setup"),
+]
+
+allauth_overrides = [
+    path("email/", views.email_management_closed, name="account_email"),
+    path("password/change/", views.password_change, name="account_change_password"),
+    path("password/set/", views.password_set, name="account_set_password"),
 ]
 
 account_urlpatterns = [

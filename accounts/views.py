@@ -6,6 +6,7 @@ import base64
 
 import qrcode
 import qrcode.image.svg
+from allauth.account import views as allauth_views
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,10 +21,12 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import selectors
+from accounts.contacts import mask_email
 from accounts.forms import CodeForm, NextForm, TotpCodeForm
 from accounts.models import User
 from accounts.requests import second_factor_passed, signed_in_user
 from accounts.services.audit import AuditContext
+from accounts.services.holds import hold_end_in_words, security_changes_check
 from accounts.services.two_factor import (
     TotpSetupRefused,
     backup_codes_regenerate,
@@ -202,6 +205,9 @@ def security(request: HttpRequest) -> HttpResponse:
             "sessions": selectors.user_session_list(user=user),
             "current_session_key": request.session.session_key,
             "regenerate_form": TotpCodeForm(),
+            "hold_end": hold_end_in_words(user.security_hold_until)
+            if user.on_security_hold and user.security_hold_until
+            else "",
         },
     )
 
@@ -239,6 +245,53 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, _("Signed out of %(count)d other session(s).") % {"count": count})
     return redirect("account_security")
+
+
+@login_required
+def email_management_closed(request: HttpRequest) -> HttpResponse:
+    """/accounts/email/, in place of allauth's page: the login email is not managed here.
+
+    allauth's page would let a signed-in session add an address, confirm it, make it
+    primary and remove the old one: a new login email with no second factor, no notice to
+    the old address or the phone, no wait and no hold. The supported ways are support's
+    change and the self-service new-email flow, both through the recovery policy. A form
+    posted here changes nothing and is answered 403.
+    """
+    return render(
+        request,
+        "accounts/email_closed.html",
+        {"masked_email": mask_email(signed_in_user(request).email)},
+        status=403 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def password_change(request: HttpRequest) -> HttpResponseBase:
+    """allauth's password change (it asks for the current password), refused during a hold.
+
+    The adapter refuses the new password too; checking here first shows the hold page
+    before the customer types anything.
+    """
+    security_changes_check(user=signed_in_user(request))
+    return allauth_views.password_change(request)
+
+
+@login_required
+def password_set(request: HttpRequest) -> HttpResponse:
+    """/accounts/password/set/, in place of allauth's page: no password from a session alone.
+
+    An account without a usable password gets one through a reset link to its login email;
+    one with a password changes it with the current one (`password_change`).
+    """
+    user = signed_in_user(request)
+    security_changes_check(user=user)
+    if user.has_usable_password():
+        return redirect("account_change_password")
+    return render(
+        request,
+        "accounts/password_set_closed.html",
+        status=403 if request.method == "POST" else 200,
+    )
 
 
 two_factor_verify_view = TwoFactorVerifyView.as_view()

@@ -19,6 +19,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/2fa/", include(accounts_urls.two_factor_urlpatterns)),
+    # allauth pages that would change the login email or the password outside the policy
+    # and the security hold are answered by ours (accounts/views.py).
+    path("accounts/", include(accounts_urls.allauth_overrides)),
     path("accounts/", include("allauth.urls")),
     path("account/", include(accounts_urls.account_urlpatterns)),
     path("recover/", include("recovery.urls")),

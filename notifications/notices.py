@@ -65,6 +65,13 @@ _TEXT = {
             "2FA again. Withdrawals and security changes are on hold for a while."
         ),
     ),
+    SecurityEvent.Type.SECURITY_HOLD_LIFTED: (
+        _("The security hold on your account was lifted"),
+        _(
+            "A supervisor of our support team ended the security hold on your account early. "
+            "Security changes and withdrawals are possible again."
+        ),
+    ),
 }
 
 

@@ -45,6 +45,7 @@ SECURITY_NOTICE_TYPES = frozenset(
         SecurityEvent.Type.TWO_FACTOR_REENROLLED,
         SecurityEvent.Type.ACCOUNT_FROZEN,
         SecurityEvent.Type.ACCOUNT_RECOVERED,
+        SecurityEvent.Type.SECURITY_HOLD_LIFTED,
     }
 )
 

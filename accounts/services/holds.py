@@ -9,24 +9,43 @@ supervisor may lift a hold with a reason (audited and notified).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import formats, timezone
+from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.models import SecurityEvent, User
+from accounts.services.audit import AuditContext, security_event_record
+
+REASON_MAX_LENGTH = 500
+
+
+def hold_end_in_words(until: datetime) -> str:
+    """The hold's end in UTC, with the zone named, and how long from now.
+
+    The customer's time zone is not stored; a time that names its zone and a duration
+    ("in 1 day, 23 hours") are true wherever the reader is, in their language.
+    """
+    return _("%(until)s UTC (in %(remaining)s)") % {
+        "until": formats.date_format(timezone.localtime(until, UTC), "DATETIME_FORMAT"),
+        "remaining": timeuntil(until, depth=2),
+    }
 
 
 class SecurityHoldActive(PermissionDenied):
-    """A security change was asked for while the account is on hold."""
+    """A security change was asked for while the account is on hold.
+
+    Raised by the services; the customer's pages answer it with the hold page (HTTP 403),
+    the admin's forms with a form error.
+    """
 
     def __init__(self, until: datetime) -> None:
         self.until = until
         super().__init__(
-            _("Security changes are on hold until %(until)s.")
-            % {"until": formats.date_format(timezone.localtime(until), "DATETIME_FORMAT")}
+            _("Security changes are on hold until %(until)s.") % {"until": hold_end_in_words(until)}
         )
 
 
@@ -56,3 +75,46 @@ def security_changes_check(*, user: User) -> None:
     until = User.objects.filter(pk=user.pk).values_list("security_hold_until", flat=True).first()
     if until is not None and until > timezone.now():
         raise SecurityHoldActive(until)
+
+
+class HoldLiftRefused(ValidationError):
+    """A hold lift that is not allowed: not a supervisor, no reason, or no hold to lift."""
+
+
+def security_hold_lift(
+    *, user: User, supervisor: User, reason: str, context: AuditContext | None = None
+) -> SecurityEvent:
+    """End the account's security hold now; only a supervisor, and only with a reason.
+
+    The role is checked here, on the server, whoever calls. The lift is a security event
+    (who, why, and the end it cut short) notified to every contact on file, so an owner
+    learns at once if somebody talked a supervisor into it.
+    """
+    from support.roles import is_supervisor
+
+    if not is_supervisor(supervisor):
+        raise HoldLiftRefused(_("Only a supervisor can lift a security hold."), code="role")
+    reason = reason.strip()
+    if not reason:
+        raise HoldLiftRefused(_("Say why the hold is lifted."), code="reason")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise HoldLiftRefused(
+            _("Keep the reason under %(count)d characters.") % {"count": REASON_MAX_LENGTH},
+            code="reason",
+        )
+    context = context or AuditContext(actor_id=supervisor.pk)
+    with transaction.atomic():
+        account = User.objects.select_for_update().get(pk=user.pk)
+        until = account.security_hold_until
+        if until is None or until <= timezone.now():
+            raise HoldLiftRefused(_("This account is not on a security hold."), code="no_hold")
+        account.security_hold_until = None
+        account.save(update_fields=["security_hold_until"])
+        event = security_event_record(
+            user=account,
+            type=SecurityEvent.Type.SECURITY_HOLD_LIFTED,
+            context=context,
+            details={"reason": reason, "hold_until": until.isoformat()},
+        )
+    user.security_hold_until = None
+    return event

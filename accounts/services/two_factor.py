@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User, backup_code_hash
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.holds import security_hold_extend
+from accounts.services.holds import security_changes_check, security_hold_extend
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ def totp_device_confirm(
     every contact on file) and puts the account on hold (never shortening a longer hold,
     such as an agent's recovery). The flow must match the account's
     flag, read under lock, or `TotpSetupRefused` is raised: a password alone never replaces
-    a revoked authenticator.
+    a revoked authenticator. Replacing a working authenticator outside a re-enrolment is
+    refused during a security hold (SecurityHoldActive).
     """
     with transaction.atomic():
         account = User.objects.select_for_update().get(pk=user.pk)
@@ -77,6 +78,11 @@ def totp_device_confirm(
             .filter(pk=device_id, user=account, confirmed=False)
             .first()
         )
+        replaces = TOTPDevice.objects.filter(user=account, confirmed=True).exclude(pk=device_id)
+        if not reenrolment and replaces.exists():
+            # Replacing a working authenticator is a factor change; a first one after a
+            # recovery removed the devices is the recovery itself.
+            security_changes_check(user=account)
         if device is None or not device.verify_token(code):
             return None
         TOTPDevice.objects.filter(user=account).exclude(pk=device.pk).delete()
@@ -128,7 +134,12 @@ def two_factor_verify(*, user: User, code: str, context: AuditContext) -> Verify
 
 
 def backup_codes_regenerate(*, user: User, code: str, context: AuditContext) -> list[str] | None:
-    """Replace all backup codes after a current authenticator code; returns the new codes."""
+    """Replace all backup codes after a current authenticator code; returns the new codes.
+
+    New codes are a new factor: refused during a security hold (SecurityHoldActive),
+    before the authenticator code is looked at.
+    """
+    security_changes_check(user=user)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None or not device.verify_token(code.strip()):

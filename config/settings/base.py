@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "accounts.middleware.UserLanguageMiddleware",
     "accounts.middleware.MandatoryTwoFactorMiddleware",
     "accounts.middleware.DependencyUnavailableMiddleware",
+    "accounts.middleware.SecurityHoldMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
