@@ -30,7 +30,10 @@ def dev_inbox_store(
         "reference": reference,
         "sent_at": now.isoformat(),
     }
-    path.write_text(json.dumps(record), encoding="utf-8")
+    # Written aside and renamed into place: a reader (the page, a test) never sees half a file.
+    partial = directory / f".{name}.{secrets.token_hex(4)}.tmp"
+    partial.write_text(json.dumps(record), encoding="utf-8")
+    partial.replace(path)
     return path
 
 
