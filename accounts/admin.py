@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -29,9 +29,7 @@ from accounts.services.audit import AuditContext
 from accounts.services.holds import (
     REASON_MAX_LENGTH,
     HoldLiftRefused,
-    SecurityHoldActive,
     hold_end_in_words,
-    security_changes_check,
     security_hold_lift,
 )
 from accounts.services.users import user_create, user_update
@@ -39,50 +37,18 @@ from support.roles import is_supervisor
 
 
 class UserAdminChangeForm(UserChangeForm):
-    """The admin's account form: email and phone write-only; no password field at all.
+    """The admin's account form: language, the sign-in right and staff roles; no password.
 
-    The current email and phone are shown masked beside the form and never sent to the
-    browser; a field left empty keeps the value on file (a ticked "remove phone" removes
-    it). A new phone is cleaned to E.164. A new email or phone is refused on the form while
-    the account is on a security hold, with the hold's end, before the service would.
+    The login email and the phone are shown masked and cannot be edited here: a change of
+    either goes through the recovery policy (proofs, a supervisor's approval bound to the
+    change, a waiting period every contact can cancel), which a form field would bypass.
     """
 
     password = None  # type: ignore[assignment]  # Django's way to drop an inherited field
-    email = forms.EmailField(
-        label=_("New login email"),
-        required=False,
-        help_text=_("Leave empty to keep the current address."),
-    )
-    phone = PhoneNumberField(
-        label=_("New phone number"),
-        required=False,
-        help_text=_("Leave empty to keep the current number."),
-    )
-    phone_remove = forms.BooleanField(label=_("Remove the phone number"), required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Nothing of the stored contacts goes into the page.
-        self.initial["email"] = ""
-        self.initial["phone"] = ""
-
-    def clean_email(self) -> str:
-        return self.cleaned_data.get("email") or self.instance.email
-
-    def clean(self) -> dict[str, Any] | None:
-        cleaned_data = super().clean() or {}
-        if cleaned_data.get("phone_remove"):
-            cleaned_data["phone"] = None
-        elif not cleaned_data.get("phone"):
-            cleaned_data["phone"] = self.instance.phone
-        new_email = (cleaned_data.get("email") or "").lower() != self.instance.email
-        new_phone = cleaned_data.get("phone") != self.instance.phone
-        if new_email or new_phone:
-            try:
-                security_changes_check(user=self.instance)
-            except SecurityHoldActive as exc:
-                raise ValidationError(str(exc), code="security_hold") from None
-        return cleaned_data
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = ("language", "is_active", "is_staff", "is_superuser", "groups")  # type: ignore[assignment]
 
 
 class UserAdminCreationForm(AdminUserCreationForm):
@@ -142,13 +108,15 @@ class UserAdmin(DjangoUserAdmin):
             {
                 "fields": [
                     "masked_email",
-                    "email",
                     "masked_phone",
-                    "phone",
-                    "phone_remove",
                     "language",
                     "password_state",
-                ]
+                ],
+                "description": _(
+                    "The login email and the phone change only through a recovery case: "
+                    "proofs, a supervisor's approval and a waiting period the customer can "
+                    "cancel."
+                ),
             },
         ),
         (
@@ -159,18 +127,6 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"fields": ["email", "phone", "password1", "password2"]})]
-
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        """Staff who may only view (supervisors) get no write-only inputs: a view-only page
-        would print the stored value of each field, and the contacts must stay masked."""
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
-            return fieldsets
-        hidden = {"email", "phone", "phone_remove"}
-        return [
-            (name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]})
-            for name, opts in fieldsets
-        ]
 
     @admin.display(description=_("email"))
     def masked_email(self, obj: User) -> str:
@@ -265,8 +221,6 @@ class UserAdmin(DjangoUserAdmin):
         groups = form.cleaned_data.get("groups", obj.groups.all())
         user_update(
             user=obj,
-            email=obj.email,
-            phone=obj.phone,
             language=obj.language,
             is_active=obj.is_active,
             is_staff=obj.is_staff,

@@ -107,9 +107,10 @@ def user_phone_change(*, user: User, new_phone: str | None, context: AuditContex
     """Change (or remove) the phone on file at once.
 
     The phone receives codes and recovery messages, so the notice goes to the email on
-    file, the new number and the old one.
+    file, the new number and the old one. Refused during a security hold.
     """
     with transaction.atomic():
+        security_changes_check(user=user)
         old_phone = user.phone
         user.phone = _phone_normalized(new_phone)
         user.full_clean(exclude=["password"])
@@ -166,8 +167,6 @@ def user_permissions_change(
 def user_update(
     *,
     user: User,
-    email: str,
-    phone: str | None,
     language: str,
     is_active: bool,
     is_staff: bool,
@@ -177,23 +176,13 @@ def user_update(
 ) -> list[SecurityEvent]:
     """Apply a staff member's edit of an account; returns the security events it recorded.
 
-    Each kind of change goes through its own service, so an edit in the admin has the
-    same effects as the product's own paths: a new login email replaces allauth's address
-    and is notified to the old and the new one, a new phone is notified, and a change of
-    role or of the right to sign in is recorded. A new email or phone is refused while the
-    account is on a security hold (SecurityHoldActive), for staff as for the customer.
+    Staff change the language, the right to sign in and roles; a change of role or of the
+    right to sign in is recorded. The login email and the phone are not staff edits: they
+    change only through the recovery policy (support's email change, the self-service flows).
     """
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         events = []
-        email_changes = email.lower() != user.email
-        phone_changes = _phone_normalized(phone) != user.phone
-        if email_changes or phone_changes:
-            security_changes_check(user=user)
-        if email_changes:
-            events.append(user_email_change(user=user, new_email=email, context=context))
-        if phone_changes:
-            events.append(user_phone_change(user=user, new_phone=phone, context=context))
         if language != user.language:
             user.language = language
             user.full_clean(exclude=["password"])

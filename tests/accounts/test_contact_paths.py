@@ -46,7 +46,7 @@ CONTACT_PATHS = {
     "recover_reset_link": "recovery link: single use, from support's policy",
     "recover_email_change_cancel": "cancels a scheduled change, never makes one",
     "recover_email_change_cancel_link": "cancels a scheduled change, never makes one",
-    "admin:accounts_user_change": "staff with OTP only; service refuses on hold, notifies",
+    "admin:accounts_user_change": "no email or phone input: language, sign-in right, roles",
     "admin:accounts_user_add": "staff with OTP only; creates an account, changes none",
     "admin:auth_user_password_change": "refused for everyone (403)",
     "admin:accounts_user_lift_hold": "supervisors only, with a reason, audited and notified",
