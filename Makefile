@@ -52,7 +52,8 @@ serve: export DJANGO_SITE_URL ?= http://127.0.0.1:$(PORT)
 serve: install
 	mkdir -p var
 	test -s var/secret_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(64))" > var/secret_key
+	test -s var/audit_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(48))" > var/audit_key
 	$(PY) -m config.postgres
-	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(MANAGE) migrate --noinput
-	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(MANAGE) collectstatic --noinput -v0
-	DJANGO_SECRET_KEY=$$(cat var/secret_key) $(VENV)/bin/honcho start
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) DJANGO_AUDIT_KEY=$$(cat var/audit_key) $(MANAGE) migrate --noinput
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) DJANGO_AUDIT_KEY=$$(cat var/audit_key) $(MANAGE) collectstatic --noinput -v0
+	DJANGO_SECRET_KEY=$$(cat var/secret_key) DJANGO_AUDIT_KEY=$$(cat var/audit_key) $(VENV)/bin/honcho start

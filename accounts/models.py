@@ -211,6 +211,10 @@ class SecurityEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True, null=True, editable=False)
     prev_hash = models.CharField(max_length=64, blank=True, editable=False)
     hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Which audit key made `hash` (an HMAC): a short id derived from the key, so that
+    # verification after a rotation picks the right one. Empty for the legacy events written
+    # before the chain was keyed, whose hash is a plain SHA-256.
+    key_id = models.CharField(max_length=8, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -270,6 +274,10 @@ class AuditChainHead(models.Model):
 
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, blank=True)
+    # The last event allowed to carry an unkeyed (legacy) hash: those written before the chain
+    # was keyed. Every later event must carry an HMAC; signed checkpoints repeat this value, so
+    # raising it to pass off rewritten events as legacy ones is detected against them.
+    legacy_until = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"audit chain at {self.seq}"

@@ -136,6 +136,7 @@ def test_phone_to_login_email_through_the_production_process_set(stack):
         **stack["env"],
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": (ROOT / "var" / "secret_key").read_text().strip(),
+        "DJANGO_AUDIT_KEY": (ROOT / "var" / "audit_key").read_text().strip(),
     }
     subprocess.run(
         [

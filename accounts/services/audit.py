@@ -6,17 +6,27 @@ account) makes every deletion visible as a gap, even of an account's only or las
 and keeps working when an account is erased. The price is that adding an event takes a
 short lock on the chain head, which is fine for the rate of security changes; mass
 revocation adds a whole batch under one lock.
+
+Each hash is an HMAC-SHA256 under the audit key (`settings.AUDIT_KEY`), which the database
+never holds: whoever can rewrite the table (its owner, a restored dump, a superuser) can
+still recompute plain hashes, but not these. Each event records the id of the key that made
+it, so after a rotation the events made with an earlier key verify with that key from
+`AUDIT_KEY_FALLBACKS`. Events written before the chain was keyed carry an empty key id and a
+plain SHA-256 (see migration 0007); none may follow the first keyed one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -82,25 +92,89 @@ def security_event_record(
     return event
 
 
-def security_event_digest(event: SecurityEvent, prev_hash: str) -> str:
-    """SHA-256 over the previous hash and every field an auditor relies on."""
-    return _digest(
-        prev_hash,
-        [
-            event.seq,
-            event.account_id,
-            event.type,
-            event.actor_id,
-            event.ip_address,
-            event.user_agent,
-            event.details,
-            event.created_at.isoformat(),
-        ],
-    )
+@dataclass(frozen=True)
+class AuditKey:
+    """One audit key as the chain uses it: its public id and the keys derived from it.
+
+    Separate derived keys for the chain and for checkpoints, so a value signed for one
+    purpose is never accepted for the other.
+    """
+
+    key_id: str
+    chain_key: bytes
+    checkpoint_key: bytes
+
+    @classmethod
+    def from_secret(cls, secret: str) -> AuditKey:
+        raw = secret.encode()
+        return cls(
+            key_id=_hmac_hex(raw, b"key-id")[:8],
+            chain_key=hmac.digest(raw, b"recovery-desk.audit.chain", "sha256"),
+            checkpoint_key=hmac.digest(raw, b"recovery-desk.audit.checkpoint", "sha256"),
+        )
+
+    def chain_hasher(self) -> Any:
+        """An HMAC object to `.copy()` per event: the key's padding is hashed once, not per row."""
+        return hmac.new(self.chain_key, digestmod=hashlib.sha256)
 
 
-def _digest(prev_hash: str, fields: list[Any]) -> str:
-    return hashlib.sha256(f"{prev_hash}|{_canonical_json(fields)}".encode()).hexdigest()
+class UnknownAuditKey(LookupError):
+    """An event or checkpoint names a key id that neither the key nor a fallback has."""
+
+
+def _hmac_hex(key: bytes, message: bytes) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def audit_key_current() -> AuditKey:
+    """The key new events and checkpoints are made with (read at call time, like SECRET_KEY)."""
+    if not settings.AUDIT_KEY:
+        raise ImproperlyConfigured("AUDIT_KEY (DJANGO_AUDIT_KEY) is not set.")
+    return AuditKey.from_secret(settings.AUDIT_KEY)
+
+
+def audit_keyring() -> dict[str, AuditKey]:
+    """Every key that may have made an event: the current key and each fallback, by key id."""
+    keys = [audit_key_current()]
+    keys += [AuditKey.from_secret(secret) for secret in settings.AUDIT_KEY_FALLBACKS if secret]
+    return {key.key_id: key for key in reversed(keys)}
+
+
+def security_event_digest(
+    event: SecurityEvent, prev_hash: str, *, keyring: dict[str, AuditKey] | None = None
+) -> str:
+    """The hash of `event` after `prev_hash`, under the key its `key_id` names.
+
+    An HMAC-SHA256 over the previous hash and every field an auditor relies on, the key id
+    included; a legacy event (empty key id) keeps its plain SHA-256 over the fields it was
+    written with. Raises `UnknownAuditKey` if the event names a key that is not configured.
+    """
+    fields = [
+        event.seq,
+        event.account_id,
+        event.type,
+        event.actor_id,
+        event.ip_address,
+        event.user_agent,
+        event.details,
+        event.created_at.isoformat(),
+    ]
+    if not event.key_id:
+        return _legacy_digest(prev_hash, fields)
+    key = (keyring if keyring is not None else audit_keyring()).get(event.key_id)
+    if key is None:
+        raise UnknownAuditKey(event.key_id)
+    hasher = key.chain_hasher()
+    hasher.update(_chain_message(prev_hash, _canonical_json([*fields, event.key_id])))
+    return hasher.hexdigest()
+
+
+def _chain_message(prev_hash: str, content: str) -> bytes:
+    return f"{prev_hash}|{content}".encode()
+
+
+def _legacy_digest(prev_hash: str, fields: list[Any]) -> str:
+    return hashlib.sha256(_chain_message(prev_hash, _canonical_json(fields))).hexdigest()
 
 
 def _canonical_json(value: Any) -> str:
@@ -114,13 +188,16 @@ def _chain_head_locked() -> AuditChainHead:
 
 def security_events_chain_and_save(events: list[SecurityEvent]) -> list[SecurityEvent]:
     """Append events to the chain in one locked step and insert them in one statement."""
+    key = audit_key_current()
+    keyring = {key.key_id: key}
     with transaction.atomic():
         head = _chain_head_locked()
         for event in events:
             head.seq += 1
             event.seq = head.seq
+            event.key_id = key.key_id
             event.prev_hash = head.hash
-            event.hash = security_event_digest(event, head.hash)
+            event.hash = security_event_digest(event, head.hash, keyring=keyring)
             head.hash = event.hash
         created = SecurityEvent.objects.bulk_create(events)
         head.save(update_fields=["seq", "hash"])
@@ -139,11 +216,13 @@ def security_events_append_many(
     """
     created_at = timezone.now()
     type_value = str(type)
+    key = audit_key_current()
+    hasher = key.chain_hasher()
     # The fields of security_event_digest, in its order; actor, IP and user agent are empty.
     # Only the first two differ from row to row: the rest of the JSON is encoded once.
     # (JSON writes an int as its str(); verify_audit recomputes every digest field by field.)
     shared_tail = _canonical_json(
-        [type_value, None, None, "", details, created_at.isoformat()]
+        [type_value, None, None, "", details, created_at.isoformat(), key.key_id]
     ).removeprefix("[")
     seqs, prev_hashes, hashes = [], [], []
     with transaction.atomic():
@@ -151,7 +230,9 @@ def security_events_append_many(
         for account_id in account_ids:
             head.seq += 1
             content = f"[{int(head.seq)},{int(account_id)},{shared_tail}"
-            digest = hashlib.sha256(f"{head.hash}|{content}".encode()).hexdigest()
+            row_hasher = hasher.copy()
+            row_hasher.update(_chain_message(head.hash, content))
+            digest = row_hasher.hexdigest()
             seqs.append(head.seq)
             prev_hashes.append(head.hash)
             hashes.append(digest)
@@ -162,9 +243,9 @@ def security_events_append_many(
             cursor.execute(
                 f"WITH inserted AS (INSERT INTO {SecurityEvent._meta.db_table} "  # noqa: S608 # nosec B608 - table name only
                 "(account_id, type, actor_id, ip_address, user_agent, details, created_at,"
-                " seq, prev_hash, hash) "
+                " seq, prev_hash, hash, key_id) "
                 "SELECT r.account_id, %s, NULL, NULL, '', %s::jsonb, %s, r.seq, r.prev_hash,"
-                " r.hash "
+                " r.hash, %s "
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
                 " AS r(account_id, seq, prev_hash, hash) ORDER BY r.seq RETURNING id, seq) "
                 "SELECT coalesce(array_agg(id ORDER BY seq), '{}') FROM inserted",
@@ -172,6 +253,7 @@ def security_events_append_many(
                     type_value,
                     json.dumps(details),
                     created_at,
+                    key.key_id,
                     pg_int_array(account_ids),
                     pg_int_array(seqs),
                     pg_token_array(prev_hashes),

@@ -283,6 +283,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "support.tasks.tokens_expire_task",
         "schedule": crontab(minute=7),
     },
+    "audit-checkpoint": {
+        "task": "accounts.tasks.audit_checkpoint_task",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 # --- Internationalisation ---------------------------------------------------------------------
@@ -304,6 +308,20 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Audit chain -----------------------------------------------------------------------------
+
+# The key of the security-event chain's HMACs and of its signed checkpoints
+# (accounts/services/audit.py). The database never holds it, so whoever can rewrite the
+# table cannot recompute the hashes. Required in production; earlier keys, comma-separated,
+# stay listed for as long as events made with them must verify (docs/operations.md).
+AUDIT_KEY = env("DJANGO_AUDIT_KEY", default="")
+AUDIT_KEY_FALLBACKS = env.list("DJANGO_AUDIT_KEY_FALLBACKS", default=[])
+# Where `audit_checkpoint` (and its beat task) writes the signed checkpoints of the chain head:
+# outside the database, ideally a write-once store or another host.
+AUDIT_CHECKPOINT_DIR = Path(
+    env("DJANGO_AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints"))
+)
 
 # --- Security ---------------------------------------------------------------------------------
 

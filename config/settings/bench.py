@@ -9,6 +9,7 @@ DEBUG = False
 if not DATABASE_URL:
     raise ImproperlyConfigured("The benchmarks run on the database DATABASE_URL names.")
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="benchmark-only-secret-key-not-used-anywhere-else-0")
+AUDIT_KEY = env("DJANGO_AUDIT_KEY", default="benchmark-only-audit-key-not-used-anywhere-else")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -7,6 +7,7 @@ from .base import BASE_DIR, DATABASE_URL, database_settings, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-development-key-only-for-make-run")
+AUDIT_KEY = env("DJANGO_AUDIT_KEY", default="insecure-development-audit-key-only-for-make-run")
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="notifications.mail.DevInboxEmailBackend")
 SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="notifications.sms.backends.DevInboxBackend")
 # Links in messages point at the port `make run PORT=…` serves on.

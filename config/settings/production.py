@@ -9,6 +9,11 @@ DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 50 random characters.")
+AUDIT_KEY = env("DJANGO_AUDIT_KEY", default="")
+if len(AUDIT_KEY) < 32:
+    raise ImproperlyConfigured(
+        "DJANGO_AUDIT_KEY must be set to at least 32 random characters (kept outside the database)."
+    )
 if not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set (postgres://user:password@host/name).")
 

@@ -31,6 +31,18 @@ def test_refuses_to_start_without_a_secret_key():
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
+def test_refuses_to_start_without_an_audit_key():
+    """The audit chain's HMAC key lives outside the database and has no default."""
+    for audit_key in ("", "too-short-for-an-audit-key"):
+        result = manage(
+            "check",
+            DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-0123456789",
+            DJANGO_AUDIT_KEY=audit_key,
+        )
+        assert result.returncode != 0
+        assert "DJANGO_AUDIT_KEY must be set" in result.stderr
+
+
 def test_check_deploy_reports_nothing():
     result = manage(
         "check",
@@ -38,6 +50,7 @@ def test_check_deploy_reports_nothing():
         "--fail-level",
         "WARNING",
         DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-0123456789",
+        DJANGO_AUDIT_KEY="y" * 20 + "a-long-random-audit-key-0123",
         DJANGO_ALLOWED_HOSTS="desk.example.com",
     )
     assert result.returncode == 0, result.stderr

@@ -1,22 +1,49 @@
-"""Check the security-event hash chain; exit non-zero at the first broken link."""
+"""Check the security-event hash chain and signed checkpoints; non-zero exit at the first break."""
 
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.management.progress import progress_argument_add, progress_bar
+from accounts.services.audit_checkpoint import CheckpointRefused, audit_checkpoints_load
 from accounts.services.audit_verify import audit_chain_length, audit_chain_verify
 
 
 class Command(BaseCommand):
-    help = "Verify that no security event was edited or deleted."
+    help = (
+        "Verify that no security event was edited or deleted; with --checkpoints, also that "
+        "the chain still holds every signed checkpoint (no truncation, no rewrite)."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--checkpoints",
+            nargs="?",
+            const="",
+            default=None,
+            metavar="DIR",
+            help="Directory of signed checkpoints (default: DJANGO_AUDIT_CHECKPOINT_DIR).",
+        )
         progress_argument_add(parser)
 
-    def handle(self, *args, no_progress: bool, **options) -> None:
+    def handle(self, *args, checkpoints: str | None, no_progress: bool, **options) -> None:
+        loaded = []
+        if checkpoints is not None:
+            directory = Path(checkpoints or settings.AUDIT_CHECKPOINT_DIR)
+            try:
+                loaded = audit_checkpoints_load(directory=directory)
+            except FileNotFoundError:
+                raise CommandError(f"No checkpoint directory {directory}.") from None
+            except CheckpointRefused as refused:
+                raise CommandError(
+                    f"Checkpoint refused: {refused.name} in {directory}: {refused.reason}."
+                ) from None
+            if not loaded:
+                raise CommandError(f"No checkpoints in {directory}.")
         with progress_bar(
             self,
             total=audit_chain_length(),
@@ -24,10 +51,21 @@ class Command(BaseCommand):
             unit="events",
             hidden=no_progress,
         ) as bar:
-            checked, broken = audit_chain_verify(progress=bar.update)
-        if broken is not None:
+            report = audit_chain_verify(progress=bar.update, checkpoints=loaded)
+        if report.broken is not None:
             raise CommandError(
-                f"Audit chain broken at event #{broken.seq}: {broken.problem} "
-                f"({checked} events before it are intact)."
+                f"Audit chain broken at event #{report.broken.seq}: {report.broken.problem} "
+                f"({report.checked} events before it are intact)."
             )
-        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {checked} events."))
+        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {report.checked} events."))
+        if report.legacy:
+            self.stdout.write(
+                f"{report.legacy} legacy events (written before the chain was keyed) are "
+                "protected by plain SHA-256 only; the keyed chain starts after them."
+            )
+        if loaded:
+            newest = max(loaded, key=lambda checkpoint: checkpoint.seq)
+            self.stdout.write(
+                f"Holds all {len(loaded)} checkpoints; the newest covers events up to "
+                f"#{newest.seq} ({newest.created_at})."
+            )
