@@ -115,11 +115,10 @@ def rewrite_from(seq: int, *, key: str | None, key_id: str | None = None) -> Non
             event.hash = security_event_digest(event, prev_hash)
         else:
             attacker_key = AuditKey.from_secret(key)
-            event.key_id = attacker_key.key_id
-            event.hash = security_event_digest(
-                event, prev_hash, keyring={attacker_key.key_id: attacker_key}
-            )
             event.key_id = key_id or attacker_key.key_id
+            event.hash = security_event_digest(
+                event, prev_hash, keyring={event.key_id: attacker_key}
+            )
         statements.append(
             (
                 "UPDATE accounts_securityevent SET type = %s, prev_hash = %s, hash = %s,"
@@ -414,3 +413,36 @@ def test_the_chain_hashes_are_hmacs_under_the_audit_key(chain):
             event.hash
         )
     assert security_event_digest(event, event.prev_hash) == event.hash
+
+
+def test_a_checkpoint_taken_while_an_event_was_hidden_does_not_match_its_count(tmp_path, chain):
+    """Attack: hide event #3 while a checkpoint is taken, then put it back.
+
+    The chain is whole again, and the head and hash at #6 are the real ones, but the
+    checkpoint counted five events up to #6: the count it signed gives the gap away.
+    """
+    hidden = chain[2]
+    as_owner("DELETE FROM accounts_securityevent WHERE seq = 3")
+    checkpoint(tmp_path / "taken-with-a-gap")
+    as_owner(
+        (
+            "INSERT INTO accounts_securityevent (id, account_id, type, actor_id, ip_address,"
+            " user_agent, details, created_at, seq, prev_hash, hash, key_id)"
+            " VALUES (%s, %s, %s, NULL, NULL, '', '{}', %s, 3, %s, %s, %s)",
+            [
+                hidden.pk,
+                hidden.account_id,
+                hidden.type,
+                hidden.created_at,
+                hidden.prev_hash,
+                hidden.hash,
+                hidden.key_id,
+            ],
+        )
+    )
+    assert "Audit chain intact: 6 events." in verify()
+
+    broken(
+        r"event #6: checkpoint .* counted 5 events up to here, the chain has 6",
+        *against(tmp_path / "taken-with-a-gap"),
+    )
