@@ -12,7 +12,7 @@ never holds: whoever can rewrite the table (its owner, a restored dump, a superu
 still recompute plain hashes, but not these. Each event records the id of the key that made
 it, so after a rotation the events made with an earlier key verify with that key from
 `AUDIT_KEY_FALLBACKS`. Events written before the chain was keyed carry an empty key id and a
-plain SHA-256 (see migration 0007); none may follow the first keyed one.
+plain SHA-256 (see the migration `audit_key_id`); none may follow the first keyed one.
 """
 
 from __future__ import annotations
