@@ -21,7 +21,7 @@ def legacy_boundary_set(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0006_outbox_moves_to_notifications")]
+    dependencies = [("accounts", "0008_supervisors_view_accounts")]
 
     operations = [
         migrations.AddField(
