@@ -195,6 +195,7 @@ class SecurityEvent(models.Model):
         ACCOUNT_RECOVERED = "account_recovered", _("Account recovered by support")
         TWO_FACTOR_REVOKED = "two_factor_revoked", _("Two-factor authentication reset")
         EMAIL_CHANGE_SCHEDULED = "email_change_scheduled", _("Login email change scheduled")
+        EMAIL_CHANGE_CANCELLED = "email_change_cancelled", _("Login email change stopped by owner")
         PHONE_CHANGED = "phone_changed", _("Phone number changed")
         PERMISSIONS_CHANGED = "permissions_changed", _("Sign-in or staff permissions changed")
         SECURITY_HOLD_LIFTED = "security_hold_lifted", _("Security hold lifted by a supervisor")

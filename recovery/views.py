@@ -235,8 +235,9 @@ def case_link(request: HttpRequest, token: str) -> HttpResponse:
 
 class StatusAction(NamedTuple):
     """One action of the status page: its form and its service, called as
-    `service(case=<the case>, **form.cleaned_data)`; `ratelimit` names the limit a valid
-    request uses up, `sent` the "a code is on its way" notice the page shows next."""
+    `service(case=<the requester's own request>, **form.cleaned_data)`; `ratelimit` names
+    the limit a valid request uses up, `sent` the "a code is on its way" notice the page
+    shows next."""
 
     form: type[forms.Form]
     service: Callable[..., object]
@@ -265,52 +266,55 @@ STATUS_ACTIONS: dict[str, StatusAction] = {
 
 @require_http_methods(["GET", "POST"])
 def case_status(request: HttpRequest) -> HttpResponse:
-    """The customer's case page and its actions; refused input answers 400 and changes nothing."""
+    """A requester's page and its actions; refused input answers 400 and changes nothing.
+
+    Everything here is about the requester's own request: a request that joined an
+    account's open case sees, and acts on, nothing of that case.
+    """
     case_id = request.session.get(CASE_SESSION_KEY)
     own = RecoveryCase.objects.filter(pk=case_id).first() if case_id else None
     if own is None:
         return render(request, "recovery/link_invalid.html", status=404)
-    # A request that joined an open case acts on that case but sees only its own timeline.
-    case = own.merged_into or own
     page_forms: dict[str, forms.Form] = {"reply": ReplyForm(), "verify_code": ProofCodeForm()}
     if request.method == "GET":
-        return _case_status_page(request, own=own, case=case, page_forms=page_forms)
+        return _case_status_page(request, own=own, page_forms=page_forms)
     chosen = ActionForm(request.POST, actions=STATUS_ACTIONS)
     if not chosen.is_valid():
         _errors_as_messages(request, chosen)
-        return _case_status_page(request, own=own, case=case, page_forms=page_forms, status=400)
+        return _case_status_page(request, own=own, page_forms=page_forms, status=400)
     action = STATUS_ACTIONS[chosen.cleaned_data["action"]]
     form = action.form(request.POST)
     if form.is_valid():
         if action.ratelimit and not ratelimit.consume(
-            request, action=action.ratelimit, key=f"case:{case.pk}"
+            request, action=action.ratelimit, key=f"case:{own.pk}"
         ):
             return _too_many(request)
-        result = action.service(case=case, **form.cleaned_data)
+        result = action.service(case=own, **form.cleaned_data)
         if not isinstance(result, CodeCheck) or result == CodeCheck.OK:
             return redirect(
                 reverse("recover_case") + (f"?sent={action.sent}" if action.sent else "")
             )
         form.add_error("code", _code_error(result))
     page_forms[chosen.cleaned_data["action"]] = form
-    return _case_status_page(request, own=own, case=case, page_forms=page_forms, status=400)
+    return _case_status_page(request, own=own, page_forms=page_forms, status=400)
 
 
 def _case_status_page(
     request: HttpRequest,
     *,
     own: RecoveryCase,
-    case: RecoveryCase,
     page_forms: dict[str, forms.Form],
     status: int = 200,
 ) -> HttpResponse:
-    case.refresh_from_db()
-    place = support_selectors.case_queue_place(case=case)
+    own.refresh_from_db()
+    place = support_selectors.case_queue_place(case=own)
     return render(
         request,
         "recovery/case_status.html",
         {
-            "case": case,
+            "case": own,
+            "state": support_selectors.request_state_for_customer(request=own),
+            "accepts_input": support_selectors.request_accepts_input(request=own),
             "place": place,
             # A moment, so the template can word the wait ("1 day") in the page's language.
             "wait_until": timezone.now() + place.estimated_wait
@@ -318,8 +322,8 @@ def _case_status_page(
             else None,
             "reference": own.reference,
             "timeline": support_selectors.case_timeline_for_customer(case=own),
-            "proofs": set(case.proofs.values_list("kind", flat=True)),
-            "email_change_proving": case.email_changes.filter(status="proving").exists(),
+            "proofs": set(own.proofs.values_list("kind", flat=True)),
+            "email_change_proving": own.requested_email_changes.filter(status="proving").exists(),
             "reply_form": page_forms["reply"],
             "code_form": page_forms["verify_code"],
             "sent": request.GET.get("sent"),
@@ -458,4 +462,8 @@ def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
     if change is None:
         return render(request, "recovery/link_invalid.html", status=404)
     del request.session[EMAIL_CHANGE_SESSION_KEY]
-    return render(request, "recovery/email_change_cancel.html", {"done": True})
+    return render(
+        request,
+        "recovery/email_change_cancel.html",
+        {"done": True, "until": change.user.security_hold_until},
+    )

@@ -48,7 +48,32 @@ def _rejection_choices() -> list[tuple[str, StrOrPromise]]:
     return [(key, Truncator(str(text)).chars(70)) for key, text in REJECTION_REASONS.items()]
 
 
+def _requester_field() -> forms.IntegerField:
+    """The request of the requester an action is for (none: the one who opened the case).
+
+    The service checks that it is a requester of the agent's case.
+    """
+    return forms.IntegerField(
+        required=False,
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid": _("Pick a requester of this case."),
+            "min_value": _("Pick a requester of this case."),
+        },
+    )
+
+
+class RequesterForm(forms.Form):
+    """An action for one requester whose button is its whole input."""
+
+    requester = _requester_field()
+
+
 class RevealContactForm(forms.Form):
+    """A contact on file of the account, or with `requester` the contact that requester typed."""
+
+    requester = _requester_field()
     field = forms.ChoiceField(
         label=_("Contact"),
         choices=[("email", _("email")), ("phone", _("phone"))],
@@ -66,6 +91,7 @@ class RevealContactForm(forms.Form):
 
 
 class AttestDocumentForm(forms.Form):
+    requester = _requester_field()
     note = _text_field(
         label=_("Note"),
         required=_("Describe what you checked."),
@@ -74,16 +100,38 @@ class AttestDocumentForm(forms.Form):
     )
 
 
-class ApprovalRequestForm(forms.Form):
+class DocumentApprovalRequestForm(forms.Form):
+    """Ask a supervisor to approve the document check attested for one requester."""
+
+    requester = _requester_field()
     note = _text_field(
         label=_("Note"),
         required=None,
         max_length=NOTE_MAX_LENGTH,
-        placeholder=_("Why one proof is enough here"),
+        placeholder=_("What the supervisor should look at"),
+    )
+
+
+class EmailChangeApprovalRequestForm(forms.Form):
+    """Ask a supervisor to approve one login-email change, named by its id."""
+
+    UNKNOWN = _("Pick a login email change of this case.")
+
+    email_change = forms.IntegerField(
+        min_value=1,
+        widget=forms.HiddenInput,
+        error_messages={"required": UNKNOWN, "invalid": UNKNOWN, "min_value": UNKNOWN},
+    )
+    note = _text_field(
+        label=_("Note"),
+        required=None,
+        max_length=NOTE_MAX_LENGTH,
+        placeholder=_("What the supervisor should look at"),
     )
 
 
 class EmailChangeStartForm(forms.Form):
+    requester = _requester_field()
     new_email = forms.EmailField(
         label=_("New login email"),
         max_length=254,

@@ -1,4 +1,11 @@
-"""Recovery cases, their append-only timeline, evidence files, proofs and private links."""
+"""Recovery cases and their requesters, the append-only timeline, evidence, proofs and links.
+
+Every request a customer submits is a `RecoveryCase` row, and that row is the request's
+*requester*: its contact data, status links, verification codes (scoped to the row),
+proofs, evidence files and replies all hang on it. The first request for an account is also
+the case the agents work; a later request while that case is open joins it as a further
+requester (`merged_into`, status `merged`) and never sees or acts on the case itself.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +43,11 @@ class CasePriority(models.IntegerChoices):
 
 
 class RecoveryCase(models.Model):
-    """A customer's request for help getting back into an account."""
+    """A customer's request for help getting back into an account, and its requester.
+
+    A request that opened a case is that case (and its first requester); a request that
+    joined an open case points at it with `merged_into` and holds only its own data.
+    """
 
     class Resolution(models.TextChoices):
         WRONG_EMAIL_HINT_SENT = "wrong_email_hint_sent", _("Login email hint sent")
@@ -122,6 +133,16 @@ class RecoveryCase(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def is_joined(self) -> bool:
+        """A request that joined another request's open case (a requester, not a case)."""
+        return self.merged_into_id is not None
+
+    @property
+    def case_pk(self) -> int:
+        """The case this request belongs to: the one it joined, or itself."""
+        return self.merged_into_id or self.pk
+
 
 class CaseEvent(models.Model):
     """One entry of a case's timeline; append-only (a PostgreSQL trigger enforces it)."""
@@ -186,7 +207,11 @@ class CaseEvent(models.Model):
 
 
 class CaseProof(models.Model):
-    """Evidence that the requester controls something on file (or passed a document check)."""
+    """Evidence that one requester controls something on file (or passed a document check).
+
+    `case` is the request row of the requester who gave the proof, so a proof never counts
+    for anyone else who wrote in about the same account.
+    """
 
     class Kind(models.TextChoices):
         PHONE = "phone", _("Phone on file")
@@ -194,7 +219,12 @@ class CaseProof(models.Model):
         DOCUMENT = "document", _("Document check")
         NEW_EMAIL = "new_email", _("New email address")
 
-    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="proofs")
+    case = models.ForeignKey(
+        RecoveryCase,
+        on_delete=models.PROTECT,
+        related_name="proofs",
+        help_text=_("The request (requester) that gave this proof."),
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     by_customer = models.BooleanField(default=True)
     attested_by = models.ForeignKey(
@@ -220,9 +250,14 @@ def evidence_path(instance: CaseEvidence, filename: str) -> str:
 
 
 class CaseEvidence(models.Model):
-    """A file the customer uploaded; kept outside static files and served only to staff."""
+    """A file a requester uploaded; kept outside static files and served only to staff."""
 
-    case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="evidence")
+    case = models.ForeignKey(
+        RecoveryCase,
+        on_delete=models.PROTECT,
+        related_name="evidence",
+        help_text=_("The request (requester) that uploaded the file."),
+    )
     file = models.FileField(upload_to=evidence_path)
     content_type = models.CharField(max_length=40)
     size = models.PositiveIntegerField()
@@ -235,7 +270,8 @@ class CaseEvidence(models.Model):
 
 
 class CaseLink(models.Model):
-    """A private status link: single use (it moves into the session), expiring, hashed."""
+    """A requester's private status link: single use (it moves into the session), expiring,
+    hashed. It opens the page of that request only."""
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.CASCADE, related_name="links")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -248,14 +284,27 @@ class CaseLink(models.Model):
 
 
 class CaseApproval(models.Model):
-    """A four-eyes step: an agent asks, a supervisor other than the agent decides."""
+    """A four-eyes step: an agent asks, a supervisor other than the agent decides.
+
+    An approval names what it approves: a document check (`proof`, never approved by the
+    staff member who attested it) or one login-email change (`email_change`); approving
+    it can never act on anything else.
+    """
 
     class Action(models.TextChoices):
-        REAUTHENTICATE = "reauthenticate", _("Re-authenticate with one proof")
+        DOCUMENT = "document", _("Approve a document check")
         CHANGE_EMAIL = "change_email", _("Change the login email")
+        # Requests of an earlier policy; kept for their history, never asked for again.
+        REAUTHENTICATE = "reauthenticate", _("Re-authenticate with one proof (former policy)")
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="approvals")
     action = models.CharField(max_length=20, choices=Action.choices)
+    proof = models.ForeignKey(
+        CaseProof, null=True, blank=True, on_delete=models.PROTECT, related_name="approvals"
+    )
+    email_change = models.ForeignKey(
+        "EmailChange", null=True, blank=True, on_delete=models.PROTECT, related_name="approvals"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -283,6 +332,14 @@ class CaseApproval(models.Model):
                 | ~models.Q(decided_by=models.F("requested_by")),
                 name="approver_is_not_requester",
             ),
+            models.CheckConstraint(
+                condition=~models.Q(action="change_email") | models.Q(email_change__isnull=False),
+                name="email_change_approval_names_its_change",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(action="document") | models.Q(proof__isnull=False),
+                name="document_approval_names_its_proof",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -290,7 +347,8 @@ class CaseApproval(models.Model):
 
 
 class EmailChange(models.Model):
-    """A change of login email: proven by code, approved, then a waiting period to cancel."""
+    """A change of login email for one requester: the new address proven by a code typed on
+    that requester's page, approved, then a waiting period to cancel."""
 
     class Status(models.TextChoices):
         PROVING = "proving", _("New address not yet proven")
@@ -300,9 +358,16 @@ class EmailChange(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     case = models.ForeignKey(RecoveryCase, on_delete=models.PROTECT, related_name="email_changes")
+    requester = models.ForeignKey(
+        RecoveryCase,
+        on_delete=models.PROTECT,
+        related_name="requested_email_changes",
+        help_text=_("The request (requester) who asked for this address and proves it."),
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     new_email = models.EmailField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROVING)
+    proven_at = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

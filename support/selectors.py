@@ -1,4 +1,4 @@
-"""Reads on the support queue: queue position, wait estimate, the customer's timeline."""
+"""Reads on the support queue: queue position, wait estimate, timelines, requesters' proofs."""
 
 from __future__ import annotations
 
@@ -6,19 +6,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
+from django.utils.functional import Promise
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email, mask_phone
 from accounts.models import User
+from accounts.policy import Action, Decision, Method, Proof, policy_check
 from support.models import (
     OPEN_STATUSES,
     CaseApproval,
     CaseEvent,
+    CaseEvidence,
     CasePriority,
+    CaseProof,
     CaseStatus,
+    EmailChange,
     RecoveryCase,
 )
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP, is_supervisor
@@ -55,7 +60,168 @@ def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
 
 
 def case_timeline_for_customer(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
+    """What a requester sees: the visible entries of their own request, nobody else's."""
     return case.events.filter(visible_to_customer=True).order_by("created_at", "id")
+
+
+def request_state_for_customer(*, request: RecoveryCase) -> Promise:
+    """The state a requester's page shows, in words that depend on their request alone.
+
+    A request that joined an account's open case says what a new request for an unknown
+    account says, whatever becomes of the case it joined.
+    """
+    if request.is_joined:
+        return CaseStatus.WAITING.label
+    return CaseStatus(request.status).label
+
+
+def request_accepts_input(*, request: RecoveryCase) -> bool:
+    """Whether a requester's page offers codes and replies (a joined request always does,
+    so the page never changes with the state of the case it joined)."""
+    return request.is_open or request.is_joined
+
+
+PROOF_METHODS = {
+    CaseProof.Kind.PHONE: Method.PHONE_CODE,
+    CaseProof.Kind.EMAIL: Method.EMAIL_CODE,
+    CaseProof.Kind.DOCUMENT: Method.DOCUMENT,
+}
+
+
+def _document_approver(proof: CaseProof) -> int | None:
+    # Uses the prefetched approvals when there are any.
+    for approval in proof.approvals.all():
+        if approval.action == CaseApproval.Action.DOCUMENT and approval.approved:
+            return approval.decided_by_id
+    return None
+
+
+def requester_proofs(*, requester: RecoveryCase) -> list[Proof]:
+    """The proofs ONE requester gave, as the policy reads them.
+
+    A document counts with the staff member who attested it and the supervisor who approved
+    it; the policy refuses a document that one person both attested and approved.
+    """
+    proofs = []
+    for proof in requester.proofs.all():
+        method = PROOF_METHODS.get(CaseProof.Kind(proof.kind))
+        if method is None:
+            continue
+        proofs.append(
+            Proof(
+                method=method,
+                at=proof.created_at,
+                attested_by=proof.attested_by_id if method == Method.DOCUMENT else None,
+                approved_by=_document_approver(proof) if method == Method.DOCUMENT else None,
+            )
+        )
+    return proofs
+
+
+def email_change_proofs(*, change: EmailChange) -> list[Proof]:
+    """The proofs for one login-email change: its requester's, and the new address's code."""
+    proofs = requester_proofs(requester=change.requester)
+    if change.proven_at is not None:
+        proofs.append(Proof(method=Method.NEW_EMAIL_CODE, at=change.proven_at))
+    return proofs
+
+
+def requester_decision(*, requester: RecoveryCase, action: Action) -> Decision:
+    return policy_check(action, requester_proofs(requester=requester), now=timezone.now())
+
+
+def email_change_decision(*, change: EmailChange) -> Decision:
+    return policy_check(
+        Action.LOGIN_EMAIL_CHANGE, email_change_proofs(change=change), now=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class EmailChangeForAgent:
+    change: EmailChange
+    masked_new_email: str
+    decision: Decision
+    approval_pending: bool
+
+
+@dataclass(frozen=True)
+class RequesterForAgent:
+    """One requester of a case as the agent sees them: their own data, files and proofs."""
+
+    request: RecoveryCase
+    opened_case: bool
+    submitted: dict
+    evidence: list
+    messages: list[CaseEvent]
+    proofs: dict[str, CaseProof]
+    document_approved: bool
+    decisions: dict[str, Decision]
+    email_changes: list[EmailChangeForAgent]
+
+
+def case_requesters_for_agent(*, case: RecoveryCase) -> list[RequesterForAgent]:
+    """Every requester of the case, the one who opened it first, each with what the policy
+    still needs from them for each action (in a fixed number of queries)."""
+    requests = list(
+        RecoveryCase.objects.filter(Q(pk=case.pk) | Q(merged_into=case))
+        .select_related("matched_user")
+        .prefetch_related(
+            Prefetch(
+                "proofs",
+                queryset=CaseProof.objects.select_related("attested_by").prefetch_related(
+                    "approvals"
+                ),
+            ),
+            "evidence",
+            Prefetch(
+                "requested_email_changes",
+                queryset=EmailChange.objects.exclude(
+                    status__in=[EmailChange.Status.APPLIED, EmailChange.Status.CANCELLED]
+                )
+                .prefetch_related("approvals")
+                .order_by("created_at"),
+            ),
+        )
+        .order_by("created_at", "id")
+    )
+    requests.sort(key=lambda request: request.pk != case.pk)
+    messages: dict[int, list[CaseEvent]] = {request.pk: [] for request in requests}
+    for event in CaseEvent.objects.filter(
+        case__in=requests, type=CaseEvent.Type.CUSTOMER_MESSAGE
+    ).order_by("created_at", "id"):
+        messages[event.case_id].append(event)
+    result = []
+    for request in requests:
+        proofs = {proof.kind: proof for proof in request.proofs.all()}
+        document = proofs.get(CaseProof.Kind.DOCUMENT)
+        changes = []
+        for change in request.requested_email_changes.all():
+            change.requester = request
+            changes.append(
+                EmailChangeForAgent(
+                    change=change,
+                    masked_new_email=mask_email(change.new_email),
+                    decision=email_change_decision(change=change),
+                    approval_pending=any(a.decided_at is None for a in change.approvals.all()),
+                )
+            )
+        result.append(
+            RequesterForAgent(
+                request=request,
+                opened_case=request.pk == case.pk,
+                submitted=case_submission_for_agent(case=request),
+                evidence=list(request.evidence.all()),
+                messages=messages[request.pk],
+                proofs=proofs,
+                document_approved=document is not None and _document_approver(document) is not None,
+                decisions={
+                    str(action): requester_decision(requester=request, action=action)
+                    for action in (Action.TELL_LOGIN_EMAIL, Action.REAUTHENTICATE)
+                },
+                email_changes=changes,
+            )
+        )
+    return result
 
 
 @dataclass(frozen=True)
@@ -114,11 +280,18 @@ def case_get_for_agent(*, case_id: int, user: User) -> RecoveryCase:
     tells an agent which case ids exist or what happens to cases they do not hold.
     """
     cases = RecoveryCase.objects.select_related("matched_user", "claimed_by").prefetch_related(
-        "proofs", "evidence", "approvals", "email_changes"
+        "proofs", "approvals", "email_changes"
     )
+    # A request that joined another case is a requester of that case, not a case.
+    cases = cases.filter(merged_into__isnull=True)
     if not is_supervisor(user):
         cases = cases.filter(status=CaseStatus.CLAIMED, claimed_by=user)
     return cases.get(pk=case_id)
+
+
+def case_evidence_get(*, case: RecoveryCase, evidence_id: int) -> CaseEvidence:
+    """A file of any requester of the case (raises `CaseEvidence.DoesNotExist` otherwise)."""
+    return CaseEvidence.objects.get(Q(case=case) | Q(case__merged_into=case), pk=evidence_id)
 
 
 def agent_list_active() -> QuerySet[User]:
@@ -149,13 +322,25 @@ def agent_list_assignable() -> QuerySet[User]:
 
 
 def case_timeline_for_staff(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
-    return case.events.select_related("actor").order_by("created_at", "id")
+    """The case's timeline with every requester's own entries, each naming its request."""
+    return (
+        CaseEvent.objects.filter(Q(case=case) | Q(case__merged_into=case))
+        .select_related("actor", "case")
+        .order_by("created_at", "id")
+    )
 
 
 def approval_list_pending() -> QuerySet[CaseApproval]:
+    """Pending approvals with what each names: a document check or one email change."""
     return (
         CaseApproval.objects.filter(decided_at__isnull=True)
-        .select_related("case", "requested_by")
+        .select_related(
+            "case",
+            "requested_by",
+            "proof__case",
+            "proof__attested_by",
+            "email_change__requester",
+        )
         .order_by("created_at")
     )
 

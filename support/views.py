@@ -21,22 +21,24 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.requests import signed_in_user
-from config.forms import ActionForm, NoInputForm
+from config.forms import ActionForm
 from support import selectors
 from support.charts import line_chart_svg
 from support.forms import (
     ApprovalDecisionForm,
-    ApprovalRequestForm,
     AskCustomerForm,
     AttestDocumentForm,
+    DocumentApprovalRequestForm,
+    EmailChangeApprovalRequestForm,
     EmailChangeStartForm,
     EscalateForm,
     ReassignForm,
     RejectForm,
     ReleaseForm,
+    RequesterForm,
     RevealContactForm,
 )
-from support.models import CaseApproval, CaseProof, CaseStatus, RecoveryCase
+from support.models import CaseApproval, CaseEvidence, CaseProof, CaseStatus, RecoveryCase
 from support.roles import is_agent, is_supervisor
 from support.services import actions
 from support.services.queue import (
@@ -50,26 +52,27 @@ from support.services.queue import (
 ActionTable = Mapping[str, tuple[type[forms.Form], Callable[..., object]]]
 
 # The case page: service(case_id=<case>, agent=<the staff member>, **form.cleaned_data).
+# Actions that rest on proofs name the requester they are for (`requester`).
 CASE_ACTIONS: ActionTable = {
     "send_phone_code": (
-        NoInputForm,
+        RequesterForm,
         partial(actions.case_send_proof_code, kind=CaseProof.Kind.PHONE),
     ),
     "send_email_code": (
-        NoInputForm,
+        RequesterForm,
         partial(actions.case_send_proof_code, kind=CaseProof.Kind.EMAIL),
     ),
     "attest_document": (AttestDocumentForm, actions.case_attest_document),
     "reveal": (RevealContactForm, actions.case_reveal_contact),
-    "tell_login_email": (NoInputForm, actions.case_tell_login_email),
-    "reauthenticate": (NoInputForm, actions.case_reauthenticate),
-    "request_reauth_approval": (
-        ApprovalRequestForm,
-        partial(actions.case_approval_request, action=CaseApproval.Action.REAUTHENTICATE),
+    "tell_login_email": (RequesterForm, actions.case_tell_login_email),
+    "reauthenticate": (RequesterForm, actions.case_reauthenticate),
+    "request_document_approval": (
+        DocumentApprovalRequestForm,
+        partial(actions.case_approval_request, action=CaseApproval.Action.DOCUMENT),
     ),
     "start_email_change": (EmailChangeStartForm, actions.case_email_change_start),
     "request_email_change_approval": (
-        ApprovalRequestForm,
+        EmailChangeApprovalRequestForm,
         partial(actions.case_approval_request, action=CaseApproval.Action.CHANGE_EMAIL),
     ),
     "ask_customer": (AskCustomerForm, actions.case_ask_customer),
@@ -200,10 +203,8 @@ def _case_page(
             holds=holds,
             supervisor=is_supervisor(request.user),
             account=selectors.account_summary_for_agent(user=case.matched_user),
-            submitted=selectors.case_submission_for_agent(case=case),
-            proofs={p.kind: p for p in case.proofs.all()},
+            requesters=selectors.case_requesters_for_agent(case=case),
             timeline=selectors.case_timeline_for_staff(case=case),
-            reauth_allowed=actions.reauthentication_allowed(case),
             forms=action_forms,
             revealed=request.session.pop("support_revealed", None),
         ),
@@ -230,7 +231,11 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
         return redirect("admin:support_case_work", case.pk)
     if action == "reveal":
         # Shown on the next view of the page only, never kept in the URL.
-        request.session["support_revealed"] = {"field": form.cleaned_data["field"], "value": result}
+        request.session["support_revealed"] = {
+            "field": form.cleaned_data["field"],
+            "requester": form.cleaned_data["requester"],
+            "value": result,
+        }
         return redirect("admin:support_case_work", case.pk)
     messages.success(request, _("Done."))
     if case_held_by(agent=signed_in_user(request)) is None and not is_supervisor(request.user):
@@ -247,9 +252,10 @@ def evidence_file(
         case = selectors.case_get_for_agent(case_id=case_id, user=agent)
     except RecoveryCase.DoesNotExist:
         return _case_unavailable(request)
-    evidence = case.evidence.filter(pk=evidence_id).first()
-    if evidence is None:
-        raise Http404
+    try:
+        evidence = selectors.case_evidence_get(case=case, evidence_id=evidence_id)
+    except CaseEvidence.DoesNotExist:
+        raise Http404 from None
     response = FileResponse(evidence.file.open("rb"), content_type=evidence.content_type)
     response["Content-Disposition"] = f'inline; filename="evidence-{evidence.pk}"'
     response["X-Content-Type-Options"] = "nosniff"

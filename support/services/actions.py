@@ -1,7 +1,10 @@
 """What an agent does with the case they hold; each action writes its events and notices.
 
-Agents never set a password or a factor: re-authentication ends access and sends the
-customer a single-use link to do both themselves.
+Actions that rest on proofs act for ONE requester of the case (`requester`, the id of their
+request; the one who opened the case when not given) and ask the policy
+(`accounts.policy`) with that requester's proofs only; a refusal says in words what is
+still missing. Agents never set a password or a factor: re-authentication ends access and
+sends the customer a single-use link to do both themselves.
 """
 
 from __future__ import annotations
@@ -10,14 +13,19 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 from accounts.models import BackupCodeDevice, OneTimeCode, SecurityEvent, User
+from accounts.policy import POLICY, SMS_SECRET_LIFETIME, Action, Decision
 from accounts.services.audit import AuditContext, security_event_record
+from accounts.services.holds import security_hold_extend
 from accounts.services.tokens import (
     CodeCheck,
     one_time_code_check,
@@ -28,6 +36,7 @@ from notifications.models import Notification
 from notifications.services import notification_queue
 from support.canned import CANNED_REPLIES, REJECTION_REASONS, canned_text
 from support.models import (
+    OPEN_STATUSES,
     CaseApproval,
     CaseEvent,
     CasePriority,
@@ -38,6 +47,7 @@ from support.models import (
     RecoveryLink,
 )
 from support.roles import is_supervisor
+from support.selectors import email_change_decision, requester_decision
 from support.services.cases import (
     case_event_add,
     case_link_issue,
@@ -80,65 +90,128 @@ def _notify_contact(case: RecoveryCase, *, key: str) -> None:
     )
 
 
-def _proofs(case: RecoveryCase) -> set[str]:
-    return set(case.proofs.values_list("kind", flat=True))
+def _requester(case: RecoveryCase, requester: int | None) -> RecoveryCase:
+    """The request of one requester of `case`: the case itself or a request that joined it."""
+    if requester is None or requester == case.pk:
+        return case
+    found = (
+        RecoveryCase.objects.select_related("matched_user")
+        .filter(pk=requester, merged_into=case)
+        .first()
+    )
+    if found is None:
+        raise CaseActionError(_("This requester is not part of the case."))
+    return found
 
 
-def case_reveal_contact(*, case_id: int, agent: User, field: str, reason: str) -> str:
-    """Show the agent one full contact value of the matched account; logged with the reason."""
+def _refused(decision: Decision) -> CaseActionError:
+    """The policy's refusal in words: what the requester still has to prove."""
+    return CaseActionError(
+        _("Not allowed yet. Still needed: %(missing)s.")
+        % {"missing": "; ".join(str(item) for item in decision.missing)}
+    )
+
+
+def _hold_hours(action: Action) -> int:
+    return int(getattr(settings, POLICY[action].hold_setting))
+
+
+def case_reveal_contact(
+    *, case_id: int, agent: User, field: str, reason: str, requester: int | None = None
+) -> str:
+    """Show the agent one full contact value; logged with the reason.
+
+    Without `requester`, a contact on file of the matched account; with it, the contact
+    that requester typed.
+    """
     if not reason.strip():
         raise CaseActionError("Say why you need the full value.")
+    if field not in ("email", "phone"):
+        raise CaseActionError("There is nothing to reveal.")
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
-        user = case.matched_user
-        if user is None or field not in ("email", "phone"):
-            raise CaseActionError("There is nothing to reveal.")
+        if requester is None:
+            user = case.matched_user
+            if user is None:
+                raise CaseActionError("There is nothing to reveal.")
+            value = getattr(user, field) or ""
+            details: dict[str, str] = {"field": field}
+        else:
+            request = _requester(case, requester)
+            value = request.contact_email if field == "email" else request.contact_phone
+            details = {"field": field, "requester": request.reference}
         case_event_add(
             case=case,
             type=CaseEvent.Type.CONTACT_REVEALED,
             actor=agent,
             message=reason,
-            details={"field": field},
+            details=details,
         )
-        return getattr(user, field) or ""
+        return value
 
 
-def case_send_proof_code(*, case_id: int, agent: User, kind: CaseProof.Kind) -> bool:
+def case_send_proof_code(
+    *, case_id: int, agent: User, kind: CaseProof.Kind, requester: int | None = None
+) -> bool:
+    """Send a code to the contact on file for one requester, who types it on their page."""
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
-        return case_proof_code_send(case=case, kind=kind, agent=agent)
+        return case_proof_code_send(case=_requester(case, requester), kind=kind, agent=agent)
 
 
-def case_attest_document(*, case_id: int, agent: User, note: str) -> CaseProof:
-    """The agent checked the uploaded documents against the account and says so, with a note."""
+def case_attest_document(
+    *, case_id: int, agent: User, note: str, requester: int | None = None
+) -> CaseProof:
+    """The agent checked one requester's uploaded documents and says so, with a note.
+
+    The attestation alone proves nothing: it counts once a supervisor other than the
+    attester approves it (`case_approval_request` with `CaseApproval.Action.DOCUMENT`).
+    """
     if not note.strip():
         raise CaseActionError("Describe what you checked.")
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
-        if not case.evidence.exists():
-            raise CaseActionError("The customer has not uploaded any documents.")
+        request = _requester(case, requester)
+        if not request.evidence.exists():
+            raise CaseActionError(_("This requester has not uploaded any documents."))
         proof, created = CaseProof.objects.get_or_create(
-            case=case,
+            case=request,
             kind=CaseProof.Kind.DOCUMENT,
             defaults={"by_customer": False, "attested_by": agent, "note": note},
         )
         if not created:
             raise CaseActionError("The documents were already checked.")
-        case_event_add(case=case, type=CaseEvent.Type.DOCUMENT_CHECKED, actor=agent, message=note)
+        case_event_add(
+            case=request,
+            type=CaseEvent.Type.DOCUMENT_CHECKED,
+            actor=agent,
+            message=note,
+            details={"kind": CaseProof.Kind.DOCUMENT, "proof_id": proof.pk},
+        )
     return proof
 
 
-def case_tell_login_email(*, case_id: int, agent: User) -> RecoveryCase:
-    """Send the login email to the account's own phone and email; needs the phone proven."""
+def case_tell_login_email(
+    *, case_id: int, agent: User, requester: int | None = None
+) -> RecoveryCase:
+    """Send the login email to the account's own phone and email.
+
+    Needs the phone on file proven by this requester (policy `TELL_LOGIN_EMAIL`).
+    """
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
+        request = _requester(case, requester)
         if case.matched_user is None:
             raise CaseActionError("The case matches no account.")
-        if CaseProof.Kind.PHONE not in _proofs(case):
-            raise CaseActionError("The phone on file must be proven first.")
+        decision = requester_decision(requester=request, action=Action.TELL_LOGIN_EMAIL)
+        if not decision:
+            raise _refused(decision)
         login_email_hint_send(user=case.matched_user, idempotency_prefix=f"case:{case.pk}:told")
         case_event_add(
-            case=case, type=CaseEvent.Type.LOGIN_EMAIL_TOLD, actor=agent, visible_to_customer=True
+            case=request,
+            type=CaseEvent.Type.LOGIN_EMAIL_TOLD,
+            actor=agent,
+            visible_to_customer=True,
         )
         _close(
             case, status=CaseStatus.RESOLVED, resolution=RecoveryCase.Resolution.LOGIN_EMAIL_TOLD
@@ -146,50 +219,52 @@ def case_tell_login_email(*, case_id: int, agent: User) -> RecoveryCase:
     return case
 
 
-def reauthentication_allowed(case: RecoveryCase) -> bool:
-    """The policy: two independent proofs, or one proof and a supervisor's approval."""
-    proofs = _proofs(case) - {CaseProof.Kind.NEW_EMAIL}
-    if len(proofs) >= settings.REAUTH_REQUIRED_PROOFS:
-        return True
-    approved = case.approvals.filter(
-        action=CaseApproval.Action.REAUTHENTICATE, approved=True
-    ).exists()
-    return len(proofs) >= 1 and approved
+def reauthentication_decision(case: RecoveryCase, requester: int | None = None) -> Decision:
+    """The policy's answer for re-authenticating on the proofs of one requester of `case`."""
+    return requester_decision(requester=_requester(case, requester), action=Action.REAUTHENTICATE)
 
 
-def case_reauthenticate(*, case_id: int, agent: User) -> RecoveryCase:
-    """End all access to the account and send a single-use recovery link to a proven channel.
+def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = None) -> RecoveryCase:
+    """End all access to the account and send a single-use recovery link to a channel this
+    requester proved (policy `REAUTHENTICATE`, on their proofs alone).
 
     Sessions end, both kinds of 2FA device are removed, the account is flagged for
-    re-enrolment and put on hold; every contact on file hears of it.
+    re-enrolment and put on hold (never shortening a longer one); every contact on file
+    hears of it. A link by email lives `RECOVERY_LINK_HOURS`; a link by SMS at most
+    `SMS_SECRET_LIFETIME` (NIST SP 800-63B-4).
     """
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
+        request = _requester(case, requester)
         user = case.matched_user
         if user is None:
             raise CaseActionError("The case matches no account.")
-        if not reauthentication_allowed(case):
-            raise CaseActionError(
-                "Not allowed yet: two proofs are needed, or one and a supervisor's approval."
-            )
+        decision = requester_decision(requester=request, action=Action.REAUTHENTICATE)
+        if not decision:
+            raise _refused(decision)
+        since = timezone.now() - POLICY[Action.REAUTHENTICATE].window
+        proven = set(request.proofs.filter(created_at__gte=since).values_list("kind", flat=True))
         user = User.objects.select_for_update().get(pk=user.pk)
+        by_email = CaseProof.Kind.EMAIL in proven
+        if not by_email and not (CaseProof.Kind.PHONE in proven and user.phone):
+            raise CaseActionError(_("The requester has proven neither the phone nor the email."))
         user_sessions_end_all(user=user)
         TOTPDevice.objects.filter(user=user).delete()
         BackupCodeDevice.objects.filter(user=user).delete()
         user.reenrolment_required = True
         user.frozen_at = None
-        user.security_hold_until = timezone.now() + timedelta(
-            hours=settings.SECURITY_HOLD_HOURS_RECOVERY
-        )
-        user.save(update_fields=["reenrolment_required", "frozen_at", "security_hold_until"])
+        user.save(update_fields=["reenrolment_required", "frozen_at"])
+        security_hold_extend(user=user, hours=_hold_hours(Action.REAUTHENTICATE))
         token = secrets.token_urlsafe(32)
+        lifetime = (
+            timedelta(hours=settings.RECOVERY_LINK_HOURS) if by_email else SMS_SECRET_LIFETIME
+        )
         RecoveryLink.objects.create(
             case=case,
             user=user,
             token_hash=keyed_hash(token, purpose=HashPurpose.RECOVERY_LINK),
-            expires_at=timezone.now() + timedelta(hours=settings.RECOVERY_LINK_HOURS),
+            expires_at=timezone.now() + lifetime,
         )
-        by_email = CaseProof.Kind.EMAIL in _proofs(case) or not user.phone
         notification_queue(
             channel=Notification.Channel.EMAIL if by_email else Notification.Channel.SMS,
             recipient=user.email if by_email else (user.phone or user.email),
@@ -199,18 +274,23 @@ def case_reauthenticate(*, case_id: int, agent: User) -> RecoveryCase:
             account_id=user.pk,
             context={
                 "link_token": token,
-                "case_reference": case.reference,
+                "case_reference": request.reference,
                 "hours": settings.RECOVERY_LINK_HOURS,
+                "minutes": int(SMS_SECRET_LIFETIME.total_seconds() // 60),
             },
         )
         security_event_record(
             user=user,
             type=SecurityEvent.Type.ACCOUNT_RECOVERED,
             context=AuditContext(actor_id=agent.pk),
-            details={"case": case.reference, "proofs": sorted(_proofs(case))},
+            details={
+                "case": case.reference,
+                "requester": request.reference,
+                "proofs": sorted(proven - {CaseProof.Kind.NEW_EMAIL}),
+            },
         )
         case_event_add(
-            case=case,
+            case=request,
             type=CaseEvent.Type.REAUTHENTICATED,
             actor=agent,
             visible_to_customer=True,
@@ -283,25 +363,57 @@ def case_escalate(*, case_id: int, agent: User, note: str) -> RecoveryCase:
 
 
 def case_approval_request(
-    *, case_id: int, agent: User, action: CaseApproval.Action, note: str = ""
+    *,
+    case_id: int,
+    agent: User,
+    action: CaseApproval.Action,
+    note: str = "",
+    requester: int | None = None,
+    email_change: int | None = None,
 ) -> CaseApproval:
+    """Ask a supervisor to approve one thing, named by the approval row.
+
+    `DOCUMENT`: the document check attested for `requester`. `CHANGE_EMAIL`: the change
+    `email_change`, which must already have everything the policy asks but the approval.
+    """
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
         if case.approvals.filter(action=action, decided_at__isnull=True).exists():
             raise CaseActionError("An approval for this is already pending.")
-        if action == CaseApproval.Action.CHANGE_EMAIL:
-            change = _email_change_current(case)
+        target: dict[str, object] = {}
+        if action == CaseApproval.Action.DOCUMENT:
+            request = _requester(case, requester)
+            proof = request.proofs.filter(kind=CaseProof.Kind.DOCUMENT).first()
+            if proof is None:
+                raise CaseActionError(_("Check and attest this requester's documents first."))
+            if proof.approvals.filter(approved=True).exists():
+                raise CaseActionError(_("This document check is already approved."))
+            target = {"proof": proof}
+            details: dict[str, object] = {"requester": request.reference, "proof_id": proof.pk}
+        elif action == CaseApproval.Action.CHANGE_EMAIL:
+            change = (
+                EmailChange.objects.select_related("requester")
+                .filter(pk=email_change or 0, case=case)
+                .first()
+            )
             if change is None or change.status != EmailChange.Status.AWAITING_APPROVAL:
                 raise CaseActionError("The new email address must be proven first.")
+            decision = email_change_decision(change=change)
+            if not decision:
+                raise _refused(decision)
+            target = {"email_change": change}
+            details = {"requester": change.requester.reference, "email_change_id": change.pk}
+        else:
+            raise CaseActionError(_("This needs no approval."))
         approval = CaseApproval.objects.create(
-            case=case, action=action, requested_by=agent, note=note
+            case=case, action=action, requested_by=agent, note=note, **target
         )
         case_event_add(
             case=case,
             type=CaseEvent.Type.APPROVAL_REQUESTED,
             actor=agent,
             message=note,
-            details={"action": action},
+            details={"action": action, **details},
         )
         # The decision is a supervisor's step of its own; the agent moves on.
         case.status = CaseStatus.ESCALATED
@@ -312,13 +424,15 @@ def case_approval_request(
 
 
 def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -> CaseApproval:
-    """Four eyes: a supervisor who did not ask decides; an approved email change starts waiting."""
+    """Four eyes: a supervisor who neither asked nor attested decides on what the approval
+    names; an approved email change (that one, never another) starts its waiting period."""
     if not is_supervisor(supervisor):
         raise CaseActionError("Only supervisors decide approvals.")
     with transaction.atomic():
         approval = (
-            CaseApproval.objects.select_for_update()
-            .select_related("case")
+            # Lock the approval row only: what it names is a nullable (outer) join.
+            CaseApproval.objects.select_for_update(of=("self",))
+            .select_related("case", "proof", "email_change__requester")
             .filter(pk=approval_id, decided_at__isnull=True)
             .first()
         )
@@ -326,22 +440,34 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
             raise CaseActionError("This approval was already decided.")
         if approval.requested_by_id == supervisor.pk:
             raise CaseActionError("You cannot approve your own request.")
+        if approval.proof is not None and approval.proof.attested_by_id == supervisor.pk:
+            raise CaseActionError(
+                _("You attested this document check yourself: another supervisor decides.")
+            )
+        change = approval.email_change
+        if approve and change is not None:
+            if change.status != EmailChange.Status.AWAITING_APPROVAL:
+                raise CaseActionError(_("This email change is no longer waiting for approval."))
+            decision = email_change_decision(change=change)
+            if not decision:
+                raise _refused(decision)
         approval.decided_by = supervisor
         approval.decided_at = timezone.now()
         approval.approved = approve
         approval.save(update_fields=["decided_by", "decided_at", "approved"])
-        case = approval.case
+        case = RecoveryCase.objects.select_for_update().get(pk=approval.case_id)
         case_event_add(
             case=case,
             type=CaseEvent.Type.APPROVAL_DECIDED,
             actor=supervisor,
-            details={"action": approval.action, "approved": approve},
+            details={
+                "action": approval.action,
+                "approved": approve,
+                "proof_id": approval.proof_id,
+                "email_change_id": approval.email_change_id,
+            },
         )
-        case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
-        if approval.action == CaseApproval.Action.CHANGE_EMAIL:
-            change = _email_change_current(case)
-            if change is None:
-                raise CaseActionError("There is no login email change to decide on.")
+        if change is not None:
             if approve:
                 _email_change_schedule(change, supervisor=supervisor)
                 _close(
@@ -361,31 +487,42 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
     return approval
 
 
-def _email_change_current(case: RecoveryCase) -> EmailChange | None:
+def _email_change_current(request: RecoveryCase) -> EmailChange | None:
+    """The newest change of one requester that is neither applied nor cancelled."""
     return (
-        case.email_changes.exclude(
-            status__in=[EmailChange.Status.APPLIED, EmailChange.Status.CANCELLED]
-        )
-        .order_by("-created_at")
+        EmailChange.objects.filter(requester=request)
+        .exclude(status__in=[EmailChange.Status.APPLIED, EmailChange.Status.CANCELLED])
+        .order_by("-created_at", "-id")
         .first()
     )
 
 
-def case_email_change_start(*, case_id: int, agent: User, new_email: str) -> EmailChange:
-    """Start a change of login email: send a code to the new address for the customer."""
+def case_email_change_start(
+    *, case_id: int, agent: User, new_email: str, requester: int | None = None
+) -> EmailChange:
+    """Start a change of login email for one requester: a code goes to the new address.
+
+    The address must be a valid one no account uses; the requester types the code on
+    their own status page. A change of theirs still waiting for its code is replaced.
+    """
     new_email = new_email.strip().lower()
+    try:
+        validate_email(new_email)
+    except ValidationError:
+        raise CaseActionError(_("Enter a valid new email address.")) from None
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
+        request = _requester(case, requester)
         user = case.matched_user
         if user is None:
             raise CaseActionError("The case matches no account.")
         if User.objects.filter(email=new_email).exists():
             raise CaseActionError("That address cannot be used.")
-        EmailChange.objects.filter(case=case, status=EmailChange.Status.PROVING).update(
+        EmailChange.objects.filter(requester=request, status=EmailChange.Status.PROVING).update(
             status=EmailChange.Status.CANCELLED
         )
         change = EmailChange.objects.create(
-            case=case, user=user, new_email=new_email, requested_by=agent
+            case=case, requester=request, user=user, new_email=new_email, requested_by=agent
         )
         _row, code = one_time_code_issue(
             user=user,
@@ -393,7 +530,7 @@ def case_email_change_start(*, case_id: int, agent: User, new_email: str) -> Ema
             scope=f"email-change:{change.pk}",
         )
         proof_code_notify(
-            case=case,
+            case=request,
             account=user,
             channel=Notification.Channel.EMAIL,
             recipient=new_email,
@@ -401,17 +538,17 @@ def case_email_change_start(*, case_id: int, agent: User, new_email: str) -> Ema
             idempotency_key=f"email-change:{change.pk}:code",
         )
         case_event_add(
-            case=case,
+            case=request,
             type=CaseEvent.Type.EMAIL_CHANGE_STARTED,
             actor=agent,
             visible_to_customer=True,
-            details={"new_email": mask_email(new_email)},
+            details={"new_email": mask_email(new_email), "email_change_id": change.pk},
         )
     return change
 
 
 def case_new_email_verify(*, case: RecoveryCase, code: str) -> CodeCheck:
-    """The customer enters the code sent to the new address (on the status page)."""
+    """A requester enters, on their own status page, the code sent to their new address."""
     with transaction.atomic():
         change = _email_change_current(case)
         if change is None or change.status != EmailChange.Status.PROVING:
@@ -424,19 +561,24 @@ def case_new_email_verify(*, case: RecoveryCase, code: str) -> CodeCheck:
         )
         if result == CodeCheck.OK:
             change.status = EmailChange.Status.AWAITING_APPROVAL
-            change.save(update_fields=["status", "updated_at"])
-            CaseProof.objects.get_or_create(case=case, kind=CaseProof.Kind.NEW_EMAIL)
+            change.proven_at = timezone.now()
+            change.save(update_fields=["status", "proven_at", "updated_at"])
             case_event_add(
                 case=case,
                 type=CaseEvent.Type.PROOF_ADDED,
-                details={"kind": CaseProof.Kind.NEW_EMAIL},
+                details={
+                    "kind": CaseProof.Kind.NEW_EMAIL,
+                    "channel": Notification.Channel.EMAIL.value,
+                    "email_change_id": change.pk,
+                },
                 visible_to_customer=True,
             )
     return result
 
 
 def case_code_verify(*, case: RecoveryCase, kind: str, code: str) -> CodeCheck:
-    """A code the customer typed on the status page, for the new address or a contact on file."""
+    """A code a requester typed on their status page: for their new address or a contact
+    on file."""
     if kind == CaseProof.Kind.NEW_EMAIL:
         return case_new_email_verify(case=case, code=code)
     return case_proof_verify(case=case, kind=CaseProof.Kind(kind), code=code)
@@ -445,8 +587,9 @@ def case_code_verify(*, case: RecoveryCase, kind: str, code: str) -> CodeCheck:
 def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
     """Approved: the change waits; the old address and the phone can cancel it meanwhile."""
     token = secrets.token_urlsafe(32)
+    wait_hours = int(getattr(settings, POLICY[Action.LOGIN_EMAIL_CHANGE].wait_setting))
     change.status = EmailChange.Status.WAITING_PERIOD
-    change.effective_at = timezone.now() + timedelta(hours=settings.EMAIL_CHANGE_WAIT_HOURS)
+    change.effective_at = timezone.now() + timedelta(hours=wait_hours)
     change.cancel_token_hash = keyed_hash(token, purpose=HashPurpose.EMAIL_CHANGE_CANCEL)
     change.save(update_fields=["status", "effective_at", "cancel_token_hash", "updated_at"])
     user = change.user
@@ -455,7 +598,11 @@ def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
         type=SecurityEvent.Type.EMAIL_CHANGE_SCHEDULED,
         context=AuditContext(actor_id=supervisor.pk),
         notify=False,
-        details={"new_email": mask_email(change.new_email), "case": change.case.reference},
+        details={
+            "new_email": mask_email(change.new_email),
+            "case": change.case.reference,
+            "requester": change.requester.reference,
+        },
     )
     context = {
         "masked_new_email": mask_email(change.new_email),
@@ -476,20 +623,29 @@ def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
             context=context,
         )
     case_event_add(
-        case=change.case,
+        case=change.requester,
         type=CaseEvent.Type.EMAIL_CHANGE_SCHEDULED,
         actor=supervisor,
         visible_to_customer=True,
-        details={"effective_at": change.effective_at.isoformat(), "security_event_id": event.pk},
+        details={
+            "effective_at": change.effective_at.isoformat(),
+            "security_event_id": event.pk,
+            "email_change_id": change.pk,
+        },
     )
 
 
 def email_change_cancel(*, token: str) -> EmailChange | None:
-    """The old address or the phone stops a scheduled change (single-use link)."""
+    """The old address or the phone stops a scheduled change (single-use link).
+
+    The owner's "no" is a security signal: the account goes on hold (never shortening a
+    longer one), a security event records it, and the case goes back to the agents at high
+    priority (or, when the account has another open case by now, that one is raised).
+    """
     with transaction.atomic():
         change = (
             EmailChange.objects.select_for_update()
-            .select_related("case")
+            .select_related("case", "requester", "user")
             .filter(
                 cancel_token_hash__in=keyed_hash_candidates(
                     token, purpose=HashPurpose.EMAIL_CHANGE_CANCEL
@@ -502,10 +658,68 @@ def email_change_cancel(*, token: str) -> EmailChange | None:
             return None
         change.status = EmailChange.Status.CANCELLED
         change.save(update_fields=["status", "updated_at"])
-        case_event_add(
-            case=change.case, type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED, visible_to_customer=True
+        user = change.user
+        security_hold_extend(user=user, hours=_hold_hours(Action.LOGIN_EMAIL_CHANGE))
+        event = security_event_record(
+            user=user,
+            type=SecurityEvent.Type.EMAIL_CHANGE_CANCELLED,
+            notify=False,
+            details={
+                "new_email": mask_email(change.new_email),
+                "case": change.case.reference,
+                "requester": change.requester.reference,
+            },
         )
+        case_event_add(
+            case=change.requester,
+            type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED,
+            visible_to_customer=True,
+            details={"email_change_id": change.pk, "security_event_id": event.pk},
+        )
+        _case_reopen_for_owner(change.case, user=user, email_change=change)
     return change
+
+
+def _case_reopen_for_owner(case: RecoveryCase, *, user: User, email_change: EmailChange) -> None:
+    """Put the account's case back in front of the agents at high priority."""
+    case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
+    if not case.is_open:
+        other = (
+            RecoveryCase.objects.select_for_update()
+            .filter(matched_user=user, status__in=OPEN_STATUSES)
+            .first()
+        )
+        if other is not None:
+            case = other
+        else:
+            case.status = CaseStatus.WAITING
+            case.resolution = ""
+            case.closed_at = None
+            case.claimed_by = None
+            case.lease_expires_at = None
+            case.queued_at = timezone.now()
+            case.save(
+                update_fields=[
+                    "status",
+                    "resolution",
+                    "closed_at",
+                    "claimed_by",
+                    "lease_expires_at",
+                    "queued_at",
+                    "updated_at",
+                ]
+            )
+    case_event_add(
+        case=case,
+        type=CaseEvent.Type.REOPENED,
+        details={"reason": "email_change_cancelled", "email_change_id": email_change.pk},
+    )
+    if case.priority < CasePriority.HIGH:
+        case.priority = CasePriority.HIGH
+        case.save(update_fields=["priority", "updated_at"])
+        case_event_add(
+            case=case, type=CaseEvent.Type.PRIORITY_RAISED, details={"to": CasePriority.HIGH}
+        )
 
 
 def email_changes_apply_due() -> int:
@@ -518,7 +732,7 @@ def email_changes_apply_due() -> int:
         with transaction.atomic():
             change = (
                 EmailChange.objects.select_for_update()
-                .select_related("case", "user")
+                .select_related("requester", "user")
                 .filter(pk=change_id, status=EmailChange.Status.WAITING_PERIOD)
                 .first()
             )
@@ -529,10 +743,14 @@ def email_changes_apply_due() -> int:
                 new_email=change.new_email,
                 context=AuditContext(actor_id=change.requested_by_id),
             )
+            security_hold_extend(user=change.user, hours=_hold_hours(Action.LOGIN_EMAIL_CHANGE))
             change.status = EmailChange.Status.APPLIED
             change.save(update_fields=["status", "updated_at"])
             case_event_add(
-                case=change.case, type=CaseEvent.Type.EMAIL_CHANGE_APPLIED, visible_to_customer=True
+                case=change.requester,
+                type=CaseEvent.Type.EMAIL_CHANGE_APPLIED,
+                visible_to_customer=True,
+                details={"email_change_id": change.pk},
             )
             applied += 1
     return applied

@@ -156,15 +156,10 @@ def _case_open_once(
                 .filter(matched_user=user, status__in=OPEN_STATUSES)
                 .first()
             )
-        submission = {
-            "contact_email": contact_email.lower(),
-            "contact_phone": contact_phone,
-            "emails_tried": emails_tried,
-            "kind": kind,
-        }
-        # A request for an account that already has an open case gets a reference and a
-        # link of its own (so nobody can reach another requester's case page), but its
-        # content joins the open case, which stays the only one in the queue.
+        # Every request is its own requester: its own reference, link, codes, proofs,
+        # files and replies. A request for an account with an open case joins that case as
+        # a further requester; the case stays the only one in the queue, and the new
+        # request's page shows nothing of it.
         case = RecoveryCase.objects.create(
             reference=case_reference_new(),
             kind=kind,
@@ -180,17 +175,19 @@ def _case_open_once(
         )
         case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
         if existing is not None:
+            # The joined request's page reads as a request waiting for an agent, the words
+            # a request for an unknown account gets too.
+            case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
             case_event_add(
                 case=existing,
                 type=CaseEvent.Type.JOINED,
-                message=description,
-                details={**submission, "request": case.reference},
+                details={"request": case.reference, "kind": kind},
             )
             if priority > existing.priority:
                 existing.priority = priority
                 existing.save(update_fields=["priority", "updated_at"])
         for upload in files or []:
-            _evidence_store(case=existing or case, upload=upload)
+            _evidence_store(case=case, upload=upload)
         token, link_notice = case_link_issue(
             case=case, email_to=contact_email, enqueue=existing is not None
         )
@@ -329,7 +326,12 @@ def case_link_redeem(*, token: str) -> RecoveryCase | None:
 
 
 def case_customer_reply(*, case: RecoveryCase, message: str) -> CaseEvent:
-    """Record the customer's message; a case that waited for them goes back to the queue."""
+    """Record a requester's message on their own request.
+
+    The requester who opened the case answers the case: if it waited for them, it goes
+    back to the queue. A requester who joined an open case writes on their own request
+    only (the agent reads it as theirs); it moves nothing on the case.
+    """
     with transaction.atomic():
         case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
         event = case_event_add(
@@ -338,7 +340,7 @@ def case_customer_reply(*, case: RecoveryCase, message: str) -> CaseEvent:
             message=message,
             visible_to_customer=True,
         )
-        if case.status == CaseStatus.AWAITING_CUSTOMER:
+        if case.status == CaseStatus.AWAITING_CUSTOMER and not case.is_joined:
             case.status = CaseStatus.WAITING
             case.priority = max(case.priority, CasePriority.HIGH)
             case.save(update_fields=["status", "priority", "updated_at"])
@@ -399,20 +401,33 @@ PROOF_PURPOSES = {
 }
 
 
+PROOF_CHANNELS = {
+    CaseProof.Kind.PHONE: Notification.Channel.SMS,
+    CaseProof.Kind.EMAIL: Notification.Channel.EMAIL,
+}
+
+
+def _proof_scope(case: RecoveryCase) -> str:
+    # Codes belong to one request: its attempts count against that requester alone.
+    return f"case:{case.pk}"
+
+
 def case_proof_code_send(
     *, case: RecoveryCase, kind: CaseProof.Kind, agent: User | None = None
 ) -> bool:
-    """Send a code to the phone or email *on file* of the matched account.
+    """Send a code for one requester (`case`, their request) to the phone or email *on file*.
 
-    Never to a contact the customer typed: only the real owner can receive it. Returns
-    False (and sends nothing) when there is no such contact; callers answer the same way,
-    and a customer's request is recorded all the same (for staff only), so the status page
-    and the code check cannot tell whether the case matched an account.
+    Never to a contact the customer typed: only the real owner can receive it. A requester
+    asks for codes themselves only on a request that opened its case; for a requester who
+    joined an open case only the agent sends them. Returns False (and sends nothing) when
+    there is no such contact or the requester may not ask; a requester's own request is
+    recorded all the same (for staff only), so neither the status page nor the code check
+    tells whether the request matched an account or joined a case.
     """
     with transaction.atomic():
         user = case.matched_user
         destination = _proof_destination(case=case, kind=kind)
-        if user is None or not destination:
+        if user is None or not destination or (agent is None and case.is_joined):
             if agent is None:
                 case_event_add(
                     case=case,
@@ -421,14 +436,12 @@ def case_proof_code_send(
                 )
             return False
         _row, code = one_time_code_issue(
-            user=user, purpose=PROOF_PURPOSES[kind], scope=f"case:{case.pk}"
+            user=user, purpose=PROOF_PURPOSES[kind], scope=_proof_scope(case)
         )
         proof_code_notify(
             case=case,
             account=user,
-            channel=Notification.Channel.SMS
-            if kind == CaseProof.Kind.PHONE
-            else Notification.Channel.EMAIL,
+            channel=PROOF_CHANNELS[kind],
             recipient=destination,
             code=code,
             idempotency_key=f"proof:{_row.pk}",
@@ -437,7 +450,7 @@ def case_proof_code_send(
             case=case,
             type=CaseEvent.Type.CODE_SENT,
             actor=agent,
-            details={"kind": kind},
+            details={"kind": kind, "channel": PROOF_CHANNELS[kind].value},
             # The customer sees the codes support sends; one they asked for themselves would
             # show up only when the case matched an account with that contact.
             visible_to_customer=agent is not None,
@@ -453,10 +466,11 @@ def _proof_destination(*, case: RecoveryCase, kind: CaseProof.Kind) -> str | Non
 
 
 def _code_check_without_destination(*, case: RecoveryCase, kind: CaseProof.Kind) -> CodeCheck:
-    """Answer as a real check of a wrong code would, from the case's own timeline.
+    """Answer as a real check of a wrong code would, from the request's own timeline.
 
-    No code exists (no account, or no such contact on file), yet the customer sees what they
-    would see for a mistyped code: "wrong", then too many attempts, then expired.
+    No code exists (no account, no such contact on file, or none sent for this requester),
+    yet the customer sees what they would see for a mistyped code: "wrong", then too many
+    attempts, then expired.
     """
     sent = (
         case.events.filter(type=CaseEvent.Type.CODE_SENT, details__kind=kind)
@@ -477,9 +491,20 @@ def _code_check_without_destination(*, case: RecoveryCase, kind: CaseProof.Kind)
 
 
 def case_proof_verify(*, case: RecoveryCase, kind: CaseProof.Kind, code: str) -> CodeCheck:
-    """Check a code the customer typed on the status page; a right one becomes a proof."""
+    """Check a code a requester typed on their status page; a right one becomes their proof.
+
+    Only codes sent for this very request count, and wrong tries use up this request's
+    attempts only.
+    """
     user = case.matched_user
-    if user is None or _proof_destination(case=case, kind=kind) is None:
+    has_code = (
+        user is not None
+        and _proof_destination(case=case, kind=kind) is not None
+        and OneTimeCode.objects.filter(
+            user=user, purpose=PROOF_PURPOSES[kind], scope=_proof_scope(case)
+        ).exists()
+    )
+    if user is None or not has_code:
         with transaction.atomic():
             return _code_check_without_destination(case=case, kind=kind)
     with transaction.atomic():
@@ -487,14 +512,17 @@ def case_proof_verify(*, case: RecoveryCase, kind: CaseProof.Kind, code: str) ->
             user=user,
             purpose=PROOF_PURPOSES[kind],
             code=code,
-            scope=f"case:{case.pk}",
+            scope=_proof_scope(case),
         )
         if result == CodeCheck.OK:
-            CaseProof.objects.get_or_create(case=case, kind=kind, defaults={"by_customer": True})
+            # A proof counts for a while (the policy's window); proving again renews it.
+            CaseProof.objects.update_or_create(
+                case=case, kind=kind, defaults={"by_customer": True, "created_at": timezone.now()}
+            )
             case_event_add(
                 case=case,
                 type=CaseEvent.Type.PROOF_ADDED,
-                details={"kind": kind},
+                details={"kind": kind, "channel": PROOF_CHANNELS[kind].value},
                 visible_to_customer=True,
             )
         elif result == CodeCheck.WRONG:

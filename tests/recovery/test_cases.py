@@ -346,9 +346,9 @@ def test_second_request_for_the_same_account_joins_the_open_case(
     assert second_ref != first_ref
     request = RecoveryCase.objects.get(reference=second_ref)
     assert request.status == CaseStatus.MERGED and request.merged_into == case
+    assert request.description == "Me again, from my work address."
+    assert request.contact_email == "second@example.org"
     joined = CaseEvent.objects.get(case=case, type="joined")
-    assert joined.message == "Me again, from my work address."
-    assert joined.details["contact_email"] == "second@example.org"
     assert joined.details["request"] == second_ref
     assert [m.to for m in mailoutbox] == [["second@example.org"]]
 

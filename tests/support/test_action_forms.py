@@ -114,9 +114,19 @@ BAD_INPUT = [
         "at most 1000 characters",
     ),
     (
-        "reauth-approval-too-long-note",
-        {"action": "request_reauth_approval", "note": TOO_LONG_NOTE},
+        "document-approval-too-long-note",
+        {"action": "request_document_approval", "note": TOO_LONG_NOTE},
         "at most 1000 characters",
+    ),
+    (
+        "requester-not-a-number",
+        {"action": "reauthenticate", "requester": "abc"},
+        "Pick a requester of this case.",
+    ),
+    (
+        "requester-negative",
+        {"action": "send_phone_code", "requester": "-4"},
+        "Pick a requester of this case.",
     ),
     (
         "email-change-malformed-email",
@@ -135,8 +145,13 @@ BAD_INPUT = [
     ),
     (
         "email-change-approval-too-long-note",
-        {"action": "request_email_change_approval", "note": TOO_LONG_NOTE},
+        {"action": "request_email_change_approval", "email_change": "1", "note": TOO_LONG_NOTE},
         "at most 1000 characters",
+    ),
+    (
+        "email-change-approval-names-no-change",
+        {"action": "request_email_change_approval", "note": "New address proven"},
+        "Pick a login email change of this case.",
     ),
     (
         "ask-unknown-canned-reply",
@@ -176,7 +191,7 @@ BAD_INPUT = [
         "at most 500 characters",
     ),
 ]
-# The button is their whole input: the only bad values are the action's name and the case.
+# The button (and the requester it is for) is their whole input.
 NO_INPUT_ACTIONS = {"send_phone_code", "send_email_code", "tell_login_email", "reauthenticate"}
 # Tested with a supervisor below.
 SUPERVISOR_ACTIONS = {"reassign"}
@@ -189,9 +204,9 @@ VALID_INPUT = {
     "reveal": {"field": "phone", "reason": "Customer reads the digits on the call"},
     "tell_login_email": {},
     "reauthenticate": {},
-    "request_reauth_approval": {"note": "Phone proven, inbox closed by the provider"},
+    "request_document_approval": {"note": "Passport photo matches"},
     "start_email_change": {"new_email": "satoshi.new@gmx.net"},
-    "request_email_change_approval": {"note": "New address proven"},
+    "request_email_change_approval": {"email_change": "1", "note": "New address proven"},
     "ask_customer": {"canned": "prove_contacts", "message": ""},
     "reject": {"reason": "not_verified"},
     "escalate": {"note": "Looks like a SIM swap"},
@@ -383,10 +398,14 @@ def test_a_supervisor_reassigns_to_an_agent(desk, supervisor, other_agent):
 
 @pytest.fixture
 def pending_approval(desk) -> CaseApproval:
+    """The holder attested the uploaded document and asks a supervisor to approve it."""
+    actions.case_attest_document(
+        case_id=desk.case.pk, agent=desk.holder, note="Passport photo matches the name"
+    )
     return actions.case_approval_request(
         case_id=desk.case.pk,
         agent=desk.holder,
-        action=CaseApproval.Action.REAUTHENTICATE,
+        action=CaseApproval.Action.DOCUMENT,
         note="Phone proven, inbox closed",
     )
 

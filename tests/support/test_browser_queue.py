@@ -146,10 +146,14 @@ def test_agent_works_the_queue_and_the_customer_recovers(browsers, dev_inbox):
     case_path = f"/admin/support/recoverycase/{case.pk}/work/"
     wait_for_path(agent_page, case_path)
     assert agent_page.locator("#content h1").inner_text().strip() == f"Case {reference}"
-    submitted = agent_page.locator("#submitted").inner_text()
+    # The case's one requester, with what they submitted, their proofs and what each
+    # action still needs.
+    requester = f"#requester-{reference}"
+    submitted = agent_page.locator(requester).inner_text()
     assert "= phone on file" in submitted
     assert "(one is the email on file)" in submitted
-    agent_page.click("#proofs button[value=send_phone_code]")
+    assert agent_page.locator(f"{requester} button[value=reauthenticate]").is_disabled()
+    agent_page.click(f"{requester} button[value=send_phone_code]")
     wait_for_path(agent_page, case_path)
 
     # 4. The customer types the SMS code on the status page.
@@ -160,8 +164,9 @@ def test_agent_works_the_queue_and_the_customer_recovers(browsers, dev_inbox):
 
     # 5. The same with a code to the email on file; then the agent re-authenticates.
     agent_page.reload()
-    assert "proven" in agent_page.locator("#proofs li", has_text="Phone on file").inner_text()
-    agent_page.click("#proofs button[value=send_email_code]")
+    proofs = f"{requester} .proofs li"
+    assert "proven" in agent_page.locator(proofs, has_text="Phone on file").inner_text()
+    agent_page.click(f"{requester} button[value=send_email_code]")
     wait_for_path(agent_page, case_path)
     email_code = inbox_match(dev_inbox, kind="email", to=ACCOUNT_EMAIL, pattern=EMAIL_CODE)
     enter_proof_code(customer_page, kind_label="Email", code=email_code)
@@ -171,9 +176,9 @@ def test_agent_works_the_queue_and_the_customer_recovers(browsers, dev_inbox):
 
     agent_page.reload()
     for label in ("Phone on file", "Email on file"):
-        item = agent_page.locator("#proofs li", has_text=label).inner_text()
+        item = agent_page.locator(proofs, has_text=label).inner_text()
         assert "proven" in item and "not yet" not in item, item
-    reauth = agent_page.locator("#actions button[value=reauthenticate]")
+    reauth = agent_page.locator(f"{requester} button[value=reauthenticate]")
     assert reauth.is_enabled()
     reauth.click()
     # Holding no case any more, the agent is back at the queue, free to take the next one.

@@ -41,6 +41,7 @@ from tests.support.conftest import (
     customer_client,
     other_code,
     password_only_client,
+    png_upload,
 )
 
 pytestmark = pytest.mark.django_db
@@ -104,9 +105,9 @@ def test_one_proof_is_not_enough_to_re_authenticate(
     """With only the phone proven, re-authentication is refused and nothing changes."""
     prove(case, CaseProof.Kind.PHONE, capture=capture, mailoutbox=mailoutbox, sms_outbox=sms_outbox)
     case_claim_next(agent=agent)
-    assert not actions.reauthentication_allowed(case)
+    assert not actions.reauthentication_decision(case)
 
-    with pytest.raises(CaseActionError, match="two proofs are needed"):
+    with pytest.raises(CaseActionError, match=r"Not allowed yet\. Still needed: one of: a code"):
         actions.case_reauthenticate(case_id=case.pk, agent=agent)
 
     account_untouched(account)
@@ -127,7 +128,7 @@ def test_two_proofs_re_authenticate_the_account(
     prove(case, CaseProof.Kind.EMAIL, capture=capture, mailoutbox=mailoutbox, sms_outbox=sms_outbox)
     assert set(case.proofs.values_list("kind", flat=True)) == {"phone", "email"}
     case_claim_next(agent=agent)
-    assert actions.reauthentication_allowed(case)
+    assert actions.reauthentication_decision(case)
     mailoutbox.clear()
     sms_outbox.clear()
 
@@ -156,7 +157,11 @@ def test_two_proofs_re_authenticate_the_account(
 
     event = SecurityEvent.objects.get(account_id=user.pk, type="account_recovered")
     assert event.actor_id == agent.pk
-    assert event.details == {"case": case.reference, "proofs": ["email", "phone"]}
+    assert event.details == {
+        "case": case.reference,
+        "requester": case.reference,
+        "proofs": ["email", "phone"],
+    }
     notices = Notification.objects.filter(security_event=event)
     assert {(n.channel, n.recipient, n.status) for n in notices} == {
         ("email", ACCOUNT_EMAIL, "sent"),
@@ -173,23 +178,41 @@ def test_two_proofs_re_authenticate_the_account(
     assert done.actor == agent and done.details == {"channel": "email"}
 
 
-def test_one_proof_and_a_supervisors_approval_allow_re_authentication(
-    agent, supervisor, account, case, capture, mailoutbox, sms_outbox
+@pytest.fixture
+def case_with_document(account, capture) -> RecoveryCase:
+    """The customer lost their inbox and their app, and uploaded a passport photo."""
+    with capture():
+        opened = case_open(
+            contact_email="new.inbox@example.org",
+            contact_phone=ACCOUNT_PHONE,
+            emails_tried=[ACCOUNT_EMAIL],
+            description="Inbox closed, phone with the app stolen; new SIM, same number.",
+            files=[png_upload()],
+        )
+    return RecoveryCase.objects.get(pk=opened.case.pk)
+
+
+def test_one_proof_and_a_document_approved_by_a_second_person_allow_re_authentication(
+    agent, supervisor, account, case_with_document, capture, mailoutbox, sms_outbox
 ):
-    """The agent asks, a supervisor approves; the case comes back to the agents with high
-    priority and can then be re-authenticated with the phone proof alone; the link goes by
-    SMS, the one channel proven."""
+    """The agent attests the documents and asks; a supervisor approves; the case comes back
+    to the agents with high priority and can then be re-authenticated with the phone proof
+    and the approved document; the link goes by SMS, the one channel proven, and lives ten
+    minutes."""
+    case = case_with_document
     prove(case, CaseProof.Kind.PHONE, capture=capture, mailoutbox=mailoutbox, sms_outbox=sms_outbox)
     case_claim_next(agent=agent)
+    actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
+    assert not actions.reauthentication_decision(case), "an attestation alone counts nothing"
     approval = actions.case_approval_request(
         case_id=case.pk,
         agent=agent,
-        action=CaseApproval.Action.REAUTHENTICATE,
+        action=CaseApproval.Action.DOCUMENT,
         note="Phone proven, inbox provider closed",
     )
+    assert approval.proof == case.proofs.get(kind=CaseProof.Kind.DOCUMENT)
     case.refresh_from_db()
     assert case.status == CaseStatus.ESCALATED and case.claimed_by is None
-    assert not actions.reauthentication_allowed(case)
     with pytest.raises(CaseActionError, match="Only supervisors"):
         actions.case_approval_decide(approval_id=approval.pk, supervisor=agent, approve=True)
 
@@ -200,7 +223,7 @@ def test_one_proof_and_a_supervisors_approval_allow_re_authentication(
     case.refresh_from_db()
     assert case.status == CaseStatus.WAITING and case.priority == CasePriority.HIGH
     assert case_claim_next(agent=agent).pk == case.pk
-    assert actions.reauthentication_allowed(case)
+    assert actions.reauthentication_decision(case)
     sms_outbox.clear()
     with capture():
         actions.case_reauthenticate(case_id=case.pk, agent=agent)
@@ -209,18 +232,60 @@ def test_one_proof_and_a_supervisors_approval_allow_re_authentication(
     assert case.resolution == RecoveryCase.Resolution.REAUTHENTICATED
     link_sms = [m for m in sms_outbox if "/recover/reset/" in m.body]
     assert [m.to for m in link_sms] == [ACCOUNT_PHONE]
-    assert RecoveryLink.objects.filter(user=account).count() == 1
+    assert "within 10 min" in link_sms[0].body
+    link = RecoveryLink.objects.get(user=account)
+    assert abs(link.expires_at - (timezone.now() + timedelta(minutes=10))) < timedelta(minutes=1)
+
+
+def test_a_recovery_link_sent_by_sms_expires_after_ten_minutes(
+    agent, supervisor, account, case_with_document, capture, mailoutbox, sms_outbox
+):
+    """The phone is the one channel proven, so the link goes by SMS and, like any secret
+    sent by SMS, works for ten minutes only (NIST SP 800-63B-4): at nine minutes it opens
+    the reset page, at eleven it is refused as invalid."""
+    case = case_with_document
+    with time_machine.travel("2026-05-04 09:00:00+00:00", tick=False) as clock:
+        prove(
+            case,
+            CaseProof.Kind.PHONE,
+            capture=capture,
+            mailoutbox=mailoutbox,
+            sms_outbox=sms_outbox,
+        )
+        case_claim_next(agent=agent)
+        actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
+        approval = actions.case_approval_request(
+            case_id=case.pk, agent=agent, action=CaseApproval.Action.DOCUMENT
+        )
+        actions.case_approval_decide(approval_id=approval.pk, supervisor=supervisor, approve=True)
+        case_claim_next(agent=agent)
+        sms_outbox.clear()
+        with capture():
+            actions.case_reauthenticate(case_id=case.pk, agent=agent)
+        token = next(
+            RECOVERY_LINK.search(m.body).group(1) for m in sms_outbox if m.to == ACCOUNT_PHONE
+        )
+        assert not any("/recover/reset/" in m.body for m in mailoutbox)
+
+        clock.shift(timedelta(minutes=9))
+        assert Client().get(f"/recover/reset/{token}/").status_code == 302
+        clock.shift(timedelta(minutes=2))
+        late = Client().get(f"/recover/reset/{token}/")
+        assert late.status_code == 404
+        assert "This link is not valid" in late.content.decode()
 
 
 def test_four_eyes_the_requester_cannot_approve_their_own_request(
-    supervisor, second_supervisor, account, case, capture, mailoutbox, sms_outbox
+    supervisor, second_supervisor, account, case_with_document, capture, mailoutbox, sms_outbox
 ):
     """A supervisor who worked the case and asked may not decide (service and database both
     refuse); the approvals page shows it as their own request; another supervisor decides."""
+    case = case_with_document
     prove(case, CaseProof.Kind.PHONE, capture=capture, mailoutbox=mailoutbox, sms_outbox=sms_outbox)
     assert case_claim_next(agent=supervisor).pk == case.pk
+    actions.case_attest_document(case_id=case.pk, agent=supervisor, note="Passport matches")
     approval = actions.case_approval_request(
-        case_id=case.pk, agent=supervisor, action=CaseApproval.Action.REAUTHENTICATE
+        case_id=case.pk, agent=supervisor, action=CaseApproval.Action.DOCUMENT
     )
 
     with pytest.raises(CaseActionError, match="cannot approve your own request"):

@@ -201,10 +201,11 @@ def john(db):
 def test_a_second_request_for_the_same_account_joins_the_open_case(
     john, agent, django_capture_on_commit_callbacks
 ):
-    """One open case per account: another request that matches the account gets its own
-    reference and status link but is stored as merged into the open case, whose timeline shows
-    a "joined" entry with what was submitted; a "this wasn't me" joining raises the open
-    case's priority. The queue holds the one case, triaged once."""
+    """One open case per account: another request that matches the account is a requester
+    of its own (reference, status link, what it submitted) that joined the open case, whose
+    timeline shows a "joined" entry naming the request (and none of its contact data); a
+    "this wasn't me" joining raises the open case's priority. The queue holds the one case,
+    triaged once."""
     with django_capture_on_commit_callbacks(execute=True):
         first = case_open(
             contact_email=ACCOUNT_EMAIL, contact_phone=ACCOUNT_PHONE, description="Lost my 2FA"
@@ -225,16 +226,16 @@ def test_a_second_request_for_the_same_account_joins_the_open_case(
     assert case.status == CaseStatus.WAITING
     assert case.priority == CasePriority.URGENT
     joined = case.events.get(type=CaseEvent.Type.JOINED)
-    assert joined.message == "Still locked out"
-    assert joined.details["contact_email"] == "other.inbox@example.org"
-    assert joined.details["emails_tried"] == [ACCOUNT_EMAIL]
-    assert joined.details["request"] == second.case.reference
+    assert joined.message == ""
+    assert joined.details == {"request": second.case.reference, "kind": "not_me"}
     assert case.events.filter(type=CaseEvent.Type.QUEUED).count() == 1, "triaged only once"
 
     request = RecoveryCase.objects.get(pk=second.case.pk)
     assert request.pk != case.pk and request.reference != case.reference
     assert request.status == CaseStatus.MERGED and request.merged_into == case
-    assert not request.events.filter(type=CaseEvent.Type.QUEUED).exists()
+    assert request.contact_email == "other.inbox@example.org"
+    assert request.emails_tried == [ACCOUNT_EMAIL]
+    assert request.description == "Still locked out"
     assert first.link_token != second.link_token
     assert case_claim_next(agent=agent).pk == case.pk
     assert case_claim_next(agent=staff_member("b@desk.example", "Support agents")) is None

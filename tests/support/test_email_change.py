@@ -1,0 +1,143 @@
+"""A login-email change through support: proofs, an approval bound to the change, the
+waiting period, the change itself, and the owner's cancel."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import SecurityEvent, User
+from support.models import CaseEvent, CasePriority, CaseStatus, EmailChange, RecoveryCase
+from support.services import actions
+from support.services.cases import case_open, case_proof_verify
+from support.services.queue import case_claim_next
+from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, PROOF_CODE_EMAIL, PROOF_CODE_SMS
+
+pytestmark = pytest.mark.django_db
+
+NEW_EMAIL = "satoshi.moved@example.net"
+CANCEL_LINK = re.compile(r"/recover/cancel-email-change/([A-Za-z0-9_-]{40,})/")
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def scheduled(account, agent, supervisor, capture, mailoutbox, sms_outbox) -> EmailChange:
+    """The requester proved the phone on file and the new address; a supervisor approved."""
+    with capture():
+        opened = case_open(
+            contact_email="reach.me@example.org",
+            contact_phone=ACCOUNT_PHONE,
+            emails_tried=[ACCOUNT_EMAIL],
+            description="My mail provider closed my old address.",
+        )
+    case = RecoveryCase.objects.get(pk=opened.case.pk)
+    assert case_claim_next(agent=agent).pk == case.pk
+    with capture():
+        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind="phone")
+    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+    assert case_proof_verify(case=case, kind="phone", code=code).value == "ok"
+    with capture():
+        change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
+    new_code = PROOF_CODE_EMAIL.search(mailoutbox[-1].body).group(1)
+    assert mailoutbox[-1].to == [NEW_EMAIL]
+    assert actions.case_new_email_verify(case=case, code=new_code).value == "ok"
+    approval = actions.case_approval_request(
+        case_id=case.pk, agent=agent, action="change_email", email_change=change.pk
+    )
+    mailoutbox.clear()
+    sms_outbox.clear()
+    with capture():
+        actions.case_approval_decide(approval_id=approval.pk, supervisor=supervisor, approve=True)
+    change.refresh_from_db()
+    assert change.status == EmailChange.Status.WAITING_PERIOD
+    return change
+
+
+def test_without_an_account_proof_the_change_cannot_go_to_a_supervisor(
+    account, agent, capture, mailoutbox
+):
+    """Without an account proof the change cannot go to a supervisor; the refusal names the
+    proofs that would do."""
+    with capture():
+        opened = case_open(contact_email="x@example.org", emails_tried=[ACCOUNT_EMAIL])
+    case = RecoveryCase.objects.get(pk=opened.case.pk)
+    case_claim_next(agent=agent)
+    with capture():
+        change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
+    code = PROOF_CODE_EMAIL.search(mailoutbox[-1].body).group(1)
+    assert actions.case_new_email_verify(case=case, code=code).value == "ok"
+    with pytest.raises(actions.CaseActionError, match="Still needed: one of: a code sent to the"):
+        actions.case_approval_request(
+            case_id=case.pk, agent=agent, action="change_email", email_change=change.pk
+        )
+
+
+@pytest.mark.parametrize("address", ["", "   ", "not-an-address", "a@b@c.de"])
+def test_an_empty_or_malformed_address_is_refused_and_nothing_is_sent(
+    account, agent, capture, mailoutbox, address
+):
+    """The service itself refuses what is not an address: no change, no code."""
+    with capture():
+        opened = case_open(contact_email="x@example.org", emails_tried=[ACCOUNT_EMAIL])
+    case_claim_next(agent=agent)
+    mailoutbox.clear()
+    with pytest.raises(actions.CaseActionError, match=r"Enter a valid new email address\."):
+        actions.case_email_change_start(case_id=opened.case.pk, agent=agent, new_email=address)
+    assert not EmailChange.objects.exists() and mailoutbox == []
+
+
+def test_after_the_wait_the_change_applies_and_the_account_is_on_hold(scheduled, account):
+    """The owner did not object: after the waiting period the new address signs in and the
+    account is on the email-change hold."""
+    with time_machine.travel(scheduled.effective_at + timedelta(minutes=1)):
+        assert actions.email_changes_apply_due() == 1
+        user = User.objects.get(pk=account.pk)
+        assert user.email == NEW_EMAIL
+        assert user.security_hold_until >= timezone.now() + timedelta(hours=47)
+
+
+def test_the_owners_cancel_reopens_the_case_at_high_priority_with_events_and_a_hold(
+    scheduled, account, mailoutbox, sms_outbox
+):
+    """The link in the notice to the old address stops the change; the case is back in the
+    queue at high priority, the timeline and the audit record it, the account is on hold,
+    and the page says so."""
+    case = scheduled.case
+    case.refresh_from_db()
+    assert case.status == CaseStatus.RESOLVED
+    notice = next(m for m in mailoutbox if m.to == [ACCOUNT_EMAIL])
+    token = CANCEL_LINK.search(notice.body).group(1)
+    assert any(CANCEL_LINK.search(m.body) for m in sms_outbox if m.to == ACCOUNT_PHONE)
+
+    owner = Client()
+    assert owner.get(f"/recover/cancel-email-change/{token}/").status_code == 302
+    done = owner.post(reverse("recover_email_change_cancel"))
+
+    assert done.status_code == 200
+    html = done.content.decode()
+    assert "Your request is back with our support team" in html
+    assert "on hold until" in html
+    scheduled.refresh_from_db()
+    assert scheduled.status == EmailChange.Status.CANCELLED
+    case.refresh_from_db()
+    assert case.status == CaseStatus.WAITING and case.priority == CasePriority.HIGH
+    assert case.resolution == "" and case.closed_at is None
+    assert case.events.filter(type=CaseEvent.Type.REOPENED).count() == 1
+    assert scheduled.requester.events.filter(type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED).exists()
+    event = SecurityEvent.objects.get(account_id=account.pk, type="email_change_cancelled")
+    assert event.details["case"] == case.reference
+    user = User.objects.get(pk=account.pk)
+    assert user.email == ACCOUNT_EMAIL
+    assert user.security_hold_until >= timezone.now() + timedelta(hours=47)
+    assert actions.email_changes_apply_due() == 0
+    assert owner.post(reverse("recover_email_change_cancel")).status_code == 404
