@@ -1,0 +1,153 @@
+"""The public pages and the staff pages as an attacker (or their victim) drives them."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import User
+from support.models import RecoveryCase
+from tests.support.conftest import PNG, admin_client
+
+Capture = Callable[[], AbstractContextManager[Any]]
+
+CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
+STATUS_LINK = re.compile(r'id="status-link" href="http://testserver(/recover/case/[^/"]+/)"')
+CODE_IN_SMS = re.compile(r"case (RC-[0-9A-Z]{4}-[0-9A-Z]{4}): (\d{6})\.")
+CODE_IN_EMAIL = re.compile(r"recovery case (RC-[0-9A-Z]{4}-[0-9A-Z]{4}) is (\d{6})\.")
+
+
+def section(html: str | bytes, name: str) -> str:
+    """One `<section id=...>` of a page, as text (empty when the page has none)."""
+    text = html.decode() if isinstance(html, bytes) else html
+    match = re.search(rf'<section[^>]*id="{name}".*?</section>', text, re.S)
+    return match.group(0) if match else ""
+
+
+@dataclass
+class Requester:
+    """Someone who opened a request on /recover/help/ and keeps its status page open."""
+
+    client: Client
+    reference: str
+    capture: Capture
+
+    @property
+    def request(self) -> RecoveryCase:
+        return RecoveryCase.objects.get(reference=self.reference)
+
+    def page(self) -> HttpResponse:
+        return self.client.get(reverse("recover_case"))
+
+    def post(self, action: str, **data: str) -> HttpResponse:
+        with self.capture():
+            return self.client.post(reverse("recover_case"), {"action": action, **data})
+
+    def verify(self, kind: str, code: str) -> HttpResponse:
+        return self.post("verify_code", kind=kind, code=code)
+
+    def comparable(self, body: bytes) -> bytes:
+        """A page without what differs between any two requests: the token and reference."""
+        return CSRF.sub(b"", body).replace(self.reference.encode(), b"RC-REF")
+
+
+_addresses = itertools.count(10)
+
+
+def open_request(
+    *,
+    capture: Capture,
+    contact_email: str,
+    contact_phone: str = "",
+    emails_tried: str = "",
+    description: str = "I cannot sign in any more.",
+    files: list[bytes] | None = None,
+) -> Requester:
+    """Fill in /recover/help/, then follow the private link it shows to the status page.
+
+    Each requester browses from an address of their own (per-IP rate limits apply).
+    """
+    client = Client(REMOTE_ADDR=f"203.0.113.{next(_addresses) % 250}")
+    data: dict[str, Any] = {
+        "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "emails_tried": emails_tried,
+        "description": description,
+    }
+    if files:
+        data["evidence"] = [
+            SimpleUploadedFile(f"scan{i}.png", content, content_type="image/png")
+            for i, content in enumerate(files)
+        ]
+    with capture():
+        response = client.post(reverse("recover_help"), data)
+    assert response.status_code == 200, response.content
+    html = response.content.decode()
+    reference = re.search(r'id="case-reference">([^<]+)<', html).group(1)
+    link = STATUS_LINK.search(html).group(1)
+    assert client.get(link).status_code == 302
+    return Requester(client=client, reference=reference, capture=capture)
+
+
+def passport() -> bytes:
+    return PNG
+
+
+def last_code(outbox: list, *, to: str | list[str], pattern: re.Pattern[str]) -> str:
+    """The code of the newest message to `to` (an SMS number or an email's `to` list)."""
+    for message in reversed(outbox):
+        if message.to == to:
+            match = pattern.search(message.body)
+            if match:
+                return match.group(2)
+    raise AssertionError(f"no code sent to {to}")
+
+
+@dataclass
+class Desk:
+    """A staff member signed in to the OTP admin, working cases through its pages."""
+
+    staff: User
+    capture: Capture
+    client: Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = admin_client(self.staff)
+
+    def take_next(self) -> int:
+        response = self.client.post(reverse("admin:support_take_next"))
+        assert response.status_code == 302, response.content
+        return int(re.search(r"/(\d+)/work/", response["Location"]).group(1))
+
+    def case_page(self, case_id: int) -> str:
+        response = self.client.get(reverse("admin:support_case_work", args=[case_id]))
+        assert response.status_code == 200
+        return response.content.decode()
+
+    def act(self, case_id: int, action: str, **data: Any) -> str:
+        """POST one action of the case page; returns the page shown next, messages included."""
+        with self.capture():
+            response = self.client.post(
+                reverse("admin:support_case_work", args=[case_id]),
+                {"action": action, **data},
+                follow=True,
+            )
+        return response.content.decode()
+
+    def decide(self, approval_id: int, decision: str) -> HttpResponse:
+        """POST a decision on the approvals page; returns the page shown next."""
+        with self.capture():
+            return self.client.post(
+                reverse("admin:support_approvals"),
+                {"action": decision, "approval_id": approval_id},
+                follow=True,
+            )
