@@ -191,7 +191,6 @@ CASE_LINK_DAYS = env.int("DJANGO_CASE_LINK_DAYS", default=30)
 # Support queue: how long a claim lasts without agent activity, the proofs re-authentication
 # needs without a supervisor, the life of the recovery link and the email-change wait.
 CASE_LEASE_MINUTES = env.int("DJANGO_CASE_LEASE_MINUTES", default=20)
-REAUTH_REQUIRED_PROOFS = env.int("DJANGO_REAUTH_REQUIRED_PROOFS", default=2)
 RECOVERY_LINK_HOURS = env.int("DJANGO_RECOVERY_LINK_HOURS", default=24)
 EMAIL_CHANGE_WAIT_HOURS = env.int("DJANGO_EMAIL_CHANGE_WAIT_HOURS", default=24)
 # Hours an account stays on hold after its 2FA was set up again or it was recovered by support.
