@@ -17,7 +17,7 @@ from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.holds import security_hold_extend
 from accounts.services.two_factor import two_factor_provision
-from support.models import CaseApproval, CaseEvent, EmailChange
+from support.models import CaseApproval, CaseEvent, CaseStatus, EmailChange, RecoveryCase
 from support.roles import SUPERVISORS_GROUP
 from support.services.cases import case_event_add
 from tests.factories import UserFactory
@@ -72,7 +72,16 @@ def customer_data(supervisor) -> User:
         note=f"Customer proved {PHONE}",
     )
     EmailChange.objects.create(
-        case=case, user=customer, new_email=NEW_EMAIL, requested_by=supervisor
+        case=case, requester=case, user=customer, new_email=NEW_EMAIL, requested_by=supervisor
+    )
+    RecoveryCase.objects.create(
+        reference="RC-JOIN-0001",
+        status=CaseStatus.MERGED,
+        merged_into=case,
+        matched_user=customer,
+        contact_email=JOINED_EMAIL,
+        contact_phone=JOINED_PHONE,
+        emails_tried=[EMAIL],
     )
     return customer
 
