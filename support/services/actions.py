@@ -25,7 +25,11 @@ from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
 from accounts.models import BackupCodeDevice, OneTimeCode, SecurityEvent, User
 from accounts.policy import POLICY, SMS_SECRET_LIFETIME, Action, Decision
 from accounts.services.audit import AuditContext, security_event_record
-from accounts.services.holds import security_hold_extend
+from accounts.services.holds import (
+    SecurityHoldActive,
+    security_changes_check,
+    security_hold_extend,
+)
 from accounts.services.tokens import (
     CodeCheck,
     one_time_code_check,
@@ -114,6 +118,14 @@ def _refused(decision: Decision) -> CaseActionError:
 
 def _hold_hours(action: Action) -> int:
     return int(getattr(settings, POLICY[action].hold_setting))
+
+
+def _no_hold(user: User) -> None:
+    """Support cannot change the login email of an account on a security hold either."""
+    try:
+        security_changes_check(user=user)
+    except SecurityHoldActive as exc:
+        raise CaseActionError(str(exc)) from None
 
 
 def case_reveal_contact(
@@ -451,6 +463,7 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
             decision = email_change_decision(change=change)
             if not decision:
                 raise _refused(decision)
+            _no_hold(change.user)
         approval.decided_by = supervisor
         approval.decided_at = timezone.now()
         approval.approved = approve
@@ -518,6 +531,7 @@ def case_email_change_start(
             raise CaseActionError("The case matches no account.")
         if User.objects.filter(email=new_email).exists():
             raise CaseActionError("That address cannot be used.")
+        _no_hold(user)
         EmailChange.objects.filter(requester=request, status=EmailChange.Status.PROVING).update(
             status=EmailChange.Status.CANCELLED
         )
@@ -723,11 +737,17 @@ def _case_reopen_for_owner(case: RecoveryCase, *, user: User, email_change: Emai
 
 
 def email_changes_apply_due() -> int:
-    """Apply changes whose waiting period is over; the notice goes to old and new address."""
+    """Apply changes whose waiting period is over; the notice goes to old and new address.
+
+    A change whose account went on a security hold meanwhile waits until the hold ends.
+    """
     applied = 0
-    due = EmailChange.objects.filter(
-        status=EmailChange.Status.WAITING_PERIOD, effective_at__lte=timezone.now()
-    ).values_list("pk", flat=True)
+    now = timezone.now()
+    due = (
+        EmailChange.objects.filter(status=EmailChange.Status.WAITING_PERIOD, effective_at__lte=now)
+        .exclude(user__security_hold_until__gt=now)
+        .values_list("pk", flat=True)
+    )
     for change_id in list(due):
         with transaction.atomic():
             change = (

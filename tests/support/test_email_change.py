@@ -141,3 +141,59 @@ def test_the_owners_cancel_reopens_the_case_at_high_priority_with_events_and_a_h
     assert user.security_hold_until >= timezone.now() + timedelta(hours=47)
     assert actions.email_changes_apply_due() == 0
     assert owner.post(reverse("recover_email_change_cancel")).status_code == 404
+
+
+def test_support_cannot_start_or_approve_a_change_during_a_hold(
+    account, agent, supervisor, capture, mailoutbox, sms_outbox
+):
+    """An account on a security hold keeps its login email through support too: starting a
+    change is refused with the hold's end, and so is approving one already proven; a change
+    approved before a hold waits for its end."""
+    from accounts.services.holds import security_hold_extend
+
+    with capture():
+        opened = case_open(
+            contact_email="reach.me@example.org",
+            contact_phone=ACCOUNT_PHONE,
+            emails_tried=[ACCOUNT_EMAIL],
+        )
+    case = RecoveryCase.objects.get(pk=opened.case.pk)
+    case_claim_next(agent=agent)
+    with capture():
+        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind="phone")
+    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+    assert case_proof_verify(case=case, kind="phone", code=code).value == "ok"
+    with capture():
+        change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
+    new_code = PROOF_CODE_EMAIL.search(mailoutbox[-1].body).group(1)
+    assert actions.case_new_email_verify(case=case, code=new_code).value == "ok"
+    approval = actions.case_approval_request(
+        case_id=case.pk, agent=agent, action="change_email", email_change=change.pk
+    )
+
+    security_hold_extend(user=account, hours=48)
+    with pytest.raises(actions.CaseActionError, match="on hold until"):
+        actions.case_approval_decide(approval_id=approval.pk, supervisor=supervisor, approve=True)
+    change.refresh_from_db()
+    assert change.status == EmailChange.Status.AWAITING_APPROVAL
+
+    assert case_claim_next(agent=supervisor).pk == case.pk
+    with pytest.raises(actions.CaseActionError, match="on hold until"):
+        actions.case_email_change_start(
+            case_id=case.pk, agent=supervisor, new_email="another@example.net"
+        )
+    assert EmailChange.objects.count() == 1
+
+
+def test_a_change_due_during_a_hold_waits_for_its_end(scheduled, account):
+    """The waiting period ended while the account is on hold: the change applies only once
+    the hold is over."""
+    User.objects.filter(pk=account.pk).update(
+        security_hold_until=scheduled.effective_at + timedelta(hours=5)
+    )
+    with time_machine.travel(scheduled.effective_at + timedelta(minutes=1)):
+        assert actions.email_changes_apply_due() == 0
+        assert User.objects.get(pk=account.pk).email == ACCOUNT_EMAIL
+    with time_machine.travel(scheduled.effective_at + timedelta(hours=6)):
+        assert actions.email_changes_apply_due() == 1
+        assert User.objects.get(pk=account.pk).email == NEW_EMAIL
