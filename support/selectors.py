@@ -38,8 +38,12 @@ class QueuePlace:
 
 
 def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
-    """Where a waiting case stands: cases ahead of it, and that count over the recent rate."""
-    if case.status != CaseStatus.WAITING:
+    """Where a waiting case stands: cases ahead of it, and that count over the recent rate.
+
+    A request that joined an account's open case gets the place its own request would have
+    had in the queue, so its page cannot tell that the number's account has an open case.
+    """
+    if case.status != CaseStatus.WAITING and not case.is_joined:
         return None
     ahead = (
         RecoveryCase.objects.filter(status=CaseStatus.WAITING)

@@ -61,8 +61,8 @@ def victim(account, agent, capture, sms_outbox, mailoutbox):
 def test_the_stranger_sees_nothing_of_the_case_and_cannot_act_on_it(
     victim, agent, capture, sms_outbox, mailoutbox
 ):
-    """The stranger's page reads like a request for an unknown number (state, proofs,
-    timeline and reply sections byte for byte; no queue place of the case); their reply stays
+    """The stranger's page reads like a request for an unknown number (state and queue place,
+    proofs, timeline and reply sections byte for byte); their reply stays
     on their own request; their "send a code" sends nothing to the victim; their guesses burn
     their own attempts only, so the victim's pending code still works afterwards."""
     case = victim.request
@@ -95,14 +95,11 @@ def test_the_stranger_sees_nothing_of_the_case_and_cannot_act_on_it(
             SUPPORT_MESSAGE,
             "Phone on file proven",
             "Waiting for your answer",
-            "Your place in the queue",
-            "Estimated wait",
         ):
             assert secret not in html, secret
         assert "Waiting for an agent" in section(html, "case-state")
-        # What a request for a number nobody has shows, byte for byte (the queue place of
-        # that request's own case aside).
-        for name in ("proofs", "timeline", "reply"):
+        # What a request for a number nobody has shows, byte for byte, its queue place too.
+        for name in ("case-state", "proofs", "timeline", "reply"):
             assert stranger.comparable(section(own.content, name).encode()) == nobody.comparable(
                 section(unknown.content, name).encode()
             ), name
