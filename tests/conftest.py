@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 
@@ -124,3 +125,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+STATE_APPS = ("accounts", "notifications", "recovery", "support", "otp_totp")
+
+
+def database_state() -> dict[str, list[tuple]]:
+    """Every row of the product's own tables and of the authenticators, by model."""
+    return {
+        model._meta.label: list(model._default_manager.order_by("pk").values_list())
+        for model in apps.get_models()
+        if model._meta.app_label in STATE_APPS
+    }
+
+
+@pytest.fixture
+def nothing_written(django_capture_on_commit_callbacks, mailoutbox, sms_outbox):
+    """Run the request with after-commit work on; then the database and the outbox are as
+    they were before it."""
+
+    class Check:
+        def __enter__(self):
+            self.before = database_state()
+            self.capture = django_capture_on_commit_callbacks(execute=True)
+            self.capture.__enter__()
+            return self
+
+        def __exit__(self, *exc_info):
+            self.capture.__exit__(*exc_info)
+            if exc_info[0] is None:
+                assert database_state() == self.before
+                assert mailoutbox == [] and sms_outbox == []
+
+    return Check

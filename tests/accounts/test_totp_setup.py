@@ -19,8 +19,8 @@ from accounts.services.two_factor import (
     totp_device_start,
 )
 from recovery.views import REENROL_SESSION_KEY
+from tests.conftest import database_state
 from tests.factories import PASSWORD, UserFactory, totp_code
-from tests.support.conftest import database_state
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,6 @@ from recovery.views import STATUS_ACTIONS
 from support.models import CaseStatus, RecoveryCase
 from support.services.cases import case_open
 from tests.factories import PASSWORD, UserFactory
-from tests.support.conftest import database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -34,27 +33,6 @@ def status_page(db) -> tuple[Client, RecoveryCase]:
     client = Client()
     assert client.get(reverse("recover_case_link", args=[opened.link_token])).status_code == 302
     return client, RecoveryCase.objects.get(pk=opened.case.pk)
-
-
-@pytest.fixture
-def nothing_written(django_capture_on_commit_callbacks, mailoutbox, sms_outbox):
-    """Run the request with after-commit work on; then the database and the outbox are as
-    they were before it."""
-
-    class Check:
-        def __enter__(self):
-            self.before = database_state()
-            self.capture = django_capture_on_commit_callbacks(execute=True)
-            self.capture.__enter__()
-            return self
-
-        def __exit__(self, *exc_info):
-            self.capture.__exit__(*exc_info)
-            if exc_info[0] is None:
-                assert database_state() == self.before
-                assert mailoutbox == [] and sms_outbox == []
-
-    return Check
 
 
 BAD_INPUT = [

@@ -11,7 +11,6 @@ import importlib
 import re
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -150,13 +149,3 @@ def other_code(code: str) -> str:
 
 
 # Apps whose tables a refused request must leave exactly as they were.
-STATE_APPS = ("accounts", "notifications", "recovery", "support", "otp_totp")
-
-
-def database_state() -> dict[str, list[tuple]]:
-    """Every row of the product's own tables and of the authenticators, by model."""
-    return {
-        model._meta.label: list(model._default_manager.order_by("pk").values_list())
-        for model in apps.get_models()
-        if model._meta.app_label in STATE_APPS
-    }

@@ -20,11 +20,11 @@ from support.services import actions
 from support.services.cases import case_open
 from support.services.queue import case_claim_next
 from support.views import APPROVAL_ACTIONS, CASE_ACTIONS
+from tests.conftest import database_state
 from tests.factories import UserFactory
 from tests.support.conftest import (
     ACCOUNT_EMAIL,
     admin_client,
-    database_state,
     png_upload,
     waiting_case,
 )
@@ -61,27 +61,6 @@ def desk(agent, account) -> Desk:
         holder_client=admin_client(agent),
         case=RecoveryCase.objects.get(pk=opened.case.pk),
     )
-
-
-@pytest.fixture
-def nothing_written(django_capture_on_commit_callbacks, mailoutbox, sms_outbox):
-    """Run the request with after-commit work on; then the database and the outbox are as
-    they were before it."""
-
-    class Check:
-        def __enter__(self):
-            self.before = database_state()
-            self.capture = django_capture_on_commit_callbacks(execute=True)
-            self.capture.__enter__()
-            return self
-
-        def __exit__(self, *exc_info):
-            self.capture.__exit__(*exc_info)
-            if exc_info[0] is None:
-                assert database_state() == self.before
-                assert mailoutbox == [] and sms_outbox == []
-
-    return Check
 
 
 # action -> (POSTed fields, words of the message). Every action with input has rows here.
