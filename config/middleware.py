@@ -6,6 +6,7 @@ import codecs
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 
 
@@ -30,3 +31,23 @@ class UndecodableRequestMiddleware:
                     _("The request could not be read."), content_type="text/plain; charset=utf-8"
                 )
         return self.get_response(request)
+
+
+class PrivatePagesNoStoreMiddleware:
+    """Tell browsers and proxies to keep no copy of account, recovery and staff pages.
+
+    These pages show authenticator keys, backup codes, case details and contact data; a
+    shared computer's back button or a caching proxy must not bring them back.
+    """
+
+    # The service API sets its own documented `no-store`.
+    PRIVATE_PREFIXES = ("/accounts/", "/account/", "/recover/", "/admin/", "/dev/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith(self.PRIVATE_PREFIXES):
+            add_never_cache_headers(response)
+        return response
