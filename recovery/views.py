@@ -271,8 +271,7 @@ def case_status(request: HttpRequest) -> HttpResponse:
     Everything here is about the requester's own request: a request that joined an
     account's open case sees, and acts on, nothing of that case.
     """
-    case_id = request.session.get(CASE_SESSION_KEY)
-    own = RecoveryCase.objects.filter(pk=case_id).first() if case_id else None
+    own = support_selectors.request_find(request_id=request.session.get(CASE_SESSION_KEY))
     if own is None:
         return render(request, "recovery/link_invalid.html", status=404)
     page_forms: dict[str, forms.Form] = {"reply": ReplyForm(), "verify_code": ProofCodeForm()}
@@ -323,7 +322,7 @@ def _case_status_page(
             "reference": own.reference,
             "timeline": support_selectors.case_timeline_for_customer(case=own),
             "proofs": set(own.proofs.values_list("kind", flat=True)),
-            "email_change_proving": own.requested_email_changes.filter(status="proving").exists(),
+            "email_change_proving": support_selectors.request_email_change_proving(request=own),
             "reply_form": page_forms["reply"],
             "code_form": page_forms["verify_code"],
             "sent": request.GET.get("sent"),

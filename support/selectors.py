@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
+from typing import Any
 
 from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncHour
@@ -77,6 +78,16 @@ def request_state_for_customer(*, request: RecoveryCase) -> Promise:
     if request.is_joined:
         return CaseStatus.WAITING.label
     return CaseStatus(request.status).label
+
+
+def request_find(*, request_id: Any) -> RecoveryCase | None:
+    """The request a status-page session holds, or None (no id, or a request that is gone)."""
+    return RecoveryCase.objects.filter(pk=request_id).first() if request_id else None
+
+
+def request_email_change_proving(*, request: RecoveryCase) -> bool:
+    """Whether this requester has a login-email change waiting for the new address's code."""
+    return request.requested_email_changes.filter(status=EmailChange.Status.PROVING).exists()
 
 
 def request_accepts_input(*, request: RecoveryCase) -> bool:
