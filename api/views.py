@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from accounts import selectors as account_selectors
+from accounts.services.audit import request_ip
 from api.models import Scope, ServiceToken
 from api.openapi import openapi_bytes
 from api.selectors import account_id_parse, customer_account_find, service_token_find
@@ -77,12 +77,6 @@ def _bearer_token(request: HttpRequest) -> str:
     """The credentials of an `Authorization: Bearer …` header, or "" if there are none."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" else ""
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR, as the security events record it; the request's user is never consulted.
-    ip = request.META.get("REMOTE_ADDR") or None
-    return str(ipaddress.ip_address(ip)) if ip else None
 
 
 def _utc_timestamp(moment: datetime | None) -> str | None:
@@ -156,7 +150,8 @@ def restrictions(request: HttpRequest, account_id: str) -> JsonResponse:
         service_token=service_token,
         account_id=asked,
         status_code=response.status_code,
-        ip_address=_client_ip(request),
+        # REMOTE_ADDR, as the security events record it; the request's user is never consulted.
+        ip_address=request_ip(request),
     )
     return response
 

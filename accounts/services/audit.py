@@ -48,13 +48,17 @@ class AuditContext:
         if request is None:
             return cls()
         user = getattr(request, "user", None)
-        ip = request.META.get("REMOTE_ADDR") or None
         return cls(
             actor_id=user.pk if user is not None and user.is_authenticated else None,
-            # Normalised, so the stored value reads back exactly as it was hashed.
-            ip_address=str(ipaddress.ip_address(ip)) if ip else None,
+            ip_address=request_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         )
+
+
+def request_ip(request: HttpRequest) -> str | None:
+    """The request's REMOTE_ADDR, normalised so a stored value reads back as it was hashed."""
+    ip = request.META.get("REMOTE_ADDR") or None
+    return str(ipaddress.ip_address(ip)) if ip else None
 
 
 def security_event_record(
