@@ -7,13 +7,9 @@ the same moment (a barrier), as two tabs or a double click would.
 from __future__ import annotations
 
 import secrets
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test import Client
 from django.utils import timezone
 
 from accounts.hashing import HashPurpose, keyed_hash
@@ -23,6 +19,7 @@ from accounts.services.tokens import not_me_link_issue
 from notifications.models import Notification
 from support.models import RecoveryCase, RecoveryLink
 from support.services import case_open
+from tests.concurrency import clients_holding, post_together
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,35 +27,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 RACERS = 4
 
 
-def post_together(clients: list[Client], path: str, data: dict) -> list[int]:
-    """POST `data` to `path` from every client at the same instant; their status codes."""
-    barrier = threading.Barrier(len(clients))
-
-    def post(client: Client) -> int:
-        try:
-            barrier.wait(timeout=10)
-            return client.post(path, data).status_code
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
-        return list(pool.map(post, clients))
-
-
-def clients_holding(link_path: str) -> list[Client]:
-    """Browsers that each opened the link (which moves its token into their session)."""
-    clients = [Client() for _ in range(RACERS)]
-    for client in clients:
-        assert client.get(link_path).status_code == 302
-    return clients
-
-
 def test_simultaneous_not_me_confirmations_freeze_once_open_one_case_notify_once():
     """Four confirmations of one "this wasn't me" link: one freeze, one event, one case."""
     user = UserFactory()
     event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED, notify=False)
     token = not_me_link_issue(user=user, security_event=event)
-    clients = clients_holding(f"/recover/not-me/{token}/")
+    clients = clients_holding(f"/recover/not-me/{token}/", RACERS)
 
     statuses = post_together(clients, "/recover/not-me/", {})
 
@@ -83,7 +57,7 @@ def test_simultaneous_password_sets_on_one_recovery_link_give_one_success():
         token_hash=keyed_hash(token, purpose=HashPurpose.RECOVERY_LINK),
         expires_at=timezone.now() + timedelta(hours=1),
     )
-    clients = clients_holding(f"/recover/reset/{token}/")
+    clients = clients_holding(f"/recover/reset/{token}/", RACERS)
     password = "a-fresh-and-long-passphrase-42"
 
     statuses = post_together(

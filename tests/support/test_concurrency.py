@@ -18,6 +18,7 @@ from support.roles import AGENTS_GROUP
 from support.services import actions
 from support.services.cases import case_open, case_reference_new
 from support.services.queue import CaseActionError, case_claim_next
+from tests.concurrency import run_together
 from tests.factories import UserFactory
 from tests.support.conftest import staff_member
 
@@ -25,23 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 AGENTS = 16
 CASES = 2000
-
-
-def run_together(functions):
-    """Start every function at the same moment, each in its own thread (and DB connection);
-    return their results, or raise the first exception in the calling thread."""
-    barrier = threading.Barrier(len(functions))
-
-    def run(function):
-        try:
-            barrier.wait(timeout=10)
-            return function()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(functions)) as pool:
-        futures = [pool.submit(run, function) for function in functions]
-        return [future.result(timeout=300) for future in futures]
 
 
 def outcome(function):

@@ -1,0 +1,57 @@
+"""Run work at the same instant in real threads, each with its own PostgreSQL connection.
+
+The concurrency tests use these to prove single use: N callers pass a barrier together,
+as a double click, two tabs or two staff members would, and the test counts the winners.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.http import HttpResponse
+from django.test import Client
+
+T = TypeVar("T")
+
+
+def run_together(functions: Sequence[Callable[[], T]], *, timeout: float = 300) -> list[T]:
+    """Start every function at the same moment, each in its own thread (and DB connection);
+    return their results in order, or raise the first exception in the calling thread."""
+    barrier = threading.Barrier(len(functions))
+
+    def run(function: Callable[[], T]) -> T:
+        try:
+            barrier.wait(timeout=10)
+            return function()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(functions)) as pool:
+        futures = [pool.submit(run, function) for function in functions]
+        return [future.result(timeout=timeout) for future in futures]
+
+
+def requests_together(
+    clients: Sequence[Client], method: str, path: str, data: dict[str, Any] | None = None
+) -> list[HttpResponse]:
+    """The same request from every client at the same instant; their responses in order."""
+    return run_together(
+        [lambda client=client: getattr(client, method)(path, data or {}) for client in clients]
+    )
+
+
+def post_together(clients: Sequence[Client], path: str, data: dict[str, Any]) -> list[int]:
+    """POST `data` to `path` from every client at the same instant; their status codes."""
+    return [response.status_code for response in requests_together(clients, "post", path, data)]
+
+
+def clients_holding(link_path: str, count: int) -> list[Client]:
+    """Browsers that each opened the link (which moves its token into their session)."""
+    clients = [Client() for _ in range(count)]
+    for client in clients:
+        assert client.get(link_path).status_code == 302
+    return clients

@@ -1,0 +1,210 @@
+"""Single-use codes and links of the customer's pages under concurrency.
+
+The same right code (or the same link) is sent by several tabs at the same instant, each
+with its own session and its own PostgreSQL connection: exactly one use succeeds, the
+others get the page's clean refusal (never a 500), and the effect happens once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from accounts.hashing import HashPurpose, keyed_hash
+from accounts.models import BackupCode, OneTimeCode, SecurityEvent
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import two_factor_provision
+from support.models import CaseEvent, CaseProof, EmailChange, RecoveryCase
+from support.roles import AGENTS_GROUP
+from support.services.actions import case_email_change_start
+from support.services.cases import case_link_issue, case_open, case_proof_code_send
+from support.services.queue import case_claim_next
+from tests.concurrency import clients_holding, requests_together
+from tests.factories import UserFactory, totp_code
+from tests.support.conftest import (
+    PROOF_CODE_EMAIL,
+    PROOF_CODE_SMS,
+    password_only_client,
+    staff_member,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RACERS = 4
+ROUNDS = 3
+
+
+def status_pages(case: RecoveryCase) -> list[Client]:
+    """Tabs that each opened a status link of the request (one link each: links are single use)."""
+    clients = []
+    for _ in range(RACERS):
+        token, _notice = case_link_issue(case=case)
+        client = Client()
+        assert client.get(f"/recover/case/{token}/").status_code == 302
+        clients.append(client)
+    return clients
+
+
+def statuses(responses) -> list[int]:
+    return sorted(response.status_code for response in responses)
+
+
+def test_one_right_proof_code_typed_in_four_tabs_at_once_gives_one_proof(sms_outbox):
+    """A requester's phone code, entered in four tabs together (3 rounds): one tab proves
+    the phone, the others are told the code can no longer be used; one proof, one
+    "proof recorded" entry."""
+    for round_ in range(ROUNDS):
+        user = UserFactory()
+        case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
+        assert case_proof_code_send(case=case, kind=CaseProof.Kind.PHONE)
+        code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+        clients = status_pages(case)
+
+        responses = requests_together(
+            clients,
+            "post",
+            "/recover/case/",
+            {"action": "verify_code", "kind": "phone", "code": code},
+        )
+
+        assert statuses(responses) == [302] + [400] * (RACERS - 1)
+        for response in responses:
+            if response.status_code == 400:
+                assert b"This code can no longer be used" in response.content
+        assert CaseProof.objects.filter(case=case, kind=CaseProof.Kind.PHONE).count() == 1
+        assert case.events.filter(type=CaseEvent.Type.PROOF_ADDED).count() == 1
+        assert case.events.filter(type=CaseEvent.Type.CODE_FAILED).count() == 0
+        assert OneTimeCode.objects.filter(user=user, consumed_at__isnull=False).count() == 1
+
+
+def test_one_new_address_code_typed_in_four_tabs_at_once_proves_the_change_once(mailoutbox):
+    """The code of a login-email change's new address, entered in four tabs together: the
+    change moves to "waiting for a supervisor" once, with one proof entry."""
+    agent = staff_member("agent.race@desk.example", AGENTS_GROUP)
+    for round_ in range(ROUNDS):
+        user = UserFactory()
+        case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
+        RecoveryCase.objects.filter(pk=case.pk).update(status="waiting")
+        assert case_claim_next(agent=agent).pk == case.pk
+        new_email = f"fresh.start{round_}@example.org"
+        change = case_email_change_start(case_id=case.pk, agent=agent, new_email=new_email)
+        code = next(
+            PROOF_CODE_EMAIL.search(m.body).group(1) for m in mailoutbox if m.to == [new_email]
+        )
+        clients = status_pages(case)
+
+        responses = requests_together(
+            clients,
+            "post",
+            "/recover/case/",
+            {"action": "verify_code", "kind": "new_email", "code": code},
+        )
+
+        assert statuses(responses) == [302] + [400] * (RACERS - 1)
+        change.refresh_from_db()
+        assert change.status == EmailChange.Status.AWAITING_APPROVAL
+        proofs = case.events.filter(type=CaseEvent.Type.PROOF_ADDED, details__kind="new_email")
+        assert proofs.count() == 1
+        RecoveryCase.objects.filter(pk=case.pk).update(status="rejected", claimed_by=None)
+
+
+def test_one_status_link_opened_in_four_tabs_at_once_opens_one_session():
+    """A status link (single use: it moves into the session) opened by four tabs together:
+    one tab gets the page, the others the "link no longer valid" page."""
+    for round_ in range(ROUNDS):
+        case = case_open(contact_email=f"me{round_}@example.org").case
+        token, _notice = case_link_issue(case=case)
+        clients = [Client() for _ in range(RACERS)]
+
+        responses = requests_together(clients, "get", f"/recover/case/{token}/")
+
+        assert statuses(responses) == [302] + [404] * (RACERS - 1)
+        assert case.links.filter(used_at__isnull=False).count() == 1
+
+
+def test_one_cancel_link_of_an_email_change_confirmed_in_four_tabs_at_once_cancels_once():
+    """The old address's "stop this change" link, confirmed in four tabs together: one
+    cancellation, one security event, one reopening of the case; the others get 404."""
+    supervisor = staff_member("super.race@desk.example", AGENTS_GROUP)
+    for round_ in range(ROUNDS):
+        user = UserFactory()
+        case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
+        RecoveryCase.objects.filter(pk=case.pk).update(status="resolved", closed_at=timezone.now())
+        token = secrets.token_urlsafe(32)
+        change = EmailChange.objects.create(
+            case=case,
+            requester=case,
+            user=user,
+            new_email=f"thief{round_}@example.org",
+            requested_by=supervisor,
+            status=EmailChange.Status.WAITING_PERIOD,
+            effective_at=timezone.now() + timedelta(hours=24),
+            cancel_token_hash=keyed_hash(token, purpose=HashPurpose.EMAIL_CHANGE_CANCEL),
+        )
+        clients = clients_holding(f"/recover/cancel-email-change/{token}/", RACERS)
+
+        responses = requests_together(clients, "post", "/recover/cancel-email-change/")
+
+        assert statuses(responses) == [200] + [404] * (RACERS - 1)
+        change.refresh_from_db()
+        assert change.status == EmailChange.Status.CANCELLED
+        cancelled = SecurityEvent.objects.filter(
+            account_id=user.pk, type=SecurityEvent.Type.EMAIL_CHANGE_CANCELLED
+        )
+        assert cancelled.count() == 1
+        assert case.events.filter(type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED).count() == 1
+        assert case.events.filter(type=CaseEvent.Type.REOPENED).count() == 1
+        RecoveryCase.objects.filter(pk=case.pk).update(status="rejected")
+
+
+def signed_in_with_password(user, count: int) -> list[Client]:
+    """Browsers past the password step of sign-in, each at the 2FA step."""
+    return [password_only_client(user) for _ in range(count)]
+
+
+def test_one_backup_code_in_four_sign_ins_at_once_signs_in_once():
+    """Four sign-ins at the 2FA step use the same backup code together (3 rounds): one
+    passes, the others are told the code is not valid or already used; the code is gone
+    and its use is recorded once."""
+    for _round in range(ROUNDS):
+        user = UserFactory()
+        _device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+        clients = signed_in_with_password(user, RACERS)
+
+        responses = requests_together(clients, "post", "/accounts/2fa/", {"code": codes[0]})
+
+        assert statuses(responses) == [302] + [400] * (RACERS - 1)
+        for response in responses:
+            if response.status_code == 400:
+                # The first refusal counts as a failure, and django-otp's throttle then
+                # answers the rest before looking at the code.
+                assert (
+                    b"already used" in response.content
+                    or b"Too many wrong codes" in response.content
+                )
+        used = SecurityEvent.objects.filter(
+            account_id=user.pk, type=SecurityEvent.Type.BACKUP_CODE_USED
+        )
+        assert used.count() == 1
+        assert BackupCode.objects.filter(device__user=user).count() == len(codes) - 1
+
+
+def test_one_authenticator_code_in_four_sign_ins_at_once_signs_in_once():
+    """Four sign-ins at the 2FA step send the same authenticator code together: django-otp
+    keeps the last accepted time step under the device's row lock, so one passes and the
+    others are refused as a replay."""
+    user = UserFactory()
+    device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+    clients = signed_in_with_password(user, RACERS)
+    code = totp_code(device)
+
+    responses = requests_together(clients, "post", "/accounts/2fa/", {"code": code})
+
+    assert statuses(responses) == [302] + [400] * (RACERS - 1)
+    signed_in = [r for r in responses if r.status_code == 302]
+    assert re.search(r"/account/security/$", signed_in[0]["Location"])
