@@ -1,0 +1,272 @@
+"""Staff decisions under concurrency: one approval is decided once, one claim ends once.
+
+Supervisors deciding the same approval, and an agent giving a case back while the lease
+sweep runs, each in its own thread and PostgreSQL connection at the same instant.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from functools import partial
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import SecurityEvent
+from notifications.models import Notification
+from support.models import (
+    CaseApproval,
+    CaseEvent,
+    CaseProof,
+    CaseStatus,
+    EmailChange,
+    RecoveryCase,
+)
+from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
+from support.services import actions
+from support.services.cases import case_open
+from support.services.queue import (
+    CaseActionError,
+    case_claim_next,
+    case_claims_release_stale,
+    case_release,
+)
+from tests.concurrency import run_together
+from tests.factories import UserFactory
+from tests.support.conftest import png_upload, staff_member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SUPERVISORS = 4
+ROUNDS = 5
+
+
+def outcome(function):
+    """Call and report ("ok", result) or ("refused", the CaseActionError's message)."""
+
+    def call():
+        try:
+            return ("ok", function())
+        except CaseActionError as exc:
+            return ("refused", str(exc))
+
+    return call
+
+
+@pytest.fixture
+def desk():
+    agent = staff_member("agent.race@desk.example", AGENTS_GROUP)
+    supervisors = [
+        staff_member(f"super{i}.race@desk.example", SUPERVISORS_GROUP) for i in range(SUPERVISORS)
+    ]
+    return agent, supervisors
+
+
+def claimed_case(agent, *, user=None, files=None) -> RecoveryCase:
+    case = case_open(
+        contact_email="race.requester@example.org", matched_user=user, files=files
+    ).case
+    RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
+    assert case_claim_next(agent=agent).pk == case.pk
+    return case
+
+
+def document_approval(agent) -> CaseApproval:
+    """A pending approval of a document check the agent attested."""
+    case = claimed_case(agent, files=[png_upload()])
+    actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
+    return actions.case_approval_request(
+        case_id=case.pk, agent=agent, action=CaseApproval.Action.DOCUMENT
+    )
+
+
+def email_change_approval(agent, round_: int) -> CaseApproval:
+    """A pending approval of a login-email change that has every proof but the approval."""
+    user = UserFactory()
+    case = claimed_case(agent, user=user)
+    CaseProof.objects.create(case=case, kind=CaseProof.Kind.PHONE)
+    change = EmailChange.objects.create(
+        case=case,
+        requester=case,
+        user=user,
+        new_email=f"new.address{round_}@example.org",
+        requested_by=agent,
+        status=EmailChange.Status.AWAITING_APPROVAL,
+        proven_at=timezone.now(),
+    )
+    return actions.case_approval_request(
+        case_id=case.pk,
+        agent=agent,
+        action=CaseApproval.Action.CHANGE_EMAIL,
+        email_change=change.pk,
+    )
+
+
+def test_four_supervisors_approving_one_document_check_at_once_decide_it_once(desk):
+    """Four supervisors approve the same document check together (5 rounds): one decision
+    is recorded, the others are told it was already decided; the case goes back to the
+    queue once."""
+    agent, supervisors = desk
+    for _round in range(ROUNDS):
+        approval = document_approval(agent)
+
+        results = run_together(
+            [
+                outcome(
+                    partial(
+                        actions.case_approval_decide,
+                        approval_id=approval.pk,
+                        supervisor=supervisor,
+                        approve=True,
+                    )
+                )
+                for supervisor in supervisors
+            ]
+        )
+
+        kinds = Counter(kind for kind, _value in results)
+        assert kinds == {"ok": 1, "refused": SUPERVISORS - 1}
+        assert {value for kind, value in results if kind == "refused"} == {
+            "This approval was already decided."
+        }
+        approval.refresh_from_db()
+        winner = next(
+            supervisor
+            for supervisor, (kind, _v) in zip(supervisors, results, strict=True)
+            if kind == "ok"
+        )
+        assert approval.approved is True and approval.decided_by == winner
+        case = approval.case
+        assert case.events.filter(type=CaseEvent.Type.APPROVAL_DECIDED).count() == 1
+        case.refresh_from_db()
+        assert case.status == CaseStatus.WAITING
+        RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.REJECTED)
+
+
+def test_approve_and_deny_of_one_approval_at_once_decide_it_once(desk):
+    """One supervisor approves while another denies, at the same instant (5 rounds): the
+    approval holds exactly one of the two decisions, and the timeline says which."""
+    agent, supervisors = desk
+    for _round in range(ROUNDS):
+        approval = document_approval(agent)
+
+        results = run_together(
+            [
+                outcome(
+                    partial(
+                        actions.case_approval_decide,
+                        approval_id=approval.pk,
+                        supervisor=supervisors[0],
+                        approve=True,
+                    )
+                ),
+                outcome(
+                    partial(
+                        actions.case_approval_decide,
+                        approval_id=approval.pk,
+                        supervisor=supervisors[1],
+                        approve=False,
+                    )
+                ),
+            ]
+        )
+
+        assert sorted(kind for kind, _value in results) == ["ok", "refused"]
+        approved_won = results[0][0] == "ok"
+        approval.refresh_from_db()
+        assert approval.approved is approved_won
+        decided = approval.case.events.filter(type=CaseEvent.Type.APPROVAL_DECIDED)
+        assert list(decided.values_list("details__approved", flat=True)) == [approved_won]
+        RecoveryCase.objects.filter(pk=approval.case_id).update(status=CaseStatus.REJECTED)
+
+
+def test_four_supervisors_approving_one_email_change_at_once_schedule_it_once(desk):
+    """Four supervisors approve the same login-email change together (3 rounds): one
+    waiting period starts, with one security event, one notice per contact on file and
+    one cancel link."""
+    agent, supervisors = desk
+    for round_ in range(3):
+        approval = email_change_approval(agent, round_)
+        user = approval.email_change.user
+
+        results = run_together(
+            [
+                outcome(
+                    partial(
+                        actions.case_approval_decide,
+                        approval_id=approval.pk,
+                        supervisor=supervisor,
+                        approve=True,
+                    )
+                )
+                for supervisor in supervisors
+            ]
+        )
+
+        assert Counter(kind for kind, _value in results) == {"ok": 1, "refused": SUPERVISORS - 1}
+        change = EmailChange.objects.get(pk=approval.email_change_id)
+        assert change.status == EmailChange.Status.WAITING_PERIOD
+        scheduled = SecurityEvent.objects.filter(
+            account_id=user.pk, type=SecurityEvent.Type.EMAIL_CHANGE_SCHEDULED
+        )
+        assert scheduled.count() == 1
+        notices = Notification.objects.filter(template_key="support/email_change_scheduled")
+        assert sorted(notices.filter(account_id=user.pk).values_list("channel", flat=True)) == [
+            "email",
+            "sms",
+        ]
+        assert (
+            CaseEvent.objects.filter(
+                type=CaseEvent.Type.EMAIL_CHANGE_SCHEDULED, details__email_change_id=change.pk
+            ).count()
+            == 1
+        )
+
+
+def test_giving_a_case_back_while_the_lease_sweep_runs_ends_the_claim_once(desk):
+    """An agent gives back a case whose lease just ran out while the sweep returns stale
+    claims (10 rounds): the case is back in the queue once, with either "returned" or
+    "claim expired" on the timeline, never both; a late give-back is refused in words."""
+    agent, _supervisors = desk
+    seen = Counter()
+    for _round in range(10):
+        case = claimed_case(agent)
+        RecoveryCase.objects.filter(pk=case.pk).update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+
+        (release, swept) = run_together(
+            [
+                outcome(partial(case_release, case_id=case.pk, agent=agent, reason="Lunch")),
+                case_claims_release_stale,
+            ]
+        )
+
+        ended = case.events.filter(type__in=[CaseEvent.Type.RELEASED, CaseEvent.Type.LEASE_EXPIRED])
+        assert ended.count() == 1
+        if release[0] == "ok":
+            assert swept == 0 and ended.get().type == CaseEvent.Type.RELEASED
+        else:
+            assert release[1] == "This case is not claimed by you any more."
+            assert swept == 1 and ended.get().type == CaseEvent.Type.LEASE_EXPIRED
+        seen[ended.get().type] += 1
+        case.refresh_from_db()
+        assert (case.status, case.claimed_by_id) == (CaseStatus.WAITING, None)
+        RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.REJECTED)
+    assert sum(seen.values()) == 10
+
+
+def test_giving_one_case_back_twice_at_once_records_it_once(desk):
+    """A double click on "give back": one release is recorded, the other is refused."""
+    agent, _supervisors = desk
+    for _round in range(ROUNDS):
+        case = claimed_case(agent)
+
+        results = run_together(
+            [outcome(partial(case_release, case_id=case.pk, agent=agent, reason="Lunch"))] * 4
+        )
+
+        assert Counter(kind for kind, _value in results) == {"ok": 1, "refused": 3}
+        assert case.events.filter(type=CaseEvent.Type.RELEASED).count() == 1
+        RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.REJECTED)
