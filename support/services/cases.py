@@ -471,7 +471,11 @@ def _code_check_without_destination(*, case: RecoveryCase, kind: CaseProof.Kind)
     No code exists (no account, no such contact on file, or none sent for this requester),
     yet the customer sees what they would see for a mistyped code: "wrong", then too many
     attempts, then expired.
+
+    Call inside a transaction: the request's row lock counts simultaneous tries one after
+    another, as the code row's lock does for a real code, so a burst of tries reads alike.
     """
+    RecoveryCase.objects.select_for_update().filter(pk=case.pk).first()
     sent = (
         case.events.filter(type=CaseEvent.Type.CODE_SENT, details__kind=kind)
         .order_by("-created_at", "-id")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -39,10 +40,10 @@ RACERS = 4
 ROUNDS = 3
 
 
-def status_pages(case: RecoveryCase) -> list[Client]:
+def status_pages(case: RecoveryCase, count: int = RACERS) -> list[Client]:
     """Tabs that each opened a status link of the request (one link each: links are single use)."""
     clients = []
-    for _ in range(RACERS):
+    for _ in range(count):
         token, _notice = case_link_issue(case=case)
         client = Client()
         assert client.get(f"/recover/case/{token}/").status_code == 302
@@ -208,3 +209,37 @@ def test_one_authenticator_code_in_four_sign_ins_at_once_signs_in_once():
     assert statuses(responses) == [302] + [400] * (RACERS - 1)
     signed_in = [r for r in responses if r.status_code == 302]
     assert re.search(r"/account/security/$", signed_in[0]["Location"])
+
+
+def wrong_code_answers(case: RecoveryCase, code: str) -> Counter:
+    """Eight tabs of the request send the same wrong code at once; the answers they read."""
+    clients = status_pages(case, count=8)
+    responses = requests_together(
+        clients,
+        "post",
+        "/recover/case/",
+        {"action": "verify_code", "kind": "phone", "code": code},
+    )
+    answers = Counter()
+    for response in responses:
+        assert response.status_code == 400
+        body = response.content.decode()
+        answers["wrong" if "This code is not right" in body else "used up"] += 1
+    return answers
+
+
+def test_wrong_codes_at_once_use_up_the_attempts_alike_with_and_without_an_account(sms_outbox):
+    """A burst of wrong codes (eight at once) is counted under a lock whether or not the
+    request matched an account: both answer "wrong" five times, then "can no longer be
+    used", so a burst cannot tell a request with a real code from one without."""
+    user = UserFactory()
+    matched = case_open(contact_email="owner@example.org", matched_user=user).case
+    unmatched = case_open(contact_email="nobody@example.org", contact_phone="+4915199999999").case
+    assert case_proof_code_send(case=matched, kind=CaseProof.Kind.PHONE)
+    assert not case_proof_code_send(case=unmatched, kind=CaseProof.Kind.PHONE)
+    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    expected = Counter({"wrong": 5, "used up": 3})
+    assert wrong_code_answers(matched, wrong) == expected
+    assert wrong_code_answers(unmatched, wrong) == expected
