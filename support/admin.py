@@ -6,20 +6,51 @@ import re
 from typing import Any
 
 from django.contrib import admin
-from django.http import Http404
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
 from accounts.contacts import mask_contacts_in
-from support import views
+from support import selectors, views
 from support.models import CaseApproval, CaseEvent, EmailChange, RecoveryCase
 from support.roles import is_supervisor
 
 
+class CaseRowsAdmin(ReadOnlyAdmin):
+    """Rows that are cases or belong to one, shown only for cases the staff member may open.
+
+    Lists, searches, the autocomplete JSON and every page of one row read through
+    `selectors.case_rows_for_staff`; a row of a case that is not theirs answers 404, as an
+    id that does not exist does.
+    """
+
+    case_field = "case"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return selectors.case_rows_for_staff(
+            super().get_queryset(request),
+            user=request.user,  # type: ignore[arg-type]
+            case_field=self.case_field,
+        )
+
+    def _object_or_404(self, request: HttpRequest, object_id: str) -> None:
+        if not re.fullmatch(r"[0-9]+", object_id) or self.get_object(request, object_id) is None:
+            raise Http404
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+
 @admin.register(RecoveryCase)
-class RecoveryCaseAdmin(ReadOnlyAdmin):
+class RecoveryCaseAdmin(CaseRowsAdmin):
     """Supervisors browse cases; agents never pick from a list and land on the queue."""
 
     list_display = [
@@ -45,6 +76,8 @@ class RecoveryCaseAdmin(ReadOnlyAdmin):
         "queued_at",
         "closed_at",
     ]
+
+    case_field = ""
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -86,7 +119,7 @@ CASE_EVENT_FIELDS = (
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(ReadOnlyAdmin):
+class CaseEventAdmin(CaseRowsAdmin):
     """The timeline rows, with every email address and phone number in them masked.
 
     A joined request's submission and a customer's message carry contacts typed by the
@@ -108,7 +141,7 @@ class CaseEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CaseApproval)
-class CaseApprovalAdmin(ReadOnlyAdmin):
+class CaseApprovalAdmin(CaseRowsAdmin):
     list_display = ["case", "action", "requested_by", "decided_by", "approved", "created_at"]
     exclude = ["note"]
     readonly_fields = ["masked_note"]
@@ -119,6 +152,6 @@ class CaseApprovalAdmin(ReadOnlyAdmin):
 
 
 @admin.register(EmailChange)
-class EmailChangeAdmin(ReadOnlyAdmin):
+class EmailChangeAdmin(CaseRowsAdmin):
     list_display = ["case", "status", "effective_at", "created_at"]
     exclude = ["cancel_token_hash", "new_email"]

@@ -304,6 +304,32 @@ def case_get_for_agent(*, case_id: int, user: User) -> RecoveryCase:
     return cases.get(pk=case_id)
 
 
+def case_rows_for_staff(queryset: QuerySet, *, user: User, case_field: str = "") -> QuerySet:
+    """The rows of `queryset` that belong to cases `user` may open, by the rule of
+    `case_get_for_agent`: every case for a supervisor; for anyone else the case they hold
+    and the requests that joined it.
+
+    `case_field` leads from a row to its case ("" when the rows are cases). Every admin
+    list, page and autocomplete that names cases reads through this, so an agent learns no
+    reference or contact of a case they do not hold, and a case that is not theirs answers
+    as one that does not exist.
+    """
+    if is_supervisor(user):
+        return queryset
+    at = f"{case_field}__" if case_field else ""
+    held = Q(
+        **{
+            f"{at}status": CaseStatus.CLAIMED,
+            f"{at}claimed_by": user,
+            f"{at}merged_into__isnull": True,
+        }
+    )
+    joined_to_held = Q(
+        **{f"{at}merged_into__status": CaseStatus.CLAIMED, f"{at}merged_into__claimed_by": user}
+    )
+    return queryset.filter(held | joined_to_held)
+
+
 def case_evidence_get(*, case: RecoveryCase, evidence_id: int) -> CaseEvidence:
     """A file of any requester of the case (raises `CaseEvidence.DoesNotExist` otherwise)."""
     return CaseEvidence.objects.get(Q(case=case) | Q(case__merged_into=case), pk=evidence_id)
