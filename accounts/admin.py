@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_contacts_in, mask_email, mask_phone
-from accounts.forms import PhoneNumberField
+from accounts.forms import PhoneNumberField, StaffRecheckForm
 from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.holds import (
@@ -57,8 +57,11 @@ class UserAdminCreationForm(AdminUserCreationForm):
     phone = PhoneNumberField(label=capfirst(_("phone number")), required=False)
 
 
-class HoldLiftForm(forms.Form):
-    """Why a supervisor lifts a hold: required, and kept in the audit."""
+class HoldLiftForm(StaffRecheckForm):
+    """Why a supervisor lifts a hold (required, kept in the audit), confirmed with a fresh
+    authenticator code."""
+
+    recheck_action = "security_hold_lift"
 
     reason = forms.CharField(
         label=_("Reason"),
@@ -162,7 +165,7 @@ class UserAdmin(DjangoUserAdmin):
         if not is_supervisor(request.user):
             raise PermissionDenied
         account = get_object_or_404(User, pk=user_id)
-        form = HoldLiftForm(request.POST or None)
+        form = HoldLiftForm.for_request(request, request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 security_hold_lift(

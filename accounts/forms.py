@@ -11,6 +11,7 @@ from allauth.core import ratelimit
 from django import forms
 from django.contrib.auth.hashers import make_password
 from django.core.validators import MaxLengthValidator
+from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +20,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import InvalidPhoneNumber, email_domain_suggestion, phone_to_e164
 from accounts.models import BackupCodeDevice, User
+from accounts.requests import signed_in_user
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import Recheck, staff_otp_recheck
 from accounts.services.users import phone_taken_notify
 from notifications.services import notification_reference_new
 
@@ -212,3 +216,78 @@ class StaffOTPLoginForm(OTPAdminAuthenticationForm):
         token = (self.cleaned_data.get("otp_token") or "").replace("-", "").replace(" ", "")
         model = BackupCodeDevice if len(token) == 16 else TOTPDevice
         return model.objects.filter(user=user, confirmed=True).first()
+
+
+class StaffRecheckForm(forms.Form):
+    """The confirming form of a sensitive staff action: its own fields and a fresh code
+    from the staff member's authenticator (`accounts.services.two_factor.staff_otp_recheck`).
+
+    Subclasses name the action (`recheck_action`, written to the audit on a failure) and
+    add their fields; a view builds them with `for_request`, which binds the signed-in
+    staff member and the request's audit context. The code is checked last, and only when
+    every other field is valid, so a form refused for other input never uses a code up.
+    A wrong, missing or replayed code is a form error: nothing of the action is written,
+    and the failure is recorded on the staff member's own account.
+    """
+
+    recheck_action = ""
+    recheck_messages = {
+        Recheck.MISSING: _("Enter the current code from your authenticator app to confirm."),
+        Recheck.WRONG: _(
+            "That code is not right, or it was already used. Enter the newest code from your "
+            "authenticator app."
+        ),
+        Recheck.THROTTLED: _("Too many wrong codes. Wait a moment and try again."),
+        Recheck.NO_AUTHENTICATOR: _(
+            "This step needs an authenticator app on your staff account. Ask an operator to "
+            "set one up."
+        ),
+    }
+
+    otp_code = forms.CharField(
+        label=_("Code from your authenticator app"),
+        required=False,
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 8}
+        ),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        recheck_user: User | None = None,
+        audit_context: AuditContext | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.recheck_user = recheck_user
+        self.audit_context = audit_context or AuditContext()
+
+    @classmethod
+    def for_request(cls, request: HttpRequest, *args: Any, **kwargs: Any) -> StaffRecheckForm:
+        """The form for the signed-in staff member of `request`."""
+        return cls(
+            *args,
+            recheck_user=signed_in_user(request),
+            audit_context=AuditContext.from_request(request),
+            **kwargs,
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean() or {}
+        if self.errors:
+            return cleaned_data
+        if self.recheck_user is None:
+            raise forms.ValidationError(self.recheck_messages[Recheck.MISSING], code="missing")
+        result = staff_otp_recheck(
+            user=self.recheck_user,
+            code=cleaned_data.get("otp_code") or "",
+            action=self.recheck_action,
+            context=self.audit_context,
+        )
+        if result != Recheck.OK:
+            self.add_error("otp_code", forms.ValidationError(self.recheck_messages[result]))
+        # The code is spent: it is no input of the action.
+        cleaned_data.pop("otp_code", None)
+        return cleaned_data

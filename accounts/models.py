@@ -199,6 +199,10 @@ class SecurityEvent(models.Model):
         PHONE_CHANGED = "phone_changed", _("Phone number changed")
         PERMISSIONS_CHANGED = "permissions_changed", _("Sign-in or staff permissions changed")
         SECURITY_HOLD_LIFTED = "security_hold_lifted", _("Security hold lifted by a supervisor")
+        STAFF_RECHECK_FAILED = (
+            "staff_recheck_failed",
+            _("Authenticator re-check failed before a sensitive staff action"),
+        )
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)

@@ -8,6 +8,7 @@ from django import forms
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import StaffRecheckForm
 from accounts.models import User
 from support import selectors
 from support.canned import CANNED_REPLIES, REJECTION_REASONS
@@ -198,11 +199,14 @@ class AgentChoiceField(forms.ModelChoiceField):
         return obj.email
 
 
-class ReassignForm(forms.Form):
+class ReassignForm(StaffRecheckForm):
     """The agent who gets the case; none puts it back in the queue (supervisors only).
 
     Offered are only staff who can sign in with their second factor and hold no case.
+    The supervisor confirms with a fresh authenticator code.
     """
+
+    recheck_action = "case_reassign"
 
     assignee = AgentChoiceField(
         label=_("Agent"),
@@ -219,8 +223,13 @@ class ReassignForm(forms.Form):
         ).queryset = selectors.agent_list_assignable()
 
 
-class ApprovalDecisionForm(forms.Form):
-    """A pending four-eyes approval, by id; anything else is refused before the service."""
+class ApprovalDecisionForm(StaffRecheckForm):
+    """A pending four-eyes approval, by id; anything else is refused before the service.
+
+    The supervisor confirms each decision with a fresh authenticator code.
+    """
+
+    recheck_action = "approval_decide"
 
     UNKNOWN = _("This approval does not exist or was already decided.")
 

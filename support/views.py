@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.forms import StaffRecheckForm
 from accounts.models import User
 from accounts.requests import signed_in_user
 from config.forms import ActionForm
@@ -106,9 +107,18 @@ def _context(request: HttpRequest, **extra) -> dict:
     return {**admin.site.each_context(request), **extra}
 
 
-def _action_form(table: ActionTable, action: str, data=None) -> forms.Form:
-    """The action's form; its own ids, since one page shows the forms of many actions."""
-    return table[action][0](data, auto_id=f"id_{action}_%s")
+def _action_form(
+    table: ActionTable, action: str, data=None, *, request: HttpRequest | None = None
+) -> forms.Form:
+    """The action's form; its own ids, since one page shows the forms of many actions.
+
+    A form that asks for a fresh authenticator code is bound to the signed-in staff member.
+    """
+    form_class = table[action][0]
+    auto_id = f"id_{action}_%s"
+    if request is not None and issubclass(form_class, StaffRecheckForm):
+        return form_class.for_request(request, data, auto_id=auto_id)
+    return form_class(data, auto_id=auto_id)
 
 
 def _posted_action(request: HttpRequest, table: ActionTable) -> tuple[str | None, forms.Form]:
@@ -117,7 +127,7 @@ def _posted_action(request: HttpRequest, table: ActionTable) -> tuple[str | None
     if not chosen.is_valid():
         return None, chosen
     action = chosen.cleaned_data["action"]
-    return action, _action_form(table, action, request.POST)
+    return action, _action_form(table, action, request.POST, request=request)
 
 
 def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:

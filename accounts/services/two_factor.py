@@ -6,6 +6,7 @@ import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from django.conf import settings
 from django.db import transaction
@@ -169,3 +170,53 @@ def two_factor_provision(
             user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED, context=context, notify=notify
         )
     return device, codes
+
+
+class Recheck(Enum):
+    """The answer to a staff member's fresh authenticator code for one sensitive action."""
+
+    OK = "ok"
+    MISSING = "missing"
+    WRONG = "wrong"
+    THROTTLED = "throttled"
+    NO_AUTHENTICATOR = "no_authenticator"
+
+
+def staff_otp_recheck(*, user: User, code: str, action: str, context: AuditContext) -> Recheck:
+    """Check a fresh code from the staff member's own authenticator before `action`.
+
+    A session alone (a stolen cookie, a browser left open) cannot take a sensitive
+    supervisor step: each one needs a code from the device in the supervisor's hand. The
+    device rows are locked as `django_otp.verify_token` locks them; django-otp refuses a
+    code of a time step already used (the sign-in's included, so a code is good for one
+    action only) and throttles failures with a growing delay. Only an authenticator app
+    counts: a backup code is for a lost phone, and using one here would also burn it.
+
+    A failure of any kind writes a security event on the staff member's own account
+    (`staff_recheck_failed`, naming `action` and why); it commits even though the action
+    does not happen.
+    """
+    code = code.strip()
+    with transaction.atomic():
+        devices = list(TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True))
+        if not devices:
+            result = Recheck.NO_AUTHENTICATOR
+        elif not code:
+            result = Recheck.MISSING
+        else:
+            result = Recheck.THROTTLED
+            for device in devices:
+                allowed, _details = device.verify_is_allowed()
+                if not allowed:
+                    continue
+                if device.verify_token(code):
+                    return Recheck.OK
+                result = Recheck.WRONG
+        security_event_record(
+            user=user,
+            type=SecurityEvent.Type.STAFF_RECHECK_FAILED,
+            context=context,
+            notify=False,
+            details={"action": action, "reason": result.value},
+        )
+    return result

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from support.models import RecoveryCase
-from tests.support.conftest import PNG, admin_client
+from tests.support.conftest import PNG, admin_client, fresh_code
 
 Capture = Callable[[], AbstractContextManager[Any]]
 
@@ -148,6 +148,10 @@ class Desk:
         with self.capture():
             return self.client.post(
                 reverse("admin:support_approvals"),
-                {"action": decision, "approval_id": approval_id},
+                {
+                    "action": decision,
+                    "approval_id": approval_id,
+                    "otp_code": fresh_code(self.staff),
+                },
                 follow=True,
             )

@@ -39,7 +39,7 @@ from accounts.services.users import user_phone_change
 from notifications.models import Notification
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from tests.factories import PASSWORD, UserFactory, totp_code
-from tests.support.conftest import admin_client, customer_client, staff_member
+from tests.support.conftest import admin_client, customer_client, fresh_code, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -241,7 +241,13 @@ def test_a_supervisor_lifts_a_hold_with_a_reason_audited_and_notified(
     assert User.objects.get(pk=held.pk).on_security_hold
 
     with django_capture_on_commit_callbacks(execute=True):
-        lifted = client.post(lift_url, {"reason": "Owner verified by video call, ticket 4711"})
+        lifted = client.post(
+            lift_url,
+            {
+                "reason": "Owner verified by video call, ticket 4711",
+                "otp_code": fresh_code(supervisor),
+            },
+        )
 
     assert lifted.status_code == 302
     assert User.objects.get(pk=held.pk).security_hold_until is None

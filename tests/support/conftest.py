@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -103,6 +104,21 @@ def admin_client(user: User) -> Client:
     )
     assert response.status_code == 302, response.content.decode()
     return client
+
+
+def fresh_code(user: User) -> str:
+    """The code a staff member's authenticator shows next, after every code already used.
+
+    django-otp accepts a time step once (the sign-in's included), so each sensitive step
+    needs the next code; staff wait for it (30 s), a test reads it ahead. The device's
+    tolerance is widened just enough for that, as a phone whose clock runs ahead would be.
+    """
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    now_t = int((time.time() - device.t0) // device.step)
+    next_t = max(now_t, device.last_t) + 1
+    if next_t - now_t > device.tolerance:
+        TOTPDevice.objects.filter(pk=device.pk).update(tolerance=next_t - now_t)
+    return totp_code(device, at=device.t0 + next_t * device.step + 1)
 
 
 def password_only_client(user: User) -> Client:

@@ -25,6 +25,7 @@ from tests.factories import UserFactory
 from tests.support.conftest import (
     ACCOUNT_EMAIL,
     admin_client,
+    fresh_code,
     png_upload,
     waiting_case,
 )
@@ -368,7 +369,10 @@ def test_a_supervisor_reassigns_to_an_agent(desk, supervisor, other_agent):
     assert case_claim_next(agent=desk.holder).pk == desk.case.pk
     client = admin_client(supervisor)
 
-    response = client.post(desk.work_url(), {"action": "reassign", "assignee": other_agent.pk})
+    response = client.post(
+        desk.work_url(),
+        {"action": "reassign", "assignee": other_agent.pk, "otp_code": fresh_code(supervisor)},
+    )
 
     assert response.status_code == 302
     desk.case.refresh_from_db()
@@ -452,7 +456,12 @@ def test_a_valid_decision_is_recorded(supervisor, pending_approval):
     """The approvals form still decides a pending approval that another staff member asked."""
     client = admin_client(supervisor)
     response = client.post(
-        reverse("admin:support_approvals"), {"action": "deny", "approval_id": pending_approval.pk}
+        reverse("admin:support_approvals"),
+        {
+            "action": "deny",
+            "approval_id": pending_approval.pk,
+            "otp_code": fresh_code(supervisor),
+        },
     )
 
     assert response.status_code == 302

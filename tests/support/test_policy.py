@@ -39,6 +39,7 @@ from tests.support.conftest import (
     RECOVERY_LINK,
     admin_client,
     customer_client,
+    fresh_code,
     other_code,
     password_only_client,
     png_upload,
@@ -302,7 +303,7 @@ def test_four_eyes_the_requester_cannot_approve_their_own_request(
     assert case.reference in page and "your own request" in page
     answer = client.post(
         reverse("admin:support_approvals"),
-        {"approval_id": approval.pk, "action": "approve"},
+        {"approval_id": approval.pk, "action": "approve", "otp_code": fresh_code(supervisor)},
         follow=True,
     )
     assert "You cannot approve your own request." in answer.content.decode()
