@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SecurityEvent
@@ -34,7 +35,7 @@ from support.services.queue import (
 )
 from tests.concurrency import run_together
 from tests.factories import UserFactory
-from tests.support.conftest import png_upload, staff_member
+from tests.support.conftest import admin_client, fresh_code, png_upload, staff_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -270,3 +271,28 @@ def test_giving_one_case_back_twice_at_once_records_it_once(desk):
         assert Counter(kind for kind, _value in results) == {"ok": 1, "refused": 3}
         assert case.events.filter(type=CaseEvent.Type.RELEASED).count() == 1
         RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.REJECTED)
+
+
+def test_four_supervisors_approving_through_the_approvals_page_at_once_decide_once(desk):
+    """The whole page at once: four supervisors, each with a fresh code from their own
+    authenticator, press "approve" on the same approval together. Every answer is a page
+    (a redirect with a message, or the form's refusal), never an error; one decision."""
+    agent, supervisors = desk
+    approval = document_approval(agent)
+    clients = [admin_client(supervisor) for supervisor in supervisors]
+    codes = [fresh_code(supervisor) for supervisor in supervisors]
+
+    responses = run_together(
+        [
+            lambda client=client, code=code: client.post(
+                reverse("admin:support_approvals"),
+                {"action": "approve", "approval_id": approval.pk, "otp_code": code},
+            )
+            for client, code in zip(clients, codes, strict=True)
+        ]
+    )
+
+    assert {response.status_code for response in responses} <= {302, 400}
+    approval.refresh_from_db()
+    assert approval.approved is True and approval.decided_by in supervisors
+    assert approval.case.events.filter(type=CaseEvent.Type.APPROVAL_DECIDED).count() == 1
