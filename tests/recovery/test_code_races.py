@@ -243,3 +243,42 @@ def test_wrong_codes_at_once_use_up_the_attempts_alike_with_and_without_an_accou
     expected = Counter({"wrong": 5, "used up": 3})
     assert wrong_code_answers(matched, wrong) == expected
     assert wrong_code_answers(unmatched, wrong) == expected
+
+
+def test_one_authenticator_confirmed_from_four_tabs_at_once_is_set_up_once():
+    """The re-enrolment's last step sent from four tabs with the same code: one tab sets the
+    authenticator up and gets the backup codes, the others are refused (the account no
+    longer needs a re-enrolment); one re-enrolment is recorded, one set of backup codes
+    exists."""
+    from accounts.models import User
+    from accounts.services.two_factor import (
+        TotpSetupRefused,
+        totp_device_confirm,
+        totp_device_start,
+    )
+    from tests.concurrency import run_together
+
+    user = UserFactory()
+    User.objects.filter(pk=user.pk).update(reenrolment_required=True)
+    device = totp_device_start(user=user)
+    code = totp_code(device)
+
+    def confirm():
+        try:
+            return totp_device_confirm(
+                user=user, device_id=device.pk, code=code, context=AuditContext(), reenrolment=True
+            )
+        except TotpSetupRefused:
+            # The page then sends the tab on to where the account is now.
+            return "refused"
+
+    results = run_together([confirm] * RACERS)
+
+    codes = [result for result in results if isinstance(result, list)]
+    assert len(codes) == 1
+    assert sorted(map(str, results)).count("refused") == RACERS - 1
+    assert BackupCode.objects.filter(device__user=user).count() == len(codes[0])
+    reenrolled = SecurityEvent.objects.filter(
+        account_id=user.pk, type=SecurityEvent.Type.TWO_FACTOR_REENROLLED
+    )
+    assert reenrolled.count() == 1
