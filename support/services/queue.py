@@ -176,7 +176,14 @@ def case_reassign(*, case_id: int, agent: User, assignee: User | None) -> Recove
             case.status = CaseStatus.CLAIMED
             case.claimed_by = assignee
             case.lease_expires_at = _lease_end()
-            case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
+            try:
+                with transaction.atomic():
+                    case.save(
+                        update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"]
+                    )
+            except IntegrityError:
+                # The agent took a case themselves since the check above: one case each.
+                raise CaseActionError("That agent already holds a case.") from None
         case_event_add(
             case=case,
             type=CaseEvent.Type.REASSIGNED,

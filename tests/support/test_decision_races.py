@@ -31,6 +31,7 @@ from support.services.queue import (
     CaseActionError,
     case_claim_next,
     case_claims_release_stale,
+    case_reassign,
     case_release,
 )
 from tests.concurrency import run_together
@@ -296,3 +297,36 @@ def test_four_supervisors_approving_through_the_approvals_page_at_once_decide_on
     approval.refresh_from_db()
     assert approval.approved is True and approval.decided_by in supervisors
     assert approval.case.events.filter(type=CaseEvent.Type.APPROVAL_DECIDED).count() == 1
+
+
+def test_reassigning_to_an_agent_who_takes_a_case_at_that_moment_refuses_cleanly(desk):
+    """A supervisor moves a case to an agent at the instant that agent presses "take next"
+    (10 rounds): the agent ends up with exactly one case, and the supervisor is either
+    obeyed or told in words that the agent already holds one, never a server error."""
+    holder, supervisors = desk
+    target = staff_member("agent.busy@desk.example", AGENTS_GROUP)
+    seen = Counter()
+    for _round in range(10):
+        case = claimed_case(holder)
+        waiting = case_open(contact_email="next.in.line@example.org").case
+        RecoveryCase.objects.filter(pk=waiting.pk).update(status=CaseStatus.WAITING)
+
+        reassigned, _taken = run_together(
+            [
+                outcome(
+                    partial(case_reassign, case_id=case.pk, agent=supervisors[0], assignee=target)
+                ),
+                partial(case_claim_next, agent=target),
+            ]
+        )
+
+        if reassigned[0] == "refused":
+            assert reassigned[1] == "That agent already holds a case."
+        seen[reassigned[0]] += 1
+        held = RecoveryCase.objects.filter(claimed_by=target, status=CaseStatus.CLAIMED)
+        assert held.count() == 1
+        RecoveryCase.objects.filter(pk__in=[case.pk, waiting.pk]).update(
+            status=CaseStatus.REJECTED, claimed_by=None
+        )
+    print(f"\n[reassign against take-next] {dict(seen)}")
+    assert sum(seen.values()) == 10
