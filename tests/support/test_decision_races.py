@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SecurityEvent
+from accounts.services.holds import HoldLiftRefused, security_hold_extend, security_hold_lift
 from notifications.models import Notification
 from support.models import (
     CaseApproval,
@@ -330,3 +331,28 @@ def test_reassigning_to_an_agent_who_takes_a_case_at_that_moment_refuses_cleanly
         )
     print(f"\n[reassign against take-next] {dict(seen)}")
     assert sum(seen.values()) == 10
+
+
+def test_four_supervisors_lifting_one_hold_at_once_lift_it_once(desk):
+    """Four supervisors lift the same security hold together (5 rounds): one lift is
+    recorded and notified, the others are told the account is not on a hold."""
+    _agent, supervisors = desk
+    for _round in range(ROUNDS):
+        customer = UserFactory()
+        security_hold_extend(user=customer, hours=48)
+
+        def lift(supervisor, customer=customer):
+            try:
+                return ("ok", security_hold_lift(user=customer, supervisor=supervisor, reason="Ok"))
+            except HoldLiftRefused as exc:
+                return ("refused", exc.code)
+
+        results = run_together([partial(lift, supervisor) for supervisor in supervisors])
+
+        assert Counter(kind for kind, _value in results) == {"ok": 1, "refused": SUPERVISORS - 1}
+        assert {value for kind, value in results if kind == "refused"} == {"no_hold"}
+        lifted = SecurityEvent.objects.filter(
+            account_id=customer.pk, type=SecurityEvent.Type.SECURITY_HOLD_LIFTED
+        )
+        assert lifted.count() == 1
+        assert Notification.objects.filter(security_event__in=lifted).count() == 2
