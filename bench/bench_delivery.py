@@ -92,7 +92,7 @@ def celery_workers(
             command = [
                 PYTHON, "-m", "celery", "-A", "config.celery_app", "worker",
                 "--pool", "prefork", "--concurrency", "1",
-                "-n", f"{name}-{index}@%h",
+                "-n", f"{name}-{index}@%h", "--queues", "messages,bulk,sweeps",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
                 # INFO for the "ready." line; the task lines go to a temporary file.
                 "--loglevel", "INFO",

@@ -378,7 +378,7 @@ def run(quick: bool) -> list[Result]:
             "SELECT (SELECT count(*) FROM recovery_emailhintrequest),"
             " (SELECT count(*) FROM notifications_notification)",
         )[0]
-        queued = redis.Redis.from_url(BENCH_REDIS_URL).llen("celery")
+        queued = redis.Redis.from_url(BENCH_REDIS_URL).llen("messages")
         results[0].notes.update(
             hint_requests_recorded=hint_requests,
             reset_emails_queued=reset_notices,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -163,15 +165,21 @@ def _notification_add(
 
 
 def notifications_enqueue_batches(
-    notification_ids: Sequence[int], *, channel: Notification.Channel | None = None
+    notification_ids: Sequence[int],
+    *,
+    channel: Notification.Channel | None = None,
+    queue: str | None = None,
 ) -> None:
     """Hand many rows to the workers in batches, one task per batch and channel.
 
     A caller that wrote the rows and knows they all share one `channel` passes it, and
-    the channels are not looked up again.
+    the channels are not looked up again. The batches go to the bulk queue unless `queue`
+    names another: rows a customer is waiting for must not queue behind a campaign.
     """
     from notifications.tasks import deliver_email_batch_task, deliver_sms_batch_task
 
+    if not notification_ids:
+        return
     size = settings.NOTIFICATION_BATCH_SIZE
     by_channel: dict[str, list[int]] = {
         Notification.Channel.EMAIL: [],
@@ -196,7 +204,10 @@ def notifications_enqueue_batches(
                     batch = ids[start : start + size]
                     # A short argsrepr: Celery would otherwise render every id for its logs.
                     tasks[task_channel].apply_async(
-                        args=[batch], producer=producer, argsrepr=f"[{len(batch)} ids]"
+                        args=[batch],
+                        producer=producer,
+                        argsrepr=f"[{len(batch)} ids]",
+                        **({"queue": queue} if queue else {}),
                     )
     except Exception:
         logger.warning("Could not enqueue a delivery batch; the sweep will retry")
@@ -416,29 +427,58 @@ def _render_sms(notification: Notification) -> SmsMessage:
 
 
 class _Senders:
-    """One email connection and one SMS backend for all the messages of a chunk."""
+    """One SMTP session and one HTTP session for all the messages of a chunk.
+
+    The SMTP connection opens with the chunk's first email and closes once, at the end; a
+    send that fails closes it, so the next email opens a fresh one instead of writing into a
+    connection in an unknown state.
+    """
 
     def __init__(self) -> None:
         self.email = get_connection()
-        self.sms = get_sms_backend()
+        self.sms: Any = None
 
     def send(self, notification: Notification) -> None:
         with translation.override(notification.language):
             if notification.channel == Notification.Channel.EMAIL:
-                self.email.send_messages([_render_email(notification)])
+                message = _render_email(notification)
+                try:
+                    self.email.open()
+                    self.email.send_messages([message])
+                except Exception:
+                    self._close_email()
+                    raise
             else:
+                if self.sms is None:
+                    self.sms = get_sms_backend()
                 self.sms.send(_render_sms(notification))
+
+    def close(self) -> None:
+        self._close_email()
+        close_sms = getattr(self.sms, "close", None)
+        if close_sms is not None:
+            close_sms()
+
+    def _close_email(self) -> None:
+        try:
+            self.email.close()
+        except Exception:
+            logger.warning("Closing the SMTP connection failed", exc_info=True)
 
 
 def notifications_deliver(*, notification_ids: Sequence[int]) -> int:
-    """Send the pending notifications among the ids; returns how many this call sent.
+    """Send the due pending notifications among the ids; returns how many this call sent.
 
-    The rows go a chunk at a time (`NOTIFICATION_DELIVERY_CHUNK`): a chunk's rows stay
-    locked while they are sent and are marked sent in the same transaction, so a second
-    delivery of the same ids (a redelivered task, the sweep) finds them sent and does
-    nothing, and rows another worker is sending are skipped, not waited for. A worker that
-    dies mid-chunk has sent at most that chunk, which goes out again with the same reference
-    (Message-ID, the gateway's Idempotency-Key), so the receiving side can drop the copy.
+    The rows go a chunk at a time (`NOTIFICATION_DELIVERY_CHUNK`) over one SMTP and one
+    HTTP session. A chunk is claimed in one statement: its rows' `next_attempt_at` moves a
+    lease (`NOTIFICATION_SEND_LEASE`) ahead, so a second delivery of the same ids (a
+    redelivered task, the sweep) finds nothing due and sends nothing, and no two workers
+    claim one row. Then each row is sent and at once marked sent, in its own commit. A
+    worker killed, or cut off from the database, mid-chunk has sent at most the one row it
+    was in the middle of without marking it; that row and the chunk's unsent rest are due
+    again when the lease ends, and the sweep hands them out. The one row goes out again with
+    the same reference (Message-ID, the gateway's Idempotency-Key), so the receiving side
+    can drop the copy.
     """
     size = settings.NOTIFICATION_DELIVERY_CHUNK
     return sum(
@@ -448,49 +488,99 @@ def notifications_deliver(*, notification_ids: Sequence[int]) -> int:
 
 
 def _deliver_chunk(notification_ids: Sequence[int]) -> int:
-    with transaction.atomic():
-        rows = list(
-            Notification.objects.select_for_update(of=("self",), skip_locked=True)
-            .select_related("security_event")
-            .filter(pk__in=notification_ids, status=Notification.Status.PENDING)
-            .order_by("pk")
-        )
-        if not rows:
-            return 0
-        # Holds are for security notices outside a campaign (the burst guard); other rows
-        # need no look.
-        guarded = {
-            row.template_key
-            for row in rows
-            if row.campaign_id is None and row.template_key.startswith("security/")
-        }
-        held_keys = set(
-            DeliveryHold.objects.filter(
-                template_key__in=guarded, released_at__isnull=True
-            ).values_list("template_key", flat=True)
-            if guarded
-            else ()
-        )
-        held = {row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys}
+    lease = settings.NOTIFICATION_SEND_LEASE
+    claimed = _claim(notification_ids, lease=lease)
+    if not claimed:
+        return 0
+    rows = list(
+        Notification.objects.select_related("security_event").filter(pk__in=claimed).order_by("pk")
+    )
+    held = _held_by_burst_guard(rows)
+    if held:
         Notification.objects.filter(pk__in=held).update(status=Notification.Status.HELD)
-        senders, sent = _Senders(), []
-        for row in rows:
-            if row.pk in held:
-                continue
-            try:
-                senders.send(row)
-            except Exception as exc:
-                _attempt_failed(row, exc)
-            else:
-                sent.append(row.pk)
-        # The outbox keeps no message content once sent: it may hold a code or a link.
-        Notification.objects.filter(pk__in=sent).update(
-            status=Notification.Status.SENT,
-            sent_at=timezone.now(),
-            attempts=F("attempts") + 1,
-            context={},
+    # Stop well inside the lease: a row sent after it ended could be claimed and sent by
+    # another worker as well. The rows left stay claimed until the lease ends.
+    stop_at = time.monotonic() + lease.total_seconds() / 2
+    senders, sent = _Senders(), 0
+    try:
+        with _commits_not_waiting_for_disk():
+            for row in rows:
+                if time.monotonic() > stop_at:
+                    break
+                if row.pk not in held and _deliver_one(row, senders):
+                    sent += 1
+    finally:
+        senders.close()
+    return sent
+
+
+@contextlib.contextmanager
+def _commits_not_waiting_for_disk() -> Iterator[None]:
+    """Let each mark's COMMIT return before its WAL record is flushed to disk.
+
+    A flush per message would cost more than sending it. PostgreSQL writes the records
+    within a fraction of a second (three `wal_writer_delay`s at most) and keeps them through
+    a lost connection, a killed worker and a clean restart; only a crash of the database
+    server in that fraction forgets the last marks, whose messages then go out again under
+    their own references.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except DatabaseError:
+            pass  # the connection is gone, and its setting with it
+
+
+def _claim(notification_ids: Sequence[int], *, lease: timedelta) -> list[int]:
+    """Claim the due pending rows among the ids for `lease`; returns their ids."""
+    now = timezone.now()
+    table = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_attempt_at = %s"  # noqa: S608 # nosec B608 - table name only
+            " WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s RETURNING id",
+            [now + lease, list(notification_ids), Notification.Status.PENDING, now],
         )
-    return len(sent)
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def _held_by_burst_guard(rows: Sequence[Notification]) -> set[int]:
+    """Rows whose type the burst guard holds: security notices outside a campaign only."""
+    guarded = {
+        row.template_key
+        for row in rows
+        if row.campaign_id is None and row.template_key.startswith("security/")
+    }
+    if not guarded:
+        return set()
+    held_keys = set(
+        DeliveryHold.objects.filter(template_key__in=guarded, released_at__isnull=True).values_list(
+            "template_key", flat=True
+        )
+    )
+    return {row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys}
+
+
+def _deliver_one(row: Notification, senders: _Senders) -> bool:
+    """Send one claimed row, then mark it sent in a commit of its own; True if sent."""
+    try:
+        senders.send(row)
+    except Exception as exc:
+        _attempt_failed(row, exc)
+        return False
+    # The outbox keeps no message content once sent: it may hold a code or a link.
+    Notification.objects.filter(pk=row.pk).update(
+        status=Notification.Status.SENT,
+        sent_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        context={},
+    )
+    return True
 
 
 def _attempt_failed(notification: Notification, exc: Exception) -> None:
@@ -511,7 +601,12 @@ def notification_sweep(*, limit: int = 50000) -> int:
     overdue = list(
         Notification.objects.filter(
             status=Notification.Status.PENDING, next_attempt_at__lte=cutoff
-        ).values_list("pk", flat=True)[:limit]
+        ).values_list("pk", "campaign_id")[:limit]
     )
-    notifications_enqueue_batches(overdue)
+    # A customer's own message goes back to the queue of messages, not behind a campaign.
+    notifications_enqueue_batches(
+        [pk for pk, campaign_id in overdue if campaign_id is None],
+        queue=settings.TASK_QUEUE_MESSAGES,
+    )
+    notifications_enqueue_batches([pk for pk, campaign_id in overdue if campaign_id is not None])
     return len(overdue)

@@ -81,12 +81,14 @@ def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
     was really sent.
     """
     from config.celery_app import app
-    from tests.processes import Worker
+    from tests.processes import ALL_QUEUES, Worker
 
     worker = Worker(broker_url=redis_url, inbox_dir=dev_inbox_dir, log_path=tmp_path / "worker.log")
     app.conf.task_always_eager = False
     try:
-        app.control.purge()
+        with app.connection_for_write() as connection:
+            for queue in ALL_QUEUES.split(","):
+                connection.default_channel.queue_purge(queue)
         worker.start()
         yield worker
     finally:

@@ -13,6 +13,8 @@ from pathlib import Path
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every queue of the Procfile's workers (config/settings/base.py routes the tasks).
+ALL_QUEUES = "messages,bulk,sweeps"
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool:
@@ -60,10 +62,24 @@ def database_execute(statement: str) -> None:
 class Worker:
     """A real `celery worker` process group on the test database, killable with SIGKILL."""
 
-    def __init__(self, *, broker_url: str, inbox_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        broker_url: str,
+        inbox_dir: Path,
+        log_path: Path,
+        queues: str = ALL_QUEUES,
+        env: dict[str, str] | None = None,
+        name: str = "tests",
+        concurrency: int = 2,
+    ) -> None:
         self.broker_url = broker_url
         self.inbox_dir = inbox_dir
         self.log_path = log_path
+        self.queues = queues
+        self.extra_env = env or {}
+        self.name = name
+        self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> None:
@@ -73,6 +89,7 @@ class Worker:
             "DATABASE_URL": database_url(),
             "REDIS_URL": self.broker_url,
             "DJANGO_DEV_INBOX_DIR": str(self.inbox_dir),
+            **self.extra_env,
         }
         self.log_path.write_text("")
         log = open(self.log_path, "a")  # noqa: SIM115
@@ -87,7 +104,11 @@ class Worker:
                 "--pool",
                 "prefork",
                 "--concurrency",
-                "2",
+                str(self.concurrency),
+                "--queues",
+                self.queues,
+                "--hostname",
+                f"{self.name}@%h",
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
@@ -106,6 +127,14 @@ class Worker:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("Celery worker did not start:\n" + self.log_path.read_text())
             time.sleep(0.1)
+
+    def pool_pids(self) -> list[int]:
+        """The pool processes, which run the tasks (the main process only hands them out)."""
+        import psutil
+
+        if self.process is None:
+            return []
+        return [child.pid for child in psutil.Process(self.process.pid).children()]
 
     def kill(self) -> None:
         """SIGKILL the main process and every pool child at once, as the OOM killer would."""

@@ -228,8 +228,14 @@ NOTIFICATION_SWEEP_AGE = timedelta(seconds=env.int("DJANGO_NOTIFICATION_SWEEP_AG
 NOTIFICATION_MAX_ATTEMPTS = env.int("DJANGO_NOTIFICATION_MAX_ATTEMPTS", default=8)
 SITE_URL = env("DJANGO_SITE_URL", default="http://127.0.0.1:8000")
 NOTIFICATION_BATCH_SIZE = env.int("DJANGO_NOTIFICATION_BATCH_SIZE", default=100)
-# Rows sent and marked per transaction: the most a worker killed mid-send sends twice.
+# Rows claimed together and sent over one SMTP and one HTTP session; each is marked sent
+# on its own, so a worker killed mid-chunk sends at most one message twice.
 NOTIFICATION_DELIVERY_CHUNK = env.int("DJANGO_NOTIFICATION_DELIVERY_CHUNK", default=50)
+# How long a claimed chunk is a worker's alone. A worker stops sending a chunk after half
+# of it; what a dead worker claimed is due again when it ends, and the sweep sends it.
+NOTIFICATION_SEND_LEASE = timedelta(
+    seconds=env.int("DJANGO_NOTIFICATION_SEND_LEASE_SECONDS", default=120)
+)
 
 # Celery rate limits of the batch tasks per worker ("10/s" = up to 1,000 messages a second).
 NOTIFICATION_BATCH_RATE_EMAIL = env("DJANGO_NOTIFICATION_BATCH_RATE_EMAIL", default="10/s")
@@ -252,7 +258,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task taken by a worker that dies unacknowledged goes back to its queue this long after it
+# was taken (kombu's Redis transport). Every task here finishes in seconds, and none is
+# scheduled ahead (no countdown, no ETA), so minutes are enough and a lost task is
+# handed out again within them (docs/operations.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("DJANGO_CELERY_VISIBILITY_TIMEOUT", default=300)
+}
 CELERY_TIMEZONE = "UTC"
 # Celery's Django fixup closes the database connection around every task unless this is
 # set; with it, tasks keep their connection under Django's own rules (config/celery_app.py)
@@ -287,6 +299,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.audit_checkpoint_task",
         "schedule": crontab(minute="*/5"),
     },
+}
+
+# Three queues, each with workers of its own (Procfile): work of one kind never waits behind
+# another. `messages` (the default) carries what a customer waits for: a code, a link, a
+# security notice, a case's triage. `bulk` carries campaign batches and released holds.
+# `sweeps` carries the periodic tasks, so a rescue of lost rows never queues behind deliveries.
+TASK_QUEUE_MESSAGES = "messages"
+TASK_QUEUE_BULK = "bulk"
+TASK_QUEUE_SWEEPS = "sweeps"
+CELERY_TASK_DEFAULT_QUEUE = TASK_QUEUE_MESSAGES
+CELERY_TASK_ROUTES = {
+    "notifications.tasks.deliver_email_batch_task": {"queue": TASK_QUEUE_BULK},
+    "notifications.tasks.deliver_sms_batch_task": {"queue": TASK_QUEUE_BULK},
+    "notifications.tasks.notifications_enqueue_task": {"queue": TASK_QUEUE_BULK},
+    **{entry["task"]: {"queue": TASK_QUEUE_SWEEPS} for entry in CELERY_BEAT_SCHEDULE.values()},
 }
 
 # --- Internationalisation ---------------------------------------------------------------------

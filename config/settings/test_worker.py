@@ -5,6 +5,7 @@ from .test import env
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = env("REDIS_URL")
-EMAIL_BACKEND = "notifications.mail.DevInboxEmailBackend"
-SMS_BACKEND = "notifications.sms.backends.DevInboxBackend"
+# A test may point the worker at servers it started (an SMTP server, an SMS gateway stub).
+EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="notifications.mail.DevInboxEmailBackend")
+SMS_BACKEND = env("DJANGO_SMS_BACKEND", default="notifications.sms.backends.DevInboxBackend")
 DEV_INBOX_DIR = env("DJANGO_DEV_INBOX_DIR")

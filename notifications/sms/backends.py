@@ -52,7 +52,9 @@ class HttpGatewayBackend:
     """POSTs JSON to SMS_GATEWAY_URL, signed with HMAC-SHA256 over the exact body.
 
     Network errors and 5xx answers are retried with exponential backoff; the message
-    reference goes along as an idempotency key, so a retried POST is not sent twice.
+    reference goes along as an idempotency key, so a retried POST is not sent twice. One
+    backend keeps one HTTP session (kept-alive connection) until `close()`: the outbox uses
+    one per chunk of messages.
     """
 
     def __init__(self) -> None:
@@ -98,3 +100,6 @@ class HttpGatewayBackend:
             raise GatewayError(str(exc)) from exc
         if response.status_code >= 300:
             raise GatewayError(f"gateway answered {response.status_code}")
+
+    def close(self) -> None:
+        self.session.close()

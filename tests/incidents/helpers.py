@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.contrib.auth.hashers import make_password
@@ -13,8 +14,10 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, BackupCodeDevice, User
+from notifications.models import Notification
+from notifications.services import notification_sweep
 from tests.factories import PASSWORD
-from tests.processes import Worker, database_url, wait_for  # noqa: F401
+from tests.processes import ALL_QUEUES, Worker, database_url, wait_for  # noqa: F401
 
 
 def bulk_customers(
@@ -121,3 +124,32 @@ class RedisServer:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+
+def pending() -> int:
+    return Notification.objects.filter(status=Notification.Status.PENDING).count()
+
+
+def deliver_everything(broker_url: str, *, timeout: float = 120) -> int:
+    """Wait for the worker to empty the queue, then do what the periodic sweep does once a
+    minute (with the minute skipped): re-enqueue the rows still pending, until none is left.
+    Returns how many sweeps were needed."""
+    import redis
+
+    queue = redis.Redis.from_url(broker_url)
+    deadline = time.monotonic() + timeout
+    sweeps, last, last_change = 0, -1, time.monotonic()
+    while (waiting := pending()) > 0:
+        assert time.monotonic() < deadline, f"{waiting} notices still pending"
+        now = time.monotonic()
+        if waiting != last:
+            last, last_change = waiting, now
+        elif now - last_change > 2 and not any(queue.llen(q) for q in ALL_QUEUES.split(",")):
+            # The worker is idle and rows are still pending: their tasks were lost.
+            Notification.objects.filter(status=Notification.Status.PENDING).update(
+                next_attempt_at=timezone.now() - timedelta(minutes=5)
+            )
+            notification_sweep()
+            sweeps, last_change = sweeps + 1, now
+        time.sleep(0.2)
+    return sweeps
