@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import redis
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import translation
@@ -23,6 +24,7 @@ UNVERIFIED_ALLOWED_PREFIXES = (
     "/healthz",
     "/dev/inbox/",
 )
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 # Paths that authenticate by bearer token alone: a browser session sent along changes nothing.
 SESSIONLESS_PREFIXES = ("/api/",)
 
@@ -99,12 +101,18 @@ class SecurityHoldMiddleware:
 
 
 class DependencyUnavailableMiddleware:
-    """Fail closed: if Redis (rate limits, queue) is down, answer 503 rather than guess.
+    """Fail closed: while Redis (rate limits, queue) is down, refuse every write with a 503.
 
-    Pages that need no shared state still render; a form that would send a message cannot
-    be rate-limited without Redis, so it is refused with a friendly page, and the request
-    is rolled back whole.
+    Pages that need no shared state still render. A form that changes something (sign-in
+    and sign-up included: their attempt limits live in Redis) cannot be rate-limited or
+    counted without Redis, so before its view runs, and before the request's transaction
+    opens, Redis is asked once; if it does not answer, the friendly 503 page says that
+    nothing was changed. Signing out and choosing the language write nothing that needs a
+    limit and stay open. The service API limits its callers in Redis itself.
     """
+
+    UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+    OPEN_WITHOUT_REDIS = ("/accounts/logout/", "/i18n/", "/api/", "/healthz")
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -112,10 +120,26 @@ class DependencyUnavailableMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_exception(self, request: HttpRequest, exception: Exception):
-        import redis
-        from django.shortcuts import render
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if request.method not in self.UNSAFE_METHODS or request.path.startswith(
+            self.OPEN_WITHOUT_REDIS
+        ):
+            return None
+        from django.core.cache import cache
 
-        if isinstance(exception, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-            return render(request, "503.html", status=503)
+        try:
+            cache.has_key("dependency-check")
+        except REDIS_DOWN:
+            return _unavailable(request)
         return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if isinstance(exception, REDIS_DOWN):
+            return _unavailable(request)
+        return None
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    from django.shortcuts import render
+
+    return render(request, "503.html", status=503)

@@ -15,6 +15,8 @@ admin.site.login_form = StaffOTPLoginForm
 admin.site.site_header = "Recovery Desk"
 admin.site.site_title = "Recovery Desk"
 
+handler500 = "config.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

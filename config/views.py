@@ -1,12 +1,24 @@
-"""Project-level views: health check and the home page."""
+"""Project-level views: health check, the error pages and the home page."""
 
 from __future__ import annotations
 
+import sys
+
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+
+# Errors that mean PostgreSQL or Redis cannot be reached (or dropped the connection), not
+# that the request or the code is wrong: the answer is "try again", 503.
+UNAVAILABLE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 def _database_ok() -> bool:
@@ -28,8 +40,13 @@ def _redis_ok() -> bool:
         return False
 
 
+@transaction.non_atomic_requests
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness: each dependency and whether it answers; 503 if any does not."""
+    """Liveness: each dependency and whether it answers; 503 if any does not.
+
+    Outside the request's transaction: ATOMIC_REQUESTS would open one, and fail, before
+    this view could say that the database is down.
+    """
     checks = {"database": _database_ok()}
     if settings.REDIS_URL:
         checks["redis"] = _redis_ok()
@@ -41,6 +58,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
         },
         status=200 if healthy else 503,
     )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: 503 with the localized "try again" page while PostgreSQL or Redis is down.
+
+    Rendered without the request: its context processors would read the session and the
+    signed-in user from the database that may be the one that is down. The page's language
+    is the request's, which LocaleMiddleware set before the failure.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return HttpResponse(render_to_string("503.html"), status=503)
+    return HttpResponse(render_to_string("500.html"), status=500)
 
 
 def home(request: HttpRequest) -> HttpResponse:
