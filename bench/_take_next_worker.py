@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
 import sys
 import threading
 import time
 from datetime import timedelta
 
 import django
+import psycopg
 
 django.setup()
 
@@ -31,6 +34,7 @@ from support.models import CaseEvent, CaseStatus, RecoveryCase  # noqa: E402
 from support.roles import is_supervisor  # noqa: E402
 from support.services.cases import case_event_add  # noqa: E402
 from support.services.queue import (  # noqa: E402
+    _CLAIM_NEXT_SQL,
     case_claim_next,
     case_held_by,
     case_lease_renew,
@@ -98,10 +102,92 @@ class DjangoAgent:
         connection.close()  # this thread's own connection
 
 
+class PlainAgent:
+    """The floor: the product's own claim statement, sent through plain psycopg.
+
+    No ORM, no model instances, no supervisor look-up: what is left is the statement's cost
+    in PostgreSQL and the round trip, which the product's claim cannot go below.
+    """
+
+    def __init__(self, agent_id: int) -> None:
+        self.agent_id = agent_id
+        self.sql = _CLAIM_NEXT_SQL.format(
+            case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table
+        )
+        self.conn = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+
+    def claim(self) -> int | None:
+        now = timezone.now()
+        row = self.conn.execute(
+            self.sql,
+            {
+                "statuses": [str(CaseStatus.WAITING)],
+                "agent": self.agent_id,
+                "claimed": str(CaseStatus.CLAIMED),
+                "lease": now + timedelta(minutes=settings.CASE_LEASE_MINUTES),
+                "now": now,
+                "event_type": str(CaseEvent.Type.CLAIMED),
+            },
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def close(self, case_id: int) -> None:
+        self.conn.execute(CLOSE_SQL, [case_id])
+
+    def disconnect(self) -> None:
+        self.conn.close()
+
+
 AGENTS = {
     "skip_locked": lambda pk: DjangoAgent(pk, case_claim_next),
     "naive": lambda pk: DjangoAgent(pk, case_claim_next_naive),
+    "floor": PlainAgent,
 }
+
+
+class PacedWorker(threading.Thread):
+    """Agents at a human pace: each of its agents claims once every `interval` seconds.
+
+    One connection serves several agents, as a web process serves many staff. Latency is
+    measured from the moment a claim was due, so a claim that waited for the connection
+    counts its wait too.
+    """
+
+    def __init__(self, agent_ids: list[int], interval: float, ready, go) -> None:
+        super().__init__(daemon=True)
+        self.agent_ids, self.interval, self.ready, self.go = agent_ids, interval, ready, go
+        self.deadline = 0.0
+        self.claimed: list[int] = []
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        agents = {pk: User.objects.get(pk=pk) for pk in self.agent_ids}
+        try:
+            self.ready.wait()
+            self.go.wait()
+            started = time.monotonic()
+            rng = random.Random(self.agent_ids[0])  # a schedule, not a secret
+            due = sorted((started + rng.uniform(0, self.interval), pk) for pk in agents)
+            while due:
+                at, pk = due.pop(0)
+                if at >= self.deadline:
+                    break
+                time.sleep(max(0.0, at - time.monotonic()))
+                try:
+                    case = case_claim_next(agent=agents[pk])
+                except Exception as exc:  # a failed claim is a result, not a crash
+                    self.errors.append(repr(exc)[:200])
+                    continue
+                self.latencies.append((time.monotonic() - at) * 1000)
+                if case is not None:
+                    self.claimed.append(case.pk)
+                    with connection.cursor() as cursor:
+                        cursor.execute(CLOSE_SQL, [case.pk])
+                due.append((at + self.interval, pk))
+                due.sort()
+        finally:
+            connection.close()
 
 
 class Worker(threading.Thread):
@@ -138,13 +224,20 @@ class Worker(threading.Thread):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variant", choices=sorted(AGENTS))
+    parser.add_argument("variant", choices=[*sorted(AGENTS), "paced"])
     parser.add_argument("--agents", required=True, help="Comma-separated user ids.")
     parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--interval", type=float, default=30.0, help="paced: seconds per claim")
+    parser.add_argument("--connections", type=int, default=4, help="paced: threads")
     args = parser.parse_args()
     agent_ids = [int(pk) for pk in args.agents.split(",")]
-    ready, go = threading.Barrier(len(agent_ids) + 1), threading.Event()
-    threads = [Worker(pk, args.variant, ready, go) for pk in agent_ids]
+    if args.variant == "paced":
+        groups = [agent_ids[i :: args.connections] for i in range(args.connections)]
+        ready, go = threading.Barrier(len(groups) + 1), threading.Event()
+        threads: list = [PacedWorker(group, args.interval, ready, go) for group in groups]
+    else:
+        ready, go = threading.Barrier(len(agent_ids) + 1), threading.Event()
+        threads = [Worker(pk, args.variant, ready, go) for pk in agent_ids]
     for thread in threads:
         thread.start()
     ready.wait(timeout=60)
