@@ -8,6 +8,10 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import RevocationCampaign, SecurityEvent
 
+# `last_error` of a security notice the send-time check held: its event is not borne out by
+# the account's state.
+SUSPECT_PREFIX = "suspect:"
+
 
 class Notification(models.Model):
     """Outbox row: one email or SMS, written with the change it reports, delivered after commit."""
@@ -58,12 +62,19 @@ class Notification(models.Model):
                 condition=models.Q(campaign__isnull=True),
                 name="notification_burst_idx",
             ),
+            # Held rows are few: the operators' status and the supervisors' alert read them.
+            models.Index(
+                fields=["template_key"],
+                condition=models.Q(status="held"),
+                name="notification_held_idx",
+            ),
         ]
         constraints = [
+            # A campaign tells each account once by email and once by SMS, never twice.
             models.UniqueConstraint(
-                fields=["campaign", "account_id"],
+                fields=["campaign", "account_id", "channel"],
                 condition=models.Q(campaign__isnull=False),
-                name="one_notice_per_campaign_and_account",
+                name="one_notice_per_campaign_account_channel",
             ),
             # A security notice exists only because a security event does (no false alarms).
             models.CheckConstraint(
@@ -75,6 +86,24 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.channel} {self.template_key}"
+
+
+class Retraction(models.Model):
+    """A "sent in error — nothing changed" message for one message we sent by mistake.
+
+    One per original, by constraint: retracting a batch again sends nobody a second one.
+    """
+
+    original = models.OneToOneField(
+        Notification, on_delete=models.PROTECT, related_name="retraction"
+    )
+    notice = models.OneToOneField(Notification, on_delete=models.PROTECT, related_name="+")
+    batch = models.JSONField(default=dict, help_text=_("The selection the operator retracted."))
+    operator = models.CharField(max_length=150)
+    retracted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"retraction of notification {self.original_id}"
 
 
 class DeliveryHold(models.Model):

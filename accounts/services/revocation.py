@@ -1,14 +1,16 @@
 """Mass 2FA revocation: a declared campaign, worked in set-based, resumable batches.
 
 Each batch is one transaction that removes the devices, flags the users, ends their
-sessions, writes one security event and queues one campaign notice per user, and deletes
-its targets. A run killed half way leaves whole batches done and the rest untouched;
-resuming picks up the targets still there, so nobody is revoked or notified twice (the
-database also refuses a second notice per campaign and account).
+sessions, writes one security event and queues one campaign email per user (and one SMS
+to each phone on file), and deletes its targets. A run killed half way leaves whole
+batches done and the rest untouched; resuming picks up the targets still there, so nobody
+is revoked or notified twice (the database also refuses a second notice per campaign,
+account and channel).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -20,6 +22,7 @@ from django.db.models.lookups import In
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.contacts import InvalidPhoneNumber, mask_email, phone_country_code
 from accounts.models import (
     BackupCode,
     BackupCodeDevice,
@@ -35,8 +38,13 @@ from notifications.services import (
     notification_references_new,
     notifications_enqueue_via_worker,
 )
+from notifications.sms.budget import sms_budget_spend
+
+logger = logging.getLogger(__name__)
 
 CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
+# Why a campaign text is held: kept on the row so `notifications status` can say so.
+SMS_OVER_BUDGET = "over the daily SMS budget of its country"
 
 
 class _IdsIn(In):
@@ -87,6 +95,16 @@ def revocation_selection(
     if last_login_before:
         users = users.filter(Q(last_login__lt=last_login_before) | Q(last_login__isnull=True))
     return users
+
+
+def revocation_identifiers_unmatched(*, identifiers: Iterable[str]) -> list[str]:
+    """The lines of a users file that name no customer (an unknown id or email, a staff
+    account, a typo), as written, so the operator can see whom the campaign will miss."""
+    lines = [raw.strip() for raw in identifiers if raw.strip()]
+    found = revocation_selection(identifiers=lines).values_list("pk", "email")
+    ids = {str(pk) for pk, _email in found}
+    emails = {email for _pk, email in found}
+    return [line for line in lines if line not in ids and line.lower() not in emails]
 
 
 def revocation_campaign_start(
@@ -140,17 +158,24 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
         Session.objects.filter(session_key__in=sessions.values("session_key")).delete()
         sessions.delete()
 
-        notice_ids = _events_and_notices(campaign, list(users.values_list("pk", flat=True)))
+        emails, texts = _events_and_notices(campaign, list(users.values_list("pk", flat=True)))
         CampaignTarget.objects.filter(_ids_in("pk", target_ids)).delete()
-        # Every campaign notice is an email: the hand-over needs no lookup of the channels.
+        # Each list shares one channel: the hand-over needs no lookup of the channels.
         transaction.on_commit(
-            lambda: notifications_enqueue_via_worker(notice_ids, channel=Notification.Channel.EMAIL)
+            lambda: (
+                notifications_enqueue_via_worker(emails, channel=Notification.Channel.EMAIL),
+                notifications_enqueue_via_worker(texts, channel=Notification.Channel.SMS),
+            )
         )
     return len(targets)
 
 
-def _events_and_notices(campaign: RevocationCampaign, user_ids: list[int]) -> list[int]:
-    """One security event and one campaign notice per user, in two INSERT … SELECT statements.
+def _events_and_notices(
+    campaign: RevocationCampaign, user_ids: list[int]
+) -> tuple[list[int], list[int]]:
+    """One security event and one campaign email per user, in two INSERT … SELECT statements,
+    and one campaign SMS per user with a phone on file; the ids of the emails and of the
+    texts to send now.
 
     At a million users, building and preparing two model instances per user costs more than
     the database work; here Python only hashes the chain and draws the references. The
@@ -188,7 +213,67 @@ def _events_and_notices(campaign: RevocationCampaign, user_ids: list[int]) -> li
                 pg_token_array(notification_references_new(len(user_ids))),
             ],
         )
-        return cursor.fetchone()[0]
+        emails = cursor.fetchone()[0]
+    texts = _campaign_texts_queue(campaign, user_ids, event_ids, created_at=now)
+    return emails, texts
+
+
+def _campaign_texts_queue(
+    campaign: RevocationCampaign, user_ids: list[int], event_ids: list[int], *, created_at
+) -> list[int]:
+    """The campaign SMS of each user with a phone on file; the ids of those to send now.
+
+    The SMS names the masked login email, because a customer who types the wrong address
+    never reads the right inbox, and carries no link. Texts beyond today's SMS budget of
+    their country are written held: an operator sends them with `notifications release`.
+    """
+    event_of = dict(zip(user_ids, event_ids, strict=True))
+    rows = list(
+        User.objects.filter(_ids_in("pk", user_ids), phone__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "email", "phone", "language")
+    )
+    by_country: dict[int, list[tuple[int, str, str, str]]] = {}
+    for row in rows:
+        try:
+            country = phone_country_code(row[2])
+        except InvalidPhoneNumber:
+            continue  # nothing can be sent to it
+        by_country.setdefault(country, []).append(row)
+    texts: list[Notification] = []
+    references = iter(notification_references_new(len(rows)))
+    for country, members in by_country.items():
+        granted = sms_budget_spend(country_code=country, count=len(members))
+        if granted < len(members):
+            logger.warning(
+                "Campaign %s: %d texts to +%d exceed today's SMS budget and are held",
+                campaign.pk,
+                len(members) - granted,
+                country,
+            )
+        for position, (user_id, email, phone, language) in enumerate(members):
+            texts.append(
+                Notification(
+                    reference=next(references),
+                    channel=Notification.Channel.SMS,
+                    recipient=phone,
+                    account_id=user_id,
+                    template_key=CAMPAIGN_TEMPLATE,
+                    language=language,
+                    context={"masked_email": mask_email(email)},
+                    security_event_id=event_of[user_id],
+                    idempotency_key=f"campaign:{campaign.pk}:sms:{user_id}",
+                    campaign=campaign,
+                    status=Notification.Status.PENDING
+                    if position < granted
+                    else Notification.Status.HELD,
+                    last_error="" if position < granted else SMS_OVER_BUDGET,
+                    created_at=created_at,
+                    next_attempt_at=created_at,
+                )
+            )
+    Notification.objects.bulk_create(texts, batch_size=1000)
+    return [text.pk for text in texts if text.status == Notification.Status.PENDING]
 
 
 def revocation_campaign_run(
