@@ -93,3 +93,127 @@ def account_restrictions(*, user: User, now: datetime | None = None) -> AccountR
         until=hold_until if on_hold and not open_ended else None,
         reasons=tuple(reasons),
     )
+
+
+@dataclass(frozen=True)
+class RevocationForecast:
+    """What a revocation of `selected` customers will cost: self-service, agents, SMS."""
+
+    selected: int
+    with_phone: int
+    with_verified_email: int
+    with_backup_codes: int
+    self_service: int
+    agent_cases: int
+    cases_per_agent_hour: float
+    handling_rate_source: str
+    handling_rate_cases: int
+    agent_hours: float
+    texts_over_budget: int
+
+    @property
+    def self_service_share(self) -> float:
+        return round(self.self_service / self.selected, 4) if self.selected else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "selected": self.selected,
+            "with_phone": self.with_phone,
+            "with_verified_email": self.with_verified_email,
+            "with_backup_codes": self.with_backup_codes,
+            "self_service": self.self_service,
+            "self_service_share": self.self_service_share,
+            "agent_cases": self.agent_cases,
+            "cases_per_agent_hour": self.cases_per_agent_hour,
+            "handling_rate_source": self.handling_rate_source,
+            "handling_rate_cases": self.handling_rate_cases,
+            "agent_hours": self.agent_hours,
+            "texts_over_budget": self.texts_over_budget,
+        }
+
+
+def revocation_forecast(
+    *, users: QuerySet[User], now: datetime | None = None
+) -> RevocationForecast:
+    """The load a revocation of `users` puts on self-service and on the agents.
+
+    A customer can recover alone when the methods they still hold after the revocation
+    fill a self-service rule of the policy table (accounts.policy); the revocation removes
+    the authenticator and the backup codes, so what is left is the password, a code to the
+    phone on file and a code to a verified email. Everyone else becomes an agent case,
+    worked at the agents' handling rate (support.selectors.agent_handling_rate).
+    """
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+    from django.db.models import Count, Exists, OuterRef, Q
+
+    from accounts.contacts import InvalidPhoneNumber, phone_country_code
+    from accounts.policy import Action, Method, Proof, policy_check
+    from notifications.sms.budget import sms_budget_left
+    from support.selectors import agent_handling_rate
+
+    now = now or timezone.now()
+    combos = (
+        users.order_by()
+        .annotate(
+            has_phone=Q(phone__isnull=False),
+            has_verified_email=Exists(
+                EmailAddress.objects.filter(
+                    user=OuterRef("pk"), email__iexact=OuterRef("email"), verified=True
+                )
+            ),
+            has_backup_codes=Exists(BackupCode.objects.filter(device__user=OuterRef("pk"))),
+            has_password=~Q(password__startswith=UNUSABLE_PASSWORD_PREFIX) & ~Q(password=""),
+        )
+        .values("has_phone", "has_verified_email", "has_backup_codes", "has_password")
+        .annotate(n=Count("id"))
+    )
+    selected = with_phone = with_email = with_codes = self_service = 0
+    for combo in combos:
+        count = combo["n"]
+        selected += count
+        with_phone += count * combo["has_phone"]
+        with_email += count * combo["has_verified_email"]
+        with_codes += count * combo["has_backup_codes"]
+        held = {
+            Method.PASSWORD: combo["has_password"],
+            Method.PHONE_CODE: combo["has_phone"],
+            Method.EMAIL_CODE: combo["has_verified_email"],
+            # A new address is the requester's own: anyone can prove one.
+            Method.NEW_EMAIL_CODE: True,
+        }
+        proofs = [Proof(method=method, at=now) for method, has in held.items() if has]
+        if any(
+            policy_check(action, proofs, now=now)
+            for action in (Action.SELF_SERVICE_LOST_FACTOR, Action.SELF_SERVICE_NEW_EMAIL)
+        ):
+            self_service += count
+    texts_by_country: dict[int, int] = {}
+    for phone in (
+        users.filter(phone__isnull=False).values_list("phone", flat=True).iterator(chunk_size=5000)
+    ):
+        try:
+            country = phone_country_code(phone)
+        except InvalidPhoneNumber:
+            continue
+        texts_by_country[country] = texts_by_country.get(country, 0) + 1
+    over_budget = 0
+    for country, texts in texts_by_country.items():
+        left = sms_budget_left(country_code=country)
+        if left is not None:
+            over_budget += max(texts - left, 0)
+    rate = agent_handling_rate(now=now)
+    agent_cases = selected - self_service
+    return RevocationForecast(
+        selected=selected,
+        with_phone=with_phone,
+        with_verified_email=with_email,
+        with_backup_codes=with_codes,
+        self_service=self_service,
+        agent_cases=agent_cases,
+        cases_per_agent_hour=rate.cases_per_hour,
+        handling_rate_source=rate.source,
+        handling_rate_cases=rate.measured_cases,
+        agent_hours=round(agent_cases / rate.cases_per_hour, 1) if rate.cases_per_hour else 0.0,
+        texts_over_budget=over_budget,
+    )

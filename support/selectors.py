@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -458,3 +458,56 @@ def queue_stats(*, hours: int = 48) -> dict:
         ),
         "hours_start": since.isoformat(),
     }
+
+
+HANDLING_RATE_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class HandlingRate:
+    """Cases one agent closes per hour, and whether the queue measured it or a setting gave it."""
+
+    cases_per_hour: float
+    measured_cases: int
+    source: str  # "queue" or the name of the setting
+
+
+def agent_handling_rate(*, now: datetime | None = None) -> HandlingRate:
+    """The agents' handling rate over the last 7 days of the queue, else the setting.
+
+    A case counts when an agent closed it (resolved or rejected after a claim); automated
+    resolutions (the login-email hint) are excluded. The time is from the agent's last claim
+    to the close, and the median of those times sets the rate: a claim left open overnight
+    does not drag it down.
+    """
+    from django.conf import settings
+
+    now = now or timezone.now()
+    last_claim = (
+        CaseEvent.objects.filter(
+            case=OuterRef("pk"), type=CaseEvent.Type.CLAIMED, created_at__lte=OuterRef("closed_at")
+        )
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    spans = [
+        (closed - claimed).total_seconds()
+        for claimed, closed in RecoveryCase.objects.filter(
+            closed_at__gte=now - HANDLING_RATE_WINDOW,
+            status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED],
+        )
+        .exclude(resolution=RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT)
+        .annotate(claimed_at=Subquery(last_claim))
+        .filter(claimed_at__isnull=False)
+        .values_list("claimed_at", "closed_at")
+    ]
+    seconds = median(spans) if spans else 0
+    if seconds <= 0:
+        return HandlingRate(
+            cases_per_hour=float(settings.FORECAST_CASES_PER_AGENT_HOUR),
+            measured_cases=0,
+            source="FORECAST_CASES_PER_AGENT_HOUR",
+        )
+    return HandlingRate(
+        cases_per_hour=round(3600 / seconds, 2), measured_cases=len(spans), source="queue"
+    )

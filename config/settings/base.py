@@ -246,6 +246,9 @@ BURST_GUARD_THRESHOLD = env.int("DJANGO_BURST_GUARD_THRESHOLD", default=1000)
 BURST_GUARD_WINDOW_SECONDS = env.int("DJANGO_BURST_GUARD_WINDOW_SECONDS", default=600)
 # Mass revocation: a run over more users than this needs --confirm with the exact count.
 REVOKE_CONFIRM_THRESHOLD = env.int("DJANGO_REVOKE_CONFIRM_THRESHOLD", default=100)
+# The revoke_2fa forecast's agent handling rate when the queue closed no case in 7 days:
+# cases one agent closes per hour (12: five minutes a case).
+FORECAST_CASES_PER_AGENT_HOUR = env.float("DJANGO_FORECAST_CASES_PER_AGENT_HOUR", default=12.0)
 
 # --- Celery -----------------------------------------------------------------------------------
 

@@ -75,11 +75,18 @@ def test_dry_run_prints_count_and_sample_and_changes_nothing():
     out = revoke("--all", "--dry-run")
 
     assert "Dry run: 12 users would lose their 2FA" in out
-    sample = [line.strip() for line in out.splitlines()[1:] if line.strip()]
+    sample = [line.strip() for line in out.splitlines()[1:11]]
     assert sample == [u.email for u in users[:10]]
+    assert "Forecast:" in out
     assert "staff0@example.com" not in out
     parsed = json.loads(revoke("--all", "--dry-run", "--json"))
-    assert parsed == {"dry_run": True, "count": 12, "sample": [u.email for u in users[:10]]}
+    assert parsed.pop("forecast")["selected"] == 12
+    assert parsed == {
+        "dry_run": True,
+        "count": 12,
+        "sample": [u.email for u in users[:10]],
+        "unmatched": [],
+    }
     assert snapshot() == before
 
 

@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from accounts.management.progress import progress_argument_add, progress_bar
 from accounts.models import RevocationCampaign
+from accounts.selectors import revocation_forecast
 from accounts.services.revocation import (
     revocation_campaign_remaining,
     revocation_campaign_run,
     revocation_campaign_start,
+    revocation_identifiers_unmatched,
     revocation_selection,
 )
 
@@ -112,15 +114,14 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        unmatched = revocation_identifiers_unmatched(identifiers=identifiers) if identifiers else []
+        if unmatched:
+            self.stderr.write(f"{len(unmatched)} lines of {options['users']} match no customer:")
+            for line in unmatched:
+                self.stderr.write(f"  {line}")
         count = users.count()
         if options["dry_run"]:
-            sample = list(users.order_by("pk").values_list("email", flat=True)[:10])
-            if options["json"]:
-                self.stdout.write(json.dumps({"dry_run": True, "count": count, "sample": sample}))
-            else:
-                self.stdout.write(f"Dry run: {count} users would lose their 2FA. Sample:")
-                for email in sample:
-                    self.stdout.write(f"  {email}")
+            self._forecast_write(users, count=count, unmatched=unmatched, as_json=options["json"])
             return None
         if not (options["reason"] or "").strip():
             raise CommandError("--reason is required.")
@@ -130,4 +131,43 @@ class Command(BaseCommand):
             )
         return revocation_campaign_start(
             reason=options["reason"], operator=getpass.getuser(), users=users, selection=selection
+        )
+
+    def _forecast_write(self, users, *, count: int, unmatched: list[str], as_json: bool) -> None:
+        sample = list(users.order_by("pk").values_list("email", flat=True)[:10])
+        forecast = revocation_forecast(users=users)
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "dry_run": True,
+                        "count": count,
+                        "sample": sample,
+                        "unmatched": unmatched,
+                        "forecast": forecast.as_dict(),
+                    }
+                )
+            )
+            return
+        self.stdout.write(f"Dry run: {count} users would lose their 2FA. Sample:")
+        for email in sample:
+            self.stdout.write(f"  {email}")
+        rate_from = (
+            f"measured over {forecast.handling_rate_cases} cases of the last 7 days"
+            if forecast.handling_rate_source == "queue"
+            else f"from {forecast.handling_rate_source}: no agent closed a case in 7 days"
+        )
+        self.stdout.write(
+            "Forecast:\n"
+            f"  selected:                 {forecast.selected}\n"
+            f"  with a phone on file:     {forecast.with_phone}\n"
+            f"  with a verified email:    {forecast.with_verified_email}\n"
+            f"  with unused backup codes: {forecast.with_backup_codes} "
+            "(the revocation removes them)\n"
+            f"  can recover by themselves: {forecast.self_service} "
+            f"({forecast.self_service_share:.1%})\n"
+            f"  expected agent cases:     {forecast.agent_cases}\n"
+            f"  agent-hours:              {forecast.agent_hours} at "
+            f"{forecast.cases_per_agent_hour} cases per agent-hour ({rate_from})\n"
+            f"  campaign texts over today's SMS budget: {forecast.texts_over_budget}"
         )
