@@ -203,6 +203,7 @@ class SecurityEvent(models.Model):
             "staff_recheck_failed",
             _("Authenticator re-check failed before a sensitive staff action"),
         )
+        NOTICE_RETRACTED = "notice_retracted", _("Message sent in error retracted")
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 
-from notifications.models import DeliveryHold, Notification
+from notifications.models import SUSPECT_PREFIX, DeliveryHold, Notification, Retraction
 
 
 def notification_find_sent(*, reference: str) -> Notification | None:
-    """A message we really sent, by the reference printed in it."""
-    return Notification.objects.filter(reference=reference, status=Notification.Status.SENT).first()
+    """A message we really sent, by the reference printed in it.
+
+    Its `retracted_at` is set when an operator later told its recipient it was sent in error.
+    """
+    notification = (
+        Notification.objects.filter(reference=reference, status=Notification.Status.SENT)
+        .annotate(
+            retracted_at=Subquery(
+                Retraction.objects.filter(original=OuterRef("pk")).values("retracted_at")[:1]
+            )
+        )
+        .first()
+    )
+    return notification
 
 
 def notification_status_summary() -> dict:
@@ -27,10 +39,37 @@ def notification_status_summary() -> dict:
         }
         for hold in DeliveryHold.objects.filter(released_at__isnull=True).order_by("held_at")
     ]
-    return {"by_status": by_status, "holds": holds}
+    suspect = dict(
+        Notification.objects.filter(
+            status=Notification.Status.HELD, last_error__startswith=SUSPECT_PREFIX
+        )
+        .values("template_key")
+        .annotate(n=Count("id"))
+        .values_list("template_key", "n")
+    )
+    return {"by_status": by_status, "holds": holds, "suspect": suspect}
+
+
+def notification_held_types() -> list[str]:
+    """The notice types an operator can release or discard: the security notices, and the
+    campaign notices whose texts wait over the SMS budget."""
+    from accounts.services.revocation import CAMPAIGN_TEMPLATE
+    from notifications.services import SECURITY_NOTICE_TYPES
+
+    return sorted({f"security/{t}" for t in SECURITY_NOTICE_TYPES} | {CAMPAIGN_TEMPLATE})
 
 
 def delivery_holds_active() -> list[str]:
-    return list(
+    """The types the supervisors are alerted to: held by the burst guard, or holding notices
+    whose event the account's state does not bear out (the send-time check)."""
+    held = set(
         DeliveryHold.objects.filter(released_at__isnull=True).values_list("template_key", flat=True)
     )
+    held |= set(
+        Notification.objects.filter(
+            status=Notification.Status.HELD, last_error__startswith=SUSPECT_PREFIX
+        )
+        .values_list("template_key", flat=True)
+        .distinct()
+    )
+    return sorted(held)

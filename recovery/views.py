@@ -387,6 +387,7 @@ def verify_message(request: HttpRequest) -> HttpResponse:
         if notification is not None:
             result.update(
                 sent_at=notification.sent_at,
+                retracted_at=notification.retracted_at,  # type: ignore[attr-defined]
                 channel=notification.get_channel_display(),
                 recipient=mask_email(notification.recipient)
                 if notification.channel == "email"
