@@ -23,6 +23,7 @@ class HashPurpose(StrEnum):
     RECOVERY_LINK = "recovery_desk.recovery_link"
     EMAIL_CHANGE_CANCEL = "recovery_desk.email_change_cancel"
     SERVICE_TOKEN = "recovery_desk.service_token"  # noqa: S105 - a salt's name, not a secret
+    ACCOUNT_STATE = "recovery_desk.account_state"
 
 
 def _secrets() -> list[str]:

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from accounts.models import SecurityEvent, User
 from config.celery_app import app, enqueue_after_commit
 from notifications.models import DeliveryHold, Notification
+from notifications.send_check import security_notices_suspect
 from notifications.sms import SmsMessage, get_sms_backend
 from notifications.tasks import notification_deliver_task
 
@@ -498,6 +499,7 @@ def _deliver_chunk(notification_ids: Sequence[int]) -> int:
     held = _held_by_burst_guard(rows)
     if held:
         Notification.objects.filter(pk__in=held).update(status=Notification.Status.HELD)
+    held |= security_notices_suspect(row for row in rows if row.pk not in held)
     # Stop well inside the lease: a row sent after it ended could be claimed and sent by
     # another worker as well. The rows left stay claimed until the lease ends.
     stop_at = time.monotonic() + lease.total_seconds() / 2

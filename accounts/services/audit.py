@@ -73,20 +73,26 @@ def security_event_record(
 ) -> SecurityEvent:
     """Record a security event and, for types that warrant one, queue the customer's notice.
 
-    Callers run this inside the transaction of the change itself, so the event, the change
-    and the notice commit together or not at all.
+    Callers run this inside the transaction of the change itself, after the change, so the
+    event, the change and the notice commit together or not at all, and the event's
+    fingerprint of the account (accounts.state) sees the state the change left.
     """
+    from accounts.state import STATE_RECORDED, account_state_transition
     from notifications.services import SECURITY_NOTICE_TYPES, security_notice_queue
 
     context = context or AuditContext()
     with transaction.atomic():
+        details = dict(details or {})
+        if type in STATE_RECORDED:
+            # What the event reports, checked again when its notice is sent (SPEC §5).
+            details["state"] = account_state_transition(account_id=user.pk)
         event = SecurityEvent(
             account_id=user.pk,
             type=type,
             actor_id=context.actor_id,
             ip_address=context.ip_address,
             user_agent=context.user_agent,
-            details=details or {},
+            details=details,
         )
         security_events_chain_and_save([event])
         if notify and type in SECURITY_NOTICE_TYPES:

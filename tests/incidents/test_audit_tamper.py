@@ -431,11 +431,12 @@ def test_a_checkpoint_taken_while_an_event_was_hidden_does_not_match_its_count(t
         (
             "INSERT INTO accounts_securityevent (id, account_id, type, actor_id, ip_address,"
             " user_agent, details, created_at, seq, prev_hash, hash, key_id)"
-            " VALUES (%s, %s, %s, NULL, NULL, '', '{}', %s, 3, %s, %s, %s)",
+            " VALUES (%s, %s, %s, NULL, NULL, '', %s::jsonb, %s, 3, %s, %s, %s)",
             [
                 hidden.pk,
                 hidden.account_id,
                 hidden.type,
+                json.dumps(hidden.details),
                 hidden.created_at,
                 hidden.prev_hash,
                 hidden.hash,
