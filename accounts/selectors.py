@@ -146,6 +146,7 @@ def revocation_forecast(
     from allauth.account.models import EmailAddress
     from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
     from django.db.models import Count, Exists, OuterRef, Q
+    from phonenumbers import NumberParseException
 
     from accounts.contacts import InvalidPhoneNumber, phone_country_code
     from accounts.policy import Action, Method, Proof, policy_check
@@ -193,8 +194,8 @@ def revocation_forecast(
         users.filter(phone__isnull=False).values_list("phone", flat=True).iterator(chunk_size=5000)
     ):
         try:
-            country = phone_country_code(phone)
-        except InvalidPhoneNumber:
+            country = phone_country_code(phone or "")
+        except (InvalidPhoneNumber, NumberParseException):
             continue
         texts_by_country[country] = texts_by_country.get(country, 0) + 1
     over_budget = 0

@@ -21,6 +21,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.lookups import In
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from phonenumbers import NumberParseException
 
 from accounts.contacts import InvalidPhoneNumber, mask_email, phone_country_code
 from accounts.models import (
@@ -160,13 +161,13 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
 
         emails, texts = _events_and_notices(campaign, list(users.values_list("pk", flat=True)))
         CampaignTarget.objects.filter(_ids_in("pk", target_ids)).delete()
+
         # Each list shares one channel: the hand-over needs no lookup of the channels.
-        transaction.on_commit(
-            lambda: (
-                notifications_enqueue_via_worker(emails, channel=Notification.Channel.EMAIL),
-                notifications_enqueue_via_worker(texts, channel=Notification.Channel.SMS),
-            )
-        )
+        def hand_over() -> None:
+            notifications_enqueue_via_worker(emails, channel=Notification.Channel.EMAIL)
+            notifications_enqueue_via_worker(texts, channel=Notification.Channel.SMS)
+
+        transaction.on_commit(hand_over)
     return len(targets)
 
 
@@ -234,12 +235,12 @@ def _campaign_texts_queue(
         .values_list("pk", "email", "phone", "language")
     )
     by_country: dict[int, list[tuple[int, str, str, str]]] = {}
-    for row in rows:
+    for user_id, email, phone, language in rows:
         try:
-            country = phone_country_code(row[2])
-        except InvalidPhoneNumber:
+            country = phone_country_code(phone or "")
+        except (InvalidPhoneNumber, NumberParseException):
             continue  # nothing can be sent to it
-        by_country.setdefault(country, []).append(row)
+        by_country.setdefault(country, []).append((user_id, email, phone or "", language))
     texts: list[Notification] = []
     references = iter(notification_references_new(len(rows)))
     for country, members in by_country.items():

@@ -23,7 +23,7 @@ def _rate() -> allauth_ratelimit.Rate | None:
 def _cache_key(rate: allauth_ratelimit.Rate, country_code: int) -> str:
     # Per-key rates never look at the request.
     return allauth_ratelimit.get_cache_key(
-        None,  # type: ignore[arg-type]
+        None,
         app="allauth.account",
         action=SMS_BUDGET_ACTION,
         rate=rate,

@@ -41,10 +41,10 @@ def population():
 
     | group | n  | phone | verified email | password | backup codes | alone? |
     | a     | 10 | yes   | yes            | yes      | yes          | yes    |
-    | b     |  7 | yes   | no             | yes      | no           | yes: password + phone |
-    | c     |  5 | no    | yes            | yes      | no           | yes: password + email |
-    | d     |  4 | no    | no             | yes      | yes          | no: the codes go with the revocation |
-    | e     |  3 | yes   | yes            | no       | no           | no: two codes, no password |
+    | b     |  7 | yes   | no             | yes      | no           | yes: password, phone |
+    | c     |  5 | no    | yes            | yes      | no           | yes: password, email |
+    | d     |  4 | no    | no             | yes      | yes          | no: codes revoked too |
+    | e     |  3 | yes   | yes            | no       | no           | no: no password |
     | f     |  2 | no    | no             | no       | no           | no     |
     """
     _group("a", 10, phone=True, verified=True, password=True, codes=True)
@@ -159,8 +159,7 @@ def test_a_users_file_lists_the_lines_that_match_no_customer(tmp_path, populatio
     customer = User.objects.filter(is_staff=False).order_by("pk").first()
     path = tmp_path / "users.txt"
     path.write_text(
-        f"{customer.pk}\n{customer.email.upper()}\nnobody@example.com\n\n"
-        f"{staff.email}\n99999999\n",
+        f"{customer.pk}\n{customer.email.upper()}\nnobody@example.com\n\n{staff.email}\n99999999\n",
         encoding="utf-8",
     )
     out, err = StringIO(), StringIO()

@@ -1,4 +1,4 @@
-"""`notifications retract`: exactly the recipients of an erroneous batch hear it was sent in error."""
+"""`notifications retract`: exactly the recipients of a batch sent in error hear so, once."""
 
 from __future__ import annotations
 
