@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
-from django.db.models import QuerySet
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from phonenumbers import NumberParseException
 
+from accounts.contacts import InvalidPhoneNumber, phone_country_code
 from accounts.models import BackupCode, SecurityEvent, User
+from accounts.policy import Action, Method, Proof, policy_check
+from notifications.sms.budget import sms_budget_left
 
 
 @dataclass(frozen=True)
@@ -143,14 +149,7 @@ def revocation_forecast(
     phone on file and a code to a verified email. Everyone else becomes an agent case,
     worked at the agents' handling rate (support.selectors.agent_handling_rate).
     """
-    from allauth.account.models import EmailAddress
-    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
-    from django.db.models import Count, Exists, OuterRef, Q
-    from phonenumbers import NumberParseException
-
-    from accounts.contacts import InvalidPhoneNumber, phone_country_code
-    from accounts.policy import Action, Method, Proof, policy_check
-    from notifications.sms.budget import sms_budget_left
+    # The queue belongs to support, which builds on accounts: read it at call time.
     from support.selectors import agent_handling_rate
 
     now = now or timezone.now()

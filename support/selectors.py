@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -480,8 +481,6 @@ def agent_handling_rate(*, now: datetime | None = None) -> HandlingRate:
     to the close, and the median of those times sets the rate: a claim left open overnight
     does not drag it down.
     """
-    from django.conf import settings
-
     now = now or timezone.now()
     last_claim = (
         CaseEvent.objects.filter(

@@ -15,6 +15,7 @@ from accounts.services.two_factor import backup_codes_regenerate, two_factor_pro
 from accounts.services.users import user_phone_change
 from notifications.models import SUSPECT_PREFIX, DeliveryHold, Notification
 from notifications.selectors import delivery_holds_active, notification_status_summary
+from support.roles import SUPERVISORS_GROUP
 from tests.factories import UserFactory, totp_code
 from tests.incidents.helpers import bulk_customers
 
@@ -141,3 +142,21 @@ def test_a_flood_of_false_2fa_alarms_is_held_and_stops_the_type(settings, mailou
     assert suspect >= 20
     assert DeliveryHold.objects.filter(template_key=KEY, released_at__isnull=True).exists()
     assert KEY in delivery_holds_active()
+
+
+def test_supervisors_are_alerted_to_suspect_notices_in_their_language():
+    """The admin's red banner names a type that holds suspect notices, in English and German."""
+    from tests.notifications.test_burst_guard import _staff_member
+
+    user = UserFactory(phone=None)
+    provisioned(user)
+    supervisor = _staff_member(SUPERVISORS_GROUP)
+    assert 'id="delivery-hold-banner"' not in supervisor.get("/admin/").content.decode()
+
+    the_bug(user)
+
+    page = supervisor.get("/admin/").content.decode()
+    banner = page.split('id="delivery-hold-banner"', 1)[1].split("</div>", 1)[0]
+    assert KEY in banner and "as suspect" in banner
+    german = supervisor.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "als verdächtig zurückgehaltene" in german.split('id="delivery-hold-banner"', 1)[1]
