@@ -217,6 +217,8 @@ def test_bad_selections_are_refused_with_a_clear_message(erroneous_batch):
             (now - timedelta(hours=1)).isoformat(),
             "--dry-run",
         )
+    with pytest.raises(CommandError, match="No campaign 424242"):
+        command("retract", "--campaign", "424242", "--dry-run")
     with pytest.raises(CommandError, match="not both"):
         command("retract", "--campaign", "1", "--type", KEY, *window(), "--dry-run")
     with pytest.raises(CommandError, match="security/password_changed"):

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.models import RevocationCampaign
 from notifications.retraction import (
     notifications_retract,
     retraction_batch_select,
@@ -110,6 +111,8 @@ class Command(BaseCommand):
         selection: dict = {"campaign": options["campaign"]}
         try:
             if options["campaign"] is not None:
+                if not RevocationCampaign.objects.filter(pk=options["campaign"]).exists():
+                    raise CommandError(f"No campaign {options['campaign']}.")
                 batch = retraction_batch_select(campaign_id=options["campaign"])
             else:
                 if not (template_key and options["since"] and options["until"]):
