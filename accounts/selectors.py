@@ -11,7 +11,6 @@ from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from phonenumbers import NumberParseException
 
 from accounts.contacts import InvalidPhoneNumber, phone_country_code
 from accounts.models import BackupCode, SecurityEvent, User
@@ -194,7 +193,7 @@ def revocation_forecast(
     ):
         try:
             country = phone_country_code(phone or "")
-        except (InvalidPhoneNumber, NumberParseException):
+        except InvalidPhoneNumber:
             continue
         texts_by_country[country] = texts_by_country.get(country, 0) + 1
     over_budget = 0

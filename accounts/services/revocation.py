@@ -21,7 +21,6 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.lookups import In
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from phonenumbers import NumberParseException
 
 from accounts.contacts import InvalidPhoneNumber, mask_email, phone_country_code
 from accounts.models import (
@@ -238,7 +237,7 @@ def _campaign_texts_queue(
     for user_id, email, phone, language in rows:
         try:
             country = phone_country_code(phone or "")
-        except (InvalidPhoneNumber, NumberParseException):
+        except InvalidPhoneNumber:
             continue  # nothing can be sent to it
         by_country.setdefault(country, []).append((user_id, email, phone or "", language))
     texts: list[Notification] = []
