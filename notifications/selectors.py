@@ -47,7 +47,17 @@ def notification_status_summary() -> dict:
         .annotate(n=Count("id"))
         .values_list("template_key", "n")
     )
-    return {"by_status": by_status, "holds": holds, "suspect": suspect}
+    from accounts.services.revocation import SMS_OVER_BUDGET
+
+    over_budget = Notification.objects.filter(
+        status=Notification.Status.HELD, last_error=SMS_OVER_BUDGET
+    ).count()
+    return {
+        "by_status": by_status,
+        "holds": holds,
+        "suspect": suspect,
+        "texts_over_budget": over_budget,
+    }
 
 
 def notification_held_types() -> list[str]:

@@ -111,6 +111,9 @@ def test_campaign_texts_spend_the_daily_sms_budget_and_wait_beyond_it(
     response = client.post("/recover/email/", {"phone": "+4915112349999"})
     assert response.status_code == 429, "the campaign spent the budget the forms use"
 
+    status = StringIO()
+    call_command("notifications", "status", stdout=status)
+    assert "OVER BUDGET: 2 campaign texts" in status.getvalue()
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("notifications", "release", "--type", CAMPAIGN_TEMPLATE, stdout=out)

@@ -101,6 +101,11 @@ class Command(BaseCommand):
                     "change the event reports"
                 )
             )
+        if summary["texts_over_budget"]:
+            self.stdout.write(
+                f"OVER BUDGET: {summary['texts_over_budget']} campaign texts wait beyond the "
+                "daily SMS budget (release --type accounts/campaign_revocation)"
+            )
         for status, count in sorted(summary["by_status"].items()):
             self.stdout.write(f"{status:>10}: {count}")
 
