@@ -22,6 +22,8 @@ class HashPurpose(StrEnum):
     CASE_LINK = "recovery_desk.case_link"
     RECOVERY_LINK = "recovery_desk.recovery_link"
     EMAIL_CHANGE_CANCEL = "recovery_desk.email_change_cancel"
+    SELF_SERVICE_CANCEL = "recovery_desk.self_service_cancel"
+    SELF_SERVICE_SESSION = "recovery_desk.self_service_session"
     SERVICE_TOKEN = "recovery_desk.service_token"  # noqa: S105 - a salt's name, not a secret
     ACCOUNT_STATE = "recovery_desk.account_state"
 

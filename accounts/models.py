@@ -204,6 +204,19 @@ class SecurityEvent(models.Model):
             _("Authenticator re-check failed before a sensitive staff action"),
         )
         NOTICE_RETRACTED = "notice_retracted", _("Message sent in error retracted")
+        SELF_SERVICE_REQUESTED = "self_service_requested", _("Self-service recovery requested")
+        SELF_SERVICE_PROOF_ADDED = (
+            "self_service_proof_added",
+            _("Self-service recovery: a code was confirmed"),
+        )
+        SELF_SERVICE_WAIT_STARTED = (
+            "self_service_wait_started",
+            _("Self-service recovery: waiting period started"),
+        )
+        SELF_SERVICE_CANCELLED = (
+            "self_service_cancelled",
+            _("Self-service recovery stopped from a contact on file"),
+        )
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)

@@ -6,6 +6,7 @@ from django import forms
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from accounts.contacts import InvalidPhoneNumber, phone_to_e164
 from accounts.forms import EMAIL_MAX_LENGTH, PhoneNumberField
 from support.evidence import MAX_EVIDENCE_BYTES, MAX_EVIDENCE_FILES, sniff_content_type
 
@@ -151,3 +152,98 @@ class ReferenceForm(forms.Form):
                 _("A reference has 12 letters and digits, like 7K2M-9QXA-B4TZ.")
             )
         return "-".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
+class AccountIdentifierField(forms.CharField):
+    """The account's login email or the phone number on file (cleaned to lower case / E.164)."""
+
+    default_error_messages = {
+        "invalid": _("Enter the email address or the phone number of your account."),
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", EMAIL_MAX_LENGTH)
+        kwargs.setdefault("label", _("Email address or phone number of your account"))
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"autocomplete": "username"})
+
+    def to_python(self, value):
+        value = (super().to_python(value) or "").strip()
+        if not value:
+            return value
+        if "@" in value:
+            try:
+                validate_email(value)
+            except forms.ValidationError:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid"
+                ) from None
+            return value.lower()
+        try:
+            return phone_to_e164(value)
+        except InvalidPhoneNumber:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+def _password_field(**kwargs) -> forms.CharField:
+    return forms.CharField(
+        label=_("Password"),
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        **kwargs,
+    )
+
+
+class LostFactorStartForm(forms.Form):
+    """/recover/lost-2fa/, first step: the account and its password or a backup code."""
+
+    identifier = AccountIdentifierField()
+    password = _password_field(required=False)
+    backup_code = forms.CharField(
+        label=_("Or one of your backup codes"),
+        required=False,
+        max_length=24,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("password")) == bool(cleaned.get("backup_code", "").strip()):
+            raise forms.ValidationError(
+                _("Enter either your password or one of your backup codes."), code="one_secret"
+            )
+        return cleaned
+
+
+class NewEmailStartForm(forms.Form):
+    """/recover/new-email/, first step: the account, its password and the new address."""
+
+    identifier = AccountIdentifierField()
+    password = _password_field(error_messages={"required": _("Enter your password.")})
+    new_email = forms.EmailField(
+        label=_("Your new email address"),
+        max_length=EMAIL_MAX_LENGTH,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
+SELF_SERVICE_CHANNELS = [
+    ("phone", _("Text message to the phone on file")),
+    ("email", _("Email to the address on file")),
+    ("new_email", _("Email to the new address")),
+]
+
+
+class ChannelForm(forms.Form):
+    channel = forms.ChoiceField(
+        choices=SELF_SERVICE_CHANNELS,
+        error_messages={
+            "required": _("Say where the code should go."),
+            "invalid_choice": _("Say where the code should go."),
+        },
+    )
+
+
+class SelfServiceCodeForm(SixDigitCodeForm, ChannelForm):
+    """A code of a self-service recovery, with the channel it came by."""

@@ -17,3 +17,10 @@ def email_hint_sweep_task() -> int:
     from recovery.services import email_hint_sweep
 
     return email_hint_sweep()
+
+
+@shared_task
+def self_service_apply_due_task() -> int:
+    from recovery.self_service import self_service_apply_due
+
+    return self_service_apply_due()

@@ -10,6 +10,13 @@ urlpatterns = [
     path("email/sent/", views.email_hint_sent, name="recover_email_sent"),
     path("2fa/", views.reenrol, name="recover_2fa"),
     path("2fa/setup/", views.reenrol_setup, name="recover_2fa_setup"),
+    path("lost-2fa/", views.lost_2fa, name="recover_lost_2fa"),
+    path("lost-2fa/setup/", views.lost_2fa_setup, name="recover_lost_2fa_setup"),
+    path("new-email/", views.new_email, name="recover_new_email"),
+    path("stop/", views.self_service_cancel_view, name="recover_self_service_cancel"),
+    path(
+        "stop/<str:token>/", views.self_service_cancel_link, name="recover_self_service_cancel_link"
+    ),
     path("help/", views.help_request, name="recover_help"),
     path("case/", views.case_status, name="recover_case"),
     path("case/<str:token>/", views.case_link, name="recover_case_link"),

@@ -17,14 +17,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.views import View
 from django.views.decorators.http import require_http_methods
 
 from accounts import selectors as account_selectors
 from accounts.contacts import mask_email, mask_phone, phone_country_code
 from accounts.models import OneTimeCode
+from accounts.policy import POLICY
 from accounts.services.audit import AuditContext
+from accounts.services.holds import hold_end_in_words
 from accounts.services.tokens import (
     CodeCheck,
     LinkNoLongerValid,
@@ -35,12 +38,34 @@ from accounts.views import TotpSetupView
 from config.forms import ActionForm, NoInputForm
 from notifications.selectors import notification_find_sent
 from recovery.forms import (
+    ChannelForm,
     HelpForm,
+    LostFactorStartForm,
+    NewEmailStartForm,
     PhoneForm,
     ProofCodeForm,
     ReferenceForm,
     ReplyForm,
+    SelfServiceCodeForm,
     SixDigitCodeForm,
+)
+from recovery.models import SelfServiceRecovery
+from recovery.self_service import (
+    ACTIONS,
+    CHANNEL_METHODS,
+    PATH_CHANNELS,
+    Risk,
+    SelfServiceRefused,
+    lost_factor_finish,
+    lost_factor_reset,
+    masked_contacts,
+    new_email_apply,
+    self_service_attempt_find,
+    self_service_cancel,
+    self_service_code_send,
+    self_service_code_verify,
+    self_service_missing,
+    self_service_start,
 )
 from recovery.services import (
     account_freeze,
@@ -466,4 +491,295 @@ def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
         request,
         "recovery/email_change_cancel.html",
         {"done": True, "until": change.user.security_hold_until},
+    )
+
+
+SELF_SERVICE_SESSION_KEYS = {
+    SelfServiceRecovery.Kind.LOST_FACTOR: "recovery_lost_factor_attempt",
+    SelfServiceRecovery.Kind.NEW_EMAIL: "recovery_new_email_attempt",
+}
+SELF_SERVICE_CANCEL_SESSION_KEY = "recovery_self_service_cancel_token"
+
+RISK_WORDS = {
+    Risk.RECENT_CHANGE: gettext_lazy(
+        "a contact or the password of the account changed in the last days"
+    ),
+    Risk.NEW_DEVICE: gettext_lazy("this device was never used with the account"),
+    Risk.NEW_NETWORK: gettext_lazy("this network was never used with the account"),
+    Risk.INCIDENT: gettext_lazy("we are handling a security incident"),
+}
+
+
+def _self_service_attempt(request: HttpRequest, kind: str) -> SelfServiceRecovery | None:
+    """The attempt of this path that this browser session started, if it still counts.
+
+    An attempt that never finished proving is forgotten after the policy's window.
+    """
+    held = request.session.get(SELF_SERVICE_SESSION_KEYS[kind]) or {}
+    attempt = self_service_attempt_find(
+        attempt_id=held.get("id"), session_token=held.get("token", "")
+    )
+    if attempt is None:
+        return None
+    window = POLICY[ACTIONS[SelfServiceRecovery.Kind(kind)]].window
+    if attempt.status == SelfServiceRecovery.Status.PROVING and (
+        attempt.created_at + window <= timezone.now()
+    ):
+        return None
+    return attempt
+
+
+class SelfServiceAction(NamedTuple):
+    """One button of a self-service page: its form, and whether it needs a started attempt."""
+
+    form: type[forms.Form]
+    needs_attempt: bool = True
+
+
+@method_decorator(require_http_methods(["GET", "POST"]), name="dispatch")
+class SelfServiceView(View):
+    """/recover/lost-2fa/ and /recover/new-email/: prove, wait (cancellable), then finish.
+
+    The page shows the attempt this session started, in whatever state it is: the proofs
+    still needed, the countdown and what happens at its end, or the outcome.
+    """
+
+    kind: SelfServiceRecovery.Kind
+    start_form: type[forms.Form]
+    template_name = "recovery/self_service.html"
+
+    def actions(self) -> dict[str, SelfServiceAction]:
+        return {
+            "start": SelfServiceAction(self.start_form, needs_attempt=False),
+            "send_code": SelfServiceAction(ChannelForm),
+            "verify_code": SelfServiceAction(SelfServiceCodeForm),
+            "finish": SelfServiceAction(NoInputForm),
+            "restart": SelfServiceAction(NoInputForm, needs_attempt=False),
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        attempt = _self_service_attempt(request, self.kind)
+        # The sweep applies a due change within minutes; a visit does not wait for it.
+        if (
+            attempt is not None
+            and attempt.kind == SelfServiceRecovery.Kind.NEW_EMAIL
+            and attempt.status == SelfServiceRecovery.Status.WAITING
+            and attempt.wait_over
+        ):
+            new_email_apply(attempt_id=attempt.pk)
+            attempt.refresh_from_db()
+        return self.page(request, attempt)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        actions = self.actions()
+        chosen = ActionForm(request.POST, actions=actions)
+        attempt = _self_service_attempt(request, self.kind)
+        if not chosen.is_valid():
+            _errors_as_messages(request, chosen)
+            return self.page(request, attempt, status=400)
+        name = chosen.cleaned_data["action"]
+        action = actions[name]
+        if action.needs_attempt and attempt is None:
+            return redirect(request.path)
+        form = action.form(request.POST)
+        if not form.is_valid():
+            return self.page(request, attempt, forms_shown={name: form}, status=400)
+        handler = getattr(self, f"do_{name}")
+        try:
+            return handler(request, attempt, form)
+        except SelfServiceRefused as refused:
+            return self.refused(request, refused.reason)
+
+    def do_start(self, request: HttpRequest, attempt: object, form: forms.Form) -> HttpResponse:
+        data = form.cleaned_data
+        if not ratelimit.consume(request, action="recover_self_service", key=data["identifier"]):
+            return _too_many(request)
+        started = self_service_start(
+            kind=self.kind,
+            identifier=data["identifier"],
+            password=data.get("password") or "",
+            backup_code=data.get("backup_code") or "",
+            new_email=data.get("new_email") or "",
+            context=AuditContext.from_request(request),
+        )
+        if started is None:
+            form.add_error(
+                None,
+                _(
+                    "These details do not match an account. Check the email address or phone "
+                    "number and the password (or backup code), then try again."
+                ),
+            )
+            return self.page(request, None, forms_shown={"start": form}, status=400)
+        request.session[SELF_SERVICE_SESSION_KEYS[self.kind]] = {
+            "id": started.attempt.pk,
+            "token": started.session_token,
+        }
+        return redirect(request.path)
+
+    def do_send_code(
+        self, request: HttpRequest, attempt: SelfServiceRecovery, form: forms.Form
+    ) -> HttpResponse:
+        if not ratelimit.consume(
+            request, action="recover_send_code", key=f"self-service:{attempt.pk}"
+        ):
+            return _too_many(request)
+        channel = form.cleaned_data["channel"]
+        self_service_code_send(attempt=attempt, channel=channel)
+        return redirect(f"{request.path}?sent={channel}")
+
+    def do_verify_code(
+        self, request: HttpRequest, attempt: SelfServiceRecovery, form: forms.Form
+    ) -> HttpResponse:
+        if not ratelimit.consume(request, action="recover_check_code"):
+            return _too_many(request)
+        result = self_service_code_verify(
+            attempt=attempt,
+            channel=form.cleaned_data["channel"],
+            code=form.cleaned_data["code"],
+            context=AuditContext.from_request(request),
+        )
+        if result == CodeCheck.OK:
+            return redirect(request.path)
+        form.add_error("code", _code_error(result))
+        return self.page(request, attempt, forms_shown={"verify_code": form}, status=400)
+
+    def do_finish(
+        self, request: HttpRequest, attempt: SelfServiceRecovery, form: forms.Form
+    ) -> HttpResponse:
+        user = lost_factor_reset(attempt=attempt, context=AuditContext.from_request(request))
+        if user is None:
+            return redirect(request.path)
+        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[REENROL_SESSION_KEY] = user.pk
+        return redirect("recover_lost_2fa_setup")
+
+    def do_restart(self, request: HttpRequest, attempt: object, form: forms.Form) -> HttpResponse:
+        request.session.pop(SELF_SERVICE_SESSION_KEYS[self.kind], None)
+        return redirect(request.path)
+
+    def refused(self, request: HttpRequest, reason: str) -> HttpResponse:
+        if reason == SelfServiceRefused.FROZEN:
+            return frozen(request)
+        return render(
+            request,
+            "recovery/self_service_refused.html",
+            {"reason": reason, "kind": self.kind},
+            status=409,
+        )
+
+    def page(
+        self,
+        request: HttpRequest,
+        attempt: SelfServiceRecovery | None,
+        *,
+        forms_shown: dict[str, forms.Form] | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        if attempt is not None and attempt.user.frozen_at is not None:
+            return frozen(request)
+        shown = {"start": self.start_form(), "verify_code": SelfServiceCodeForm()}
+        shown.update(forms_shown or {})
+        context: dict[str, Any] = {
+            "kind": self.kind,
+            "attempt": attempt,
+            "start_form": shown["start"],
+            "code_form": shown["verify_code"],
+            "sent": request.GET.get("sent"),
+        }
+        if attempt is not None:
+            proven = {p["method"] for p in attempt.proofs}
+            context.update(
+                contacts=masked_contacts(attempt),
+                channels=[
+                    (channel, CHANNEL_METHODS[channel] in proven)
+                    for channel in PATH_CHANNELS[SelfServiceRecovery.Kind(attempt.kind)]
+                ],
+                missing=self_service_missing(attempt=attempt),
+                risks=[RISK_WORDS[risk] for risk in attempt.risk_factors if risk in RISK_WORDS],
+                wait_end=hold_end_in_words(attempt.wait_ends_at) if attempt.wait_ends_at else "",
+                hold_end=hold_end_in_words(attempt.user.security_hold_until)
+                if attempt.user.on_security_hold and attempt.user.security_hold_until
+                else "",
+            )
+        return render(request, self.template_name, context, status=status)
+
+
+class LostFactorView(SelfServiceView):
+    kind = SelfServiceRecovery.Kind.LOST_FACTOR
+    start_form = LostFactorStartForm
+
+
+class NewEmailView(SelfServiceView):
+    kind = SelfServiceRecovery.Kind.NEW_EMAIL
+    start_form = NewEmailStartForm
+
+
+lost_2fa = LostFactorView.as_view()
+new_email = NewEmailView.as_view()
+
+
+@method_decorator(require_http_methods(["GET", "POST"]), name="dispatch")
+class LostFactorSetupView(ReenrolSetupView):
+    """/recover/lost-2fa/setup/: after the wait, the new authenticator and backup codes.
+
+    The /recover/2fa/ setup page and service, for the session whose attempt reached its end.
+    """
+
+    def gate(self, request: HttpRequest) -> HttpResponse | None:
+        attempt = _self_service_attempt(request, SelfServiceRecovery.Kind.LOST_FACTOR)
+        if (
+            attempt is None
+            or attempt.status != SelfServiceRecovery.Status.READY
+            or request.user.pk != attempt.user_id
+        ):
+            return redirect("recover_lost_2fa")
+        refused = super().gate(request)
+        return None if refused is None else redirect("recover_lost_2fa")
+
+    def done(self, request: HttpRequest) -> None:
+        super().done(request)
+        attempt = _self_service_attempt(request, SelfServiceRecovery.Kind.LOST_FACTOR)
+        if attempt is not None:
+            lost_factor_finish(attempt=attempt)
+
+
+lost_2fa_setup = LostFactorSetupView.as_view()
+
+
+def self_service_cancel_link(request: HttpRequest, token: str) -> HttpResponse:
+    # Checked on the POST that cancels, so a used link shows the same page first.
+    return _link_into_session(
+        request,
+        token,
+        valid=True,
+        session_key=SELF_SERVICE_CANCEL_SESSION_KEY,
+        page="recover_self_service_cancel",
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def self_service_cancel_view(request: HttpRequest) -> HttpResponse:
+    """ "Stop this recovery": the attempt ends, the account goes on hold, support steps in."""
+    if request.method == "GET":
+        return render(request, "recovery/self_service_cancel.html", {"done": False})
+    if not ratelimit.consume(request, action="recover_not_me"):
+        return _too_many(request)
+    attempt = self_service_cancel(
+        token=request.session.get(SELF_SERVICE_CANCEL_SESSION_KEY, ""),
+        context=AuditContext.from_request(request),
+    )
+    if attempt is None:
+        return render(request, "recovery/link_invalid.html", status=404)
+    del request.session[SELF_SERVICE_CANCEL_SESSION_KEY]
+    user = attempt.user
+    return render(
+        request,
+        "recovery/self_service_cancel.html",
+        {
+            "done": True,
+            "hold_end": hold_end_in_words(user.security_hold_until)
+            if user.security_hold_until
+            else "",
+        },
     )

@@ -56,6 +56,7 @@ class RecoveryCase(models.Model):
         EMAIL_CHANGED = "email_changed", _("Login email changed")
         REJECTED = "rejected", _("Rejected")
         ACCOUNT_FROZEN = "account_frozen", _("Account frozen")
+        SELF_SERVICE_OFFERED = "self_service_offered", _("Self-service recovery offered")
 
     class Kind(models.TextChoices):
         HELP = "help", _("Help request")
@@ -180,6 +181,11 @@ class CaseEvent(models.Model):
         EMAIL_CHANGE_CANCELLED = "email_change_cancelled", _("Login email change cancelled")
         EMAIL_CHANGE_APPLIED = "email_change_applied", _("Login email changed")
         REASSIGNED = "reassigned", _("Reassigned by a supervisor")
+        SELF_SERVICE_OFFERED = "self_service_offered", _("Self-service recovery offered")
+        SELF_SERVICE_STOPPED = (
+            "self_service_stopped",
+            _("Self-service recovery stopped from a contact on file"),
+        )
 
     # The (case, created_at) index below serves lookups by case: no index of its own.
     case = models.ForeignKey(

@@ -170,6 +170,9 @@ ACCOUNT_RATE_LIMITS = {
     "recover_help": env("DJANGO_RATE_LIMIT_RECOVER_HELP", default="5/h/ip"),
     "recover_send_code": env("DJANGO_RATE_LIMIT_SEND_CODE", default="5/h/ip,3/10m/key"),
     "recover_check_code": env("DJANGO_RATE_LIMIT_CHECK_CODE", default="20/h/ip"),
+    # The first step of /recover/lost-2fa/ and /recover/new-email/ (identifier + password or
+    # backup code): per IP and per identifier, counted whether or not the secret is right.
+    "recover_self_service": env("DJANGO_RATE_LIMIT_SELF_SERVICE", default="10/h/ip,5/h/key"),
     "recover_verify_message": env("DJANGO_RATE_LIMIT_VERIFY_MESSAGE", default="30/h/ip"),
     "recover_not_me": env("DJANGO_RATE_LIMIT_NOT_ME", default="20/h/ip"),
     # Service API (/api/v1/): calls per service token ("key"), and refused tokens per IP.
@@ -201,6 +204,11 @@ SECURITY_HOLD_HOURS_EMAIL_CHANGE = env.int("DJANGO_SECURITY_HOLD_HOURS_EMAIL_CHA
 # Self-service waiting periods, which every contact on file can cancel (accounts/policy.py).
 SELF_SERVICE_WAIT_HOURS = env.int("DJANGO_SELF_SERVICE_WAIT_HOURS", default=24)
 NEW_EMAIL_WAIT_HOURS = env.int("DJANGO_NEW_EMAIL_WAIT_HOURS", default=72)
+# Risk scaling of those waits (SPEC 4a): each risk found adds this many hours; a contact or
+# password change, a declared incident, and never-seen devices or networks count within the
+# look-back window.
+SELF_SERVICE_RISK_EXTRA_HOURS = env.int("DJANGO_SELF_SERVICE_RISK_EXTRA_HOURS", default=24)
+SELF_SERVICE_RISK_LOOKBACK_DAYS = env.int("DJANGO_SELF_SERVICE_RISK_LOOKBACK_DAYS", default=7)
 
 # --- Notifications ----------------------------------------------------------------------------
 
@@ -292,6 +300,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "apply-email-changes": {
         "task": "support.tasks.email_changes_apply_due_task",
+        "schedule": crontab(minute="*/5"),
+    },
+    "apply-self-service-due": {
+        "task": "recovery.tasks.self_service_apply_due_task",
         "schedule": crontab(minute="*/5"),
     },
     "expire-tokens": {

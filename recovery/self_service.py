@@ -1,0 +1,658 @@
+"""Self-service recovery without an agent: /recover/lost-2fa/ and /recover/new-email/.
+
+Both paths follow one shape. The customer names the account and proves the first method
+(`self_service_start`); codes to contacts on file (and, for a new login email, to the new
+address) add further proofs; once the policy row of the path (`accounts.policy`) is met, a
+risk-scaled wait starts, announced to every contact on file with a link that stops it
+(`self_service_cancel`: the attempt ends and an agent gets a case). When the wait is over,
+a lost factor is replaced by the customer in the session that asked (`lost_factor_reset`,
+then the TOTP setup of /recover/2fa/), and a new login email takes effect by itself
+(`new_email_apply`, from the beat sweep or the customer's next visit). Either ends on the
+policy's security hold.
+
+Every state change locks the attempt row, so two confirmations at the same moment give
+one success; every step records a security event.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.contacts import mask_email, mask_phone
+from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates, keyed_hash_matches
+from accounts.models import (
+    BackupCode,
+    BackupCodeDevice,
+    OneTimeCode,
+    RevocationCampaign,
+    SecurityEvent,
+    User,
+    backup_code_hash_candidates,
+)
+from accounts.policy import POLICY, SMS_SECRET_LIFETIME, Action, Method, Proof, policy_check
+from accounts.services.audit import AuditContext, security_event_record
+from accounts.services.holds import SecurityHoldActive, security_hold_extend
+from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue
+from accounts.services.users import user_email_change, user_sessions_end_all
+from notifications.models import Notification
+from notifications.services import notification_queue
+from recovery.models import SelfServiceCancelLink, SelfServiceRecovery
+
+Kind = SelfServiceRecovery.Kind
+Status = SelfServiceRecovery.Status
+
+ACTIONS = {
+    Kind.LOST_FACTOR: Action.SELF_SERVICE_LOST_FACTOR,
+    Kind.NEW_EMAIL: Action.SELF_SERVICE_NEW_EMAIL,
+}
+
+
+class Channel:
+    """Where a code goes: the phone or email on file, or the new address."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    NEW_EMAIL = "new_email"
+
+
+CHANNEL_METHODS = {
+    Channel.PHONE: Method.PHONE_CODE,
+    Channel.EMAIL: Method.EMAIL_CODE,
+    Channel.NEW_EMAIL: Method.NEW_EMAIL_CODE,
+}
+CHANNEL_PURPOSES = {
+    Channel.PHONE: OneTimeCode.Purpose.PROVE_PHONE,
+    Channel.EMAIL: OneTimeCode.Purpose.PROVE_EMAIL,
+    Channel.NEW_EMAIL: OneTimeCode.Purpose.PROVE_NEW_EMAIL,
+}
+# The codes each path may send: a lost factor proves a contact on file; a new login email
+# proves the phone on file and the new address (the old inbox is what was lost).
+PATH_CHANNELS = {
+    Kind.LOST_FACTOR: (Channel.PHONE, Channel.EMAIL),
+    Kind.NEW_EMAIL: (Channel.PHONE, Channel.NEW_EMAIL),
+}
+
+
+class Risk:
+    """What makes a wait longer (SPEC §4a), as far as the account's data can tell."""
+
+    RECENT_CHANGE = "recent_change"
+    NEW_DEVICE = "new_device"
+    NEW_NETWORK = "new_network"
+    INCIDENT = "incident"
+
+
+RECENT_CHANGE_TYPES = (
+    SecurityEvent.Type.EMAIL_CHANGED,
+    SecurityEvent.Type.PHONE_CHANGED,
+    SecurityEvent.Type.PASSWORD_CHANGED,
+    SecurityEvent.Type.PASSWORD_RESET,
+)
+
+
+class SelfServiceRefused(Exception):
+    """The account cannot take this path now; `reason` names why for the page.
+
+    Raised only after the customer proved the first method, so the reason tells nothing
+    to someone who does not know the password or a backup code.
+    """
+
+    FROZEN = "frozen"
+    NO_PHONE = "no_phone"
+    NO_CONTACT = "no_contact"
+    EMAIL_UNUSABLE = "email_unusable"
+    ALREADY_WAITING = "already_waiting"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new attempt and the secret that binds it to the browser session that started it."""
+
+    attempt: SelfServiceRecovery
+    session_token: str
+
+
+def _hours(setting: str) -> int:
+    return int(getattr(settings, setting))
+
+
+def _account_for(identifier: str) -> User | None:
+    """The account named by a login email or by the phone on file (E.164)."""
+    field = "email" if "@" in identifier else "phone"
+    return User.objects.filter(**{field: identifier.strip().lower()}, is_active=True).first()
+
+
+def _backup_code_use(user: User | None, code: str) -> bool:
+    """Use up one backup code of `user`; the same lookup runs for an unknown account."""
+    device = BackupCodeDevice.objects.filter(user=user).first() if user is not None else None
+    if device is None:
+        BackupCode.objects.filter(
+            device__user_id=None, code_hash__in=backup_code_hash_candidates(code)
+        ).exists()
+        return False
+    return bool(device.verify_token(code))
+
+
+def _first_proof(*, user: User | None, password: str, backup_code: str) -> Method | None:
+    """Check the password or the backup code; an unknown account costs a password hash too."""
+    if password:
+        if user is None or not user.has_usable_password():
+            make_password(password)
+            return None
+        return Method.PASSWORD if user.check_password(password) else None
+    if backup_code and _backup_code_use(user, backup_code):
+        return Method.BACKUP_CODE
+    return None
+
+
+def _proof(method: Method) -> dict[str, str]:
+    return {"method": str(method), "at": timezone.now().isoformat()}
+
+
+def attempt_proofs(attempt: SelfServiceRecovery) -> list[Proof]:
+    return [
+        Proof(method=Method(p["method"]), at=datetime.fromisoformat(p["at"]))
+        for p in attempt.proofs
+    ]
+
+
+def _event(
+    attempt: SelfServiceRecovery,
+    type: SecurityEvent.Type,
+    context: AuditContext | None,
+    **details: object,
+) -> SecurityEvent:
+    return security_event_record(
+        user=attempt.user,
+        type=type,
+        context=context,
+        notify=False,
+        details={"attempt": attempt.pk, "kind": attempt.kind, **details},
+    )
+
+
+def _contacts(user: User) -> list[tuple[Notification.Channel, str]]:
+    contacts = [(Notification.Channel.EMAIL, user.email)]
+    if user.phone:
+        contacts.append((Notification.Channel.SMS, user.phone))
+    return contacts
+
+
+def _notify_contacts(
+    attempt: SelfServiceRecovery, *, step: str, event: SecurityEvent, cancel: bool = False
+) -> None:
+    """Tell every contact on file what this step did, with a cancel link when `cancel`."""
+    user = attempt.user
+    for channel, recipient in _contacts(user):
+        context: dict[str, object] = {
+            "step": step,
+            "kind": attempt.kind,
+            "masked_email": mask_email(user.email),
+            "masked_new_email": mask_email(attempt.new_email),
+            "wait_ends_at": f"{attempt.wait_ends_at:%Y-%m-%d %H:%M}"
+            if attempt.wait_ends_at
+            else "",
+        }
+        if cancel:
+            context["cancel_token"] = _cancel_link_issue(attempt, channel=channel)
+        notification_queue(
+            channel=channel,
+            recipient=recipient,
+            template_key="recovery/self_service_notice",
+            idempotency_key=f"self-service:{attempt.pk}:{step}:{channel}",
+            language=user.language,
+            account_id=user.pk,
+            security_event=event,
+            context=context,
+        )
+
+
+def _cancel_link_issue(attempt: SelfServiceRecovery, *, channel: str) -> str:
+    """A cancel link for one contact: 256 random bits, stored as a keyed hash.
+
+    It lives until a week after the wait ends: it can only stop a recovery, never grant
+    access, so it need not die with the short life of an SMS code.
+    """
+    token = secrets.token_urlsafe(32)
+    assert attempt.wait_ends_at is not None
+    SelfServiceCancelLink.objects.create(
+        attempt=attempt,
+        channel=channel,
+        token_hash=keyed_hash(token, purpose=HashPurpose.SELF_SERVICE_CANCEL),
+        expires_at=attempt.wait_ends_at + timedelta(days=settings.NOT_ME_LINK_DAYS),
+    )
+    return token
+
+
+def self_service_start(
+    *,
+    kind: str,
+    identifier: str,
+    password: str = "",
+    backup_code: str = "",
+    new_email: str = "",
+    context: AuditContext,
+) -> Started | None:
+    """The first step: the account's login email or phone, and the password (or, for a lost
+    factor, a backup code). None for an unknown account and a wrong secret alike, after the
+    same work (a password hash either way).
+
+    A right secret on an account that cannot take the path raises `SelfServiceRefused`;
+    nothing is written then.
+    """
+    kind = Kind(kind)
+    if kind == Kind.NEW_EMAIL:
+        backup_code = ""
+    with transaction.atomic():
+        user = _account_for(identifier)
+        method = _first_proof(user=user, password=password, backup_code=backup_code)
+        if user is None or method is None:
+            return None
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.frozen_at is not None:
+            raise SelfServiceRefused(SelfServiceRefused.FROZEN)
+        if user.on_security_hold:
+            assert user.security_hold_until is not None
+            raise SecurityHoldActive(user.security_hold_until)
+        new_email = new_email.strip().lower()
+        if kind == Kind.NEW_EMAIL:
+            if not user.phone:
+                raise SelfServiceRefused(SelfServiceRefused.NO_PHONE)
+            if new_email == user.email or User.objects.filter(email=new_email).exists():
+                raise SelfServiceRefused(SelfServiceRefused.EMAIL_UNUSABLE)
+        if SelfServiceRecovery.objects.filter(
+            user=user, status__in=[Status.WAITING, Status.READY]
+        ).exists():
+            raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
+        session_token = secrets.token_urlsafe(32)
+        attempt = SelfServiceRecovery.objects.create(
+            user=user,
+            kind=kind,
+            session_token_hash=keyed_hash(session_token, purpose=HashPurpose.SELF_SERVICE_SESSION),
+            proofs=[_proof(method)],
+            new_email=new_email if kind == Kind.NEW_EMAIL else "",
+            risk_factors=_risks_of_request(user, context),
+            ip_address=context.ip_address,
+            user_agent=context.user_agent,
+        )
+        event = _event(attempt, SecurityEvent.Type.SELF_SERVICE_REQUESTED, context, proof=method)
+        _notify_contacts(attempt, step=f"requested_{method}", event=event)
+        if kind == Kind.NEW_EMAIL:
+            for channel in PATH_CHANNELS[kind]:
+                _code_send(attempt, channel=channel)
+    return Started(attempt=attempt, session_token=session_token)
+
+
+def self_service_attempt_find(
+    *, attempt_id: object, session_token: str
+) -> SelfServiceRecovery | None:
+    """The attempt this browser session started, or None (none, or another session's)."""
+    if not attempt_id or not session_token:
+        return None
+    attempt = SelfServiceRecovery.objects.select_related("user").filter(pk=attempt_id).first()
+    if attempt is None or not keyed_hash_matches(
+        session_token, attempt.session_token_hash, purpose=HashPurpose.SELF_SERVICE_SESSION
+    ):
+        return None
+    return attempt
+
+
+def _destination(attempt: SelfServiceRecovery, channel: str) -> str:
+    user = attempt.user
+    return {
+        Channel.PHONE: user.phone or "",
+        Channel.EMAIL: user.email,
+        Channel.NEW_EMAIL: attempt.new_email,
+    }[channel]
+
+
+def _code_send(attempt: SelfServiceRecovery, *, channel: str) -> bool:
+    destination = _destination(attempt, channel)
+    if channel not in PATH_CHANNELS[Kind(attempt.kind)] or not destination:
+        return False
+    row, code = one_time_code_issue(
+        user=attempt.user, purpose=CHANNEL_PURPOSES[channel], scope=f"self-service:{attempt.pk}"
+    )
+    lifetime = timedelta(minutes=settings.ONE_TIME_CODE_MINUTES)
+    if channel == Channel.PHONE and lifetime > SMS_SECRET_LIFETIME:
+        lifetime = SMS_SECRET_LIFETIME
+        row.expires_at = row.created_at + lifetime
+        row.save(update_fields=["expires_at"])
+    notification_queue(
+        channel=Notification.Channel.SMS
+        if channel == Channel.PHONE
+        else Notification.Channel.EMAIL,
+        recipient=destination,
+        template_key="recovery/self_service_code",
+        idempotency_key=f"self-service-code:{row.pk}",
+        language=attempt.user.language,
+        account_id=attempt.user_id,
+        context={
+            "code": code,
+            "kind": attempt.kind,
+            "minutes": int(lifetime.total_seconds() // 60),
+        },
+    )
+    return True
+
+
+def self_service_code_send(*, attempt: SelfServiceRecovery, channel: str) -> bool:
+    """Send a code for a proof the attempt still needs; only to the contact on file (or,
+    for a new login email, the new address), never to one typed on the page."""
+    with transaction.atomic():
+        attempt = SelfServiceRecovery.objects.select_for_update().get(pk=attempt.pk)
+        if attempt.status != Status.PROVING:
+            return False
+        return _code_send(attempt, channel=channel)
+
+
+def self_service_code_verify(
+    *, attempt: SelfServiceRecovery, channel: str, code: str, context: AuditContext
+) -> CodeCheck:
+    """Check a code; a right one is a proof, and a met policy starts the wait.
+
+    The attempt row is locked first: two confirmations at the same moment are taken one
+    after the other, and only one of them starts the wait.
+    """
+    with transaction.atomic():
+        attempt = (
+            SelfServiceRecovery.objects.select_for_update()
+            .select_related("user")
+            .get(pk=attempt.pk)
+        )
+        if attempt.status != Status.PROVING or channel not in PATH_CHANNELS[Kind(attempt.kind)]:
+            return CodeCheck.NONE
+        result = one_time_code_check(
+            user=attempt.user,
+            purpose=CHANNEL_PURPOSES[channel],
+            code=code,
+            scope=f"self-service:{attempt.pk}",
+        )
+        if result != CodeCheck.OK:
+            return result
+        method = CHANNEL_METHODS[channel]
+        attempt.proofs = [p for p in attempt.proofs if p["method"] != method] + [_proof(method)]
+        attempt.save(update_fields=["proofs", "updated_at"])
+        _event(attempt, SecurityEvent.Type.SELF_SERVICE_PROOF_ADDED, context, proof=method)
+        if policy_check(ACTIONS[Kind(attempt.kind)], attempt_proofs(attempt), now=timezone.now()):
+            _wait_start(attempt, context)
+    return result
+
+
+def self_service_missing(*, attempt: SelfServiceRecovery) -> tuple:
+    """What the policy still needs from this attempt, in words."""
+    return policy_check(
+        ACTIONS[Kind(attempt.kind)], attempt_proofs(attempt), now=timezone.now()
+    ).missing
+
+
+def _network(ip: str | None) -> str | None:
+    """The network an address belongs to (/24 for IPv4, /48 for IPv6)."""
+    if not ip:
+        return None
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _risks_of_request(user: User, context: AuditContext) -> list[str]:
+    """The risks the starting request shows: a device or a network the account never used.
+
+    Known devices and networks are those of the account's sessions and security events.
+    Without a geolocation database the country is not known; a never-seen network is the
+    closer (stricter) test.
+    """
+    from allauth.usersessions.models import UserSession
+
+    seen = list(
+        SecurityEvent.objects.filter(account_id=user.pk).values_list("ip_address", "user_agent")
+    ) + list(UserSession.objects.filter(user=user).values_list("ip", "user_agent"))
+    risks = []
+    if context.user_agent not in {agent for _ip, agent in seen if agent}:
+        risks.append(Risk.NEW_DEVICE)
+    if _network(context.ip_address) not in {_network(ip) for ip, _agent in seen if ip}:
+        risks.append(Risk.NEW_NETWORK)
+    return risks
+
+
+def _risks_of_account(user: User, *, now: datetime) -> list[str]:
+    """The risks of the account: a recent contact or password change, a declared incident."""
+    since = now - timedelta(days=settings.SELF_SERVICE_RISK_LOOKBACK_DAYS)
+    risks = []
+    if SecurityEvent.objects.filter(
+        account_id=user.pk, type__in=RECENT_CHANGE_TYPES, created_at__gte=since
+    ).exists():
+        risks.append(Risk.RECENT_CHANGE)
+    if RevocationCampaign.objects.filter(created_at__gte=since).exists() or (
+        RevocationCampaign.objects.filter(status=RevocationCampaign.Status.RUNNING).exists()
+    ):
+        risks.append(Risk.INCIDENT)
+    return risks
+
+
+def self_service_wait_hours(*, kind: str, risks: list[str]) -> int:
+    """The policy's wait for the path, longer by `SELF_SERVICE_RISK_EXTRA_HOURS` per risk."""
+    base = _hours(POLICY[ACTIONS[Kind(kind)]].wait_setting)
+    return base + settings.SELF_SERVICE_RISK_EXTRA_HOURS * len(risks)
+
+
+def _wait_start(attempt: SelfServiceRecovery, context: AuditContext) -> None:
+    """Both proofs given: the wait starts, and every contact on file gets a cancel link."""
+    user = User.objects.select_for_update().get(pk=attempt.user_id)
+    if SelfServiceRecovery.objects.filter(
+        user=user, status__in=[Status.WAITING, Status.READY]
+    ).exists():
+        raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
+    now = timezone.now()
+    risks = [*attempt.risk_factors, *_risks_of_account(user, now=now)]
+    attempt.risk_factors = risks
+    attempt.wait_hours = self_service_wait_hours(kind=attempt.kind, risks=risks)
+    attempt.wait_ends_at = now + timedelta(hours=attempt.wait_hours)
+    attempt.status = Status.WAITING
+    attempt.save(
+        update_fields=["risk_factors", "wait_hours", "wait_ends_at", "status", "updated_at"]
+    )
+    event = _event(
+        attempt,
+        SecurityEvent.Type.SELF_SERVICE_WAIT_STARTED,
+        context,
+        wait_hours=attempt.wait_hours,
+        risks=risks,
+        new_email=mask_email(attempt.new_email),
+    )
+    _notify_contacts(attempt, step="waiting", event=event, cancel=True)
+
+
+def self_service_cancel_link_find(*, token: str) -> SelfServiceCancelLink | None:
+    """The unused, unexpired cancel link of an attempt that can still be stopped."""
+    return (
+        SelfServiceCancelLink.objects.select_related("attempt__user")
+        .filter(
+            token_hash__in=keyed_hash_candidates(token, purpose=HashPurpose.SELF_SERVICE_CANCEL),
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+            attempt__status__in=[Status.WAITING, Status.READY],
+        )
+        .first()
+    )
+
+
+def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceRecovery | None:
+    """A contact on file stops the attempt: it ends, the account goes on hold, and agents get
+    a case about it (joining the account's open case if there is one).
+
+    Link and attempt are locked: of two cancels at once, one acts and the other gets None.
+    """
+    from support.models import CaseEvent, CasePriority, RecoveryCase
+    from support.services import case_event_add, case_open
+
+    with transaction.atomic():
+        link = (
+            SelfServiceCancelLink.objects.select_for_update()
+            .filter(
+                token_hash__in=keyed_hash_candidates(
+                    token, purpose=HashPurpose.SELF_SERVICE_CANCEL
+                ),
+                used_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
+            .first()
+        )
+        if link is None:
+            return None
+        attempt = (
+            SelfServiceRecovery.objects.select_for_update()
+            .select_related("user")
+            .get(pk=link.attempt_id)
+        )
+        if attempt.status not in (Status.WAITING, Status.READY):
+            return None
+        link.used_at = timezone.now()
+        link.save(update_fields=["used_at"])
+        attempt.status = Status.CANCELLED
+        attempt.cancelled_via = link.channel
+        user = attempt.user
+        security_hold_extend(
+            user=user, hours=_hours(POLICY[ACTIONS[Kind(attempt.kind)]].hold_setting)
+        )
+        event = _event(
+            attempt, SecurityEvent.Type.SELF_SERVICE_CANCELLED, context, via=link.channel
+        )
+        opened = case_open(
+            contact_email=user.email,
+            contact_phone=user.phone or "",
+            description="",
+            language=user.language,
+            kind=RecoveryCase.Kind.NOT_ME,
+            priority=CasePriority.HIGH,
+            matched_user=user,
+        )
+        case_event_add(
+            case=opened.case,
+            type=CaseEvent.Type.SELF_SERVICE_STOPPED,
+            details={
+                "attempt": attempt.pk,
+                "kind": attempt.kind,
+                "via": link.channel,
+                "security_event_id": event.pk,
+            },
+        )
+        attempt.case = opened.case
+        attempt.save(update_fields=["status", "cancelled_via", "case", "updated_at"])
+        _notify_contacts(attempt, step="cancelled", event=event)
+    return attempt
+
+
+def lost_factor_reset(*, attempt: SelfServiceRecovery, context: AuditContext) -> User | None:
+    """The wait is over: remove the lost authenticator and backup codes, end every session,
+    flag the account for re-enrolment and start the hold; the session that asked then sets
+    up the new authenticator (the /recover/2fa/ setup). None when the attempt cannot go on.
+
+    Refused (SecurityHoldActive) while another hold runs: the attempt waits for its end.
+    """
+    with transaction.atomic():
+        attempt = (
+            SelfServiceRecovery.objects.select_for_update()
+            .select_related("user")
+            .get(pk=attempt.pk)
+        )
+        if (
+            attempt.kind != Kind.LOST_FACTOR
+            or attempt.status != Status.WAITING
+            or not attempt.wait_over
+        ):
+            return None
+        user = User.objects.select_for_update().get(pk=attempt.user_id)
+        if user.frozen_at is not None:
+            return None
+        if user.on_security_hold:
+            assert user.security_hold_until is not None
+            raise SecurityHoldActive(user.security_hold_until)
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCodeDevice.objects.filter(user=user).delete()
+        user.reenrolment_required = True
+        user.save(update_fields=["reenrolment_required"])
+        user_sessions_end_all(user=user)
+        security_hold_extend(
+            user=user, hours=_hours(POLICY[Action.SELF_SERVICE_LOST_FACTOR].hold_setting)
+        )
+        _event(attempt, SecurityEvent.Type.TWO_FACTOR_REVOKED, context)
+        attempt.status = Status.READY
+        attempt.save(update_fields=["status", "updated_at"])
+    return user
+
+
+def lost_factor_finish(*, attempt: SelfServiceRecovery) -> None:
+    """The new authenticator is confirmed (its service recorded it and the hold)."""
+    SelfServiceRecovery.objects.filter(pk=attempt.pk, status=Status.READY).update(
+        status=Status.COMPLETED, completed_at=timezone.now()
+    )
+
+
+def new_email_apply(*, attempt_id: int) -> bool:
+    """Make the new login email active once the wait is over (allauth's address in step),
+    notify the old and new address and the phone, and put the account on hold.
+
+    An account frozen or on another hold meanwhile is left waiting; an address taken
+    meanwhile ends the attempt.
+    """
+    with transaction.atomic():
+        attempt = (
+            SelfServiceRecovery.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=attempt_id, kind=Kind.NEW_EMAIL, status=Status.WAITING)
+            .first()
+        )
+        if attempt is None or not attempt.wait_over:
+            return False
+        user = User.objects.select_for_update().get(pk=attempt.user_id)
+        if user.frozen_at is not None or user.on_security_hold:
+            return False
+        if User.objects.filter(email=attempt.new_email).exclude(pk=user.pk).exists():
+            attempt.status = Status.CANCELLED
+            attempt.cancelled_via = "conflict"
+            attempt.save(update_fields=["status", "cancelled_via", "updated_at"])
+            return False
+        user_email_change(
+            user=user,
+            new_email=attempt.new_email,
+            context=AuditContext(ip_address=attempt.ip_address, user_agent=attempt.user_agent),
+        )
+        security_hold_extend(
+            user=user, hours=_hours(POLICY[Action.SELF_SERVICE_NEW_EMAIL].hold_setting)
+        )
+        attempt.status = Status.COMPLETED
+        attempt.completed_at = timezone.now()
+        attempt.save(update_fields=["status", "completed_at", "updated_at"])
+    return True
+
+
+def self_service_apply_due() -> int:
+    """Apply every new login email whose wait is over (the beat sweep); returns how many."""
+    due = SelfServiceRecovery.objects.filter(
+        kind=Kind.NEW_EMAIL, status=Status.WAITING, wait_ends_at__lte=timezone.now()
+    ).values_list("pk", flat=True)
+    return sum(new_email_apply(attempt_id=pk) for pk in list(due))
+
+
+def masked_contacts(attempt: SelfServiceRecovery) -> dict[str, str]:
+    """The contacts the attempt's codes go to, masked, for its page."""
+    user = attempt.user
+    return {
+        Channel.PHONE: mask_phone(user.phone),
+        Channel.EMAIL: mask_email(user.email),
+        Channel.NEW_EMAIL: mask_email(attempt.new_email),
+    }
