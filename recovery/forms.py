@@ -208,7 +208,7 @@ class LostFactorStartForm(forms.Form):
     )
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if bool(cleaned.get("password")) == bool(cleaned.get("backup_code", "").strip()):
             raise forms.ValidationError(
                 _("Enter either your password or one of your backup codes."), code="one_secret"

@@ -20,6 +20,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -140,7 +141,7 @@ def _backup_code_use(user: User | None, code: str) -> bool:
     device = BackupCodeDevice.objects.filter(user=user).first() if user is not None else None
     if device is None:
         BackupCode.objects.filter(
-            device__user_id=None, code_hash__in=backup_code_hash_candidates(code)
+            device__user__isnull=True, code_hash__in=backup_code_hash_candidates(code)
         ).exists()
         return False
     return bool(device.verify_token(code))
@@ -296,9 +297,7 @@ def self_service_start(
     return Started(attempt=attempt, session_token=session_token)
 
 
-def self_service_attempt_find(
-    *, attempt_id: object, session_token: str
-) -> SelfServiceRecovery | None:
+def self_service_attempt_find(*, attempt_id: Any, session_token: str) -> SelfServiceRecovery | None:
     """The attempt this browser session started, or None (none, or another session's)."""
     if not attempt_id or not session_token:
         return None

@@ -348,6 +348,7 @@ def _case_status_page(
             "timeline": support_selectors.case_timeline_for_customer(case=own),
             "proofs": set(own.proofs.values_list("kind", flat=True)),
             "email_change_proving": support_selectors.request_email_change_proving(request=own),
+            "offers_self_service": support_selectors.request_offers_self_service(request=own),
             "reply_form": page_forms["reply"],
             "code_form": page_forms["verify_code"],
             "sent": request.GET.get("sent"),
@@ -510,7 +511,9 @@ RISK_WORDS = {
 }
 
 
-def _self_service_attempt(request: HttpRequest, kind: str) -> SelfServiceRecovery | None:
+def _self_service_attempt(
+    request: HttpRequest, kind: SelfServiceRecovery.Kind
+) -> SelfServiceRecovery | None:
     """The attempt of this path that this browser session started, if it still counts.
 
     An attempt that never finished proving is forgotten after the policy's window.

@@ -295,9 +295,7 @@ def add_risk(user: User, risk: str) -> None:
         (["recent_change", "incident"], {"user_agent": "curl/8.0", "ip": "203.0.113.9"}, 120),
     ],
 )
-def test_the_wait_grows_with_each_risk(
-    customer, capture, sms_outbox, risks, client_kwargs, hours
-):
+def test_the_wait_grows_with_each_risk(customer, capture, sms_outbox, risks, client_kwargs, hours):
     """24 h by default; each of: a password or contact change in the last 7 days, a declared
     incident, a device never seen, a network never seen adds 24 h (settings)."""
     user, _codes = customer
@@ -367,7 +365,9 @@ def counted_hashes(settings):
     return CountingHasher
 
 
-def test_an_unknown_account_costs_a_password_hash_as_a_known_one_does(customer, client, counted_hashes):
+def test_an_unknown_account_costs_a_password_hash_as_a_known_one_does(
+    customer, client, counted_hashes
+):
     """The same work either way: one password hash for a known account and for an unknown one."""
     counts = []
     for identifier in (ACCOUNT_EMAIL, "nobody.here@example.org"):
