@@ -211,6 +211,17 @@ class CaseEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.case} {self.type}"
 
+    @property
+    def could_prove_in_words(self) -> str:
+        """For the agent: the proofs triage found the requester could make from the
+        account's data (empty for other events)."""
+        from accounts.policy import METHOD_LABELS, Method
+
+        methods = self.details.get("could_prove") if isinstance(self.details, dict) else None
+        if not isinstance(methods, list):
+            return ""
+        return "; ".join(str(METHOD_LABELS[Method(m)]) for m in methods if m in set(Method))
+
 
 class CaseProof(models.Model):
     """Evidence that one requester controls something on file (or passed a document check).

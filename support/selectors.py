@@ -45,7 +45,7 @@ def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
     A request that joined an account's open case gets the place its own request would have
     had in the queue, so its page cannot tell that the number's account has an open case.
     """
-    if case.status != CaseStatus.WAITING and not case.is_joined:
+    if case.status != CaseStatus.WAITING and not _reads_as_waiting(case):
         return None
     ahead = (
         RecoveryCase.objects.filter(status=CaseStatus.WAITING)
@@ -57,9 +57,13 @@ def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
         .count()
     )
     since = timezone.now() - RESOLUTION_RATE_WINDOW
-    closed = RecoveryCase.objects.filter(
-        closed_at__gte=since, status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]
-    ).count()
+    closed = (
+        RecoveryCase.objects.filter(
+            closed_at__gte=since, status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]
+        )
+        .exclude(resolution=RecoveryCase.Resolution.SELF_SERVICE_OFFERED)
+        .count()
+    )
     per_hour = closed / (RESOLUTION_RATE_WINDOW.total_seconds() / 3600)
     wait = timedelta(hours=(ahead + 1) / per_hour) if per_hour else None
     return QueuePlace(position=ahead + 1, estimated_wait=wait)
@@ -70,15 +74,31 @@ def case_timeline_for_customer(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
     return case.events.filter(visible_to_customer=True).order_by("created_at", "id")
 
 
-def request_state_for_customer(*, request: RecoveryCase) -> Promise:
-    """The state a requester's page shows, in words that depend on their request alone.
+def _reads_as_waiting(request: RecoveryCase) -> bool:
+    """A request whose page reads as one waiting for an agent whatever became of it.
 
-    A request that joined an account's open case says what a new request for an unknown
-    account says, whatever becomes of the case it joined.
+    A request that joined an account's open case, and one triage led to self-service,
+    matched an account: their pages read as a request for an account nobody has.
     """
-    if request.is_joined:
+    return request.is_joined or (
+        request.resolution == RecoveryCase.Resolution.SELF_SERVICE_OFFERED
+        and request.status == CaseStatus.RESOLVED
+    )
+
+
+def request_state_for_customer(*, request: RecoveryCase) -> Promise:
+    """The state a requester's page shows, in words that depend on their request alone."""
+    if _reads_as_waiting(request):
         return CaseStatus.WAITING.label
     return CaseStatus(request.status).label
+
+
+def request_offers_self_service(*, request: RecoveryCase) -> bool:
+    """Whether the page points to the self-service paths ("if you still know your
+    password..."): on every help request that reads as waiting, matched or not."""
+    return request.kind == RecoveryCase.Kind.HELP and (
+        request.status == CaseStatus.WAITING or _reads_as_waiting(request)
+    )
 
 
 def request_find(*, request_id: Any) -> RecoveryCase | None:
@@ -94,7 +114,7 @@ def request_email_change_proving(*, request: RecoveryCase) -> bool:
 def request_accepts_input(*, request: RecoveryCase) -> bool:
     """Whether a requester's page offers codes and replies (a joined request always does,
     so the page never changes with the state of the case it joined)."""
-    return request.is_open or request.is_joined
+    return request.is_open or _reads_as_waiting(request)
 
 
 PROOF_METHODS = {

@@ -207,6 +207,9 @@ NEW_EMAIL_WAIT_HOURS = env.int("DJANGO_NEW_EMAIL_WAIT_HOURS", default=72)
 # Risk scaling of those waits (SPEC 4a): each risk found adds this many hours; a contact or
 # password change, a declared incident, and never-seen devices or networks count within the
 # look-back window.
+# Triage sends a help request whose account can take a self-service path there first (the
+# customer can still ask for an agent); off, every matched request waits for an agent.
+SELF_SERVICE_TRIAGE = env.bool("DJANGO_SELF_SERVICE_TRIAGE", default=True)
 SELF_SERVICE_RISK_EXTRA_HOURS = env.int("DJANGO_SELF_SERVICE_RISK_EXTRA_HOURS", default=24)
 SELF_SERVICE_RISK_LOOKBACK_DAYS = env.int("DJANGO_SELF_SERVICE_RISK_LOOKBACK_DAYS", default=7)
 

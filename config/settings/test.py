@@ -14,6 +14,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SMS_BACKEND = "notifications.sms.backends.LocmemBackend"
 CELERY_TASK_ALWAYS_EAGER = True
+# The support-queue tests model requests that reach an agent; the triage tests of the
+# self-service paths turn this on (tests/recovery/test_self_service_triage.py).
+SELF_SERVICE_TRIAGE = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -31,6 +31,7 @@ from notifications.services import (
     notification_queue,
     notifications_deliver_after_commit,
 )
+from recovery.selectors import account_provable_methods, account_self_service_paths
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,
@@ -43,6 +44,12 @@ from support.models import (
     RecoveryLink,
 )
 from support.tasks import case_triage_task
+
+# Resolutions made by triage alone, which the customer can send on to an agent.
+DEFLECTIONS = (
+    RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT,
+    RecoveryCase.Resolution.SELF_SERVICE_OFFERED,
+)
 
 
 @dataclass(frozen=True)
@@ -263,6 +270,25 @@ def _case_triage_locked(case_id: int) -> tuple[str, list[Notification]]:
         case.save(update_fields=["status", "resolution", "closed_at", "updated_at"])
         case_event_add(case=case, type=CaseEvent.Type.HINT_SENT, visible_to_customer=True)
         return "deflected", notices
+    if case.kind == RecoveryCase.Kind.HELP and user is not None:
+        methods = account_provable_methods(user=user)
+        paths = account_self_service_paths(user=user, methods=methods)
+        details = {"could_prove": [str(m) for m in methods], "self_service": paths}
+        if paths and settings.SELF_SERVICE_TRIAGE:
+            # The account's own data lets its owner prove two methods: the page leads there
+            # (in words for anyone), and the request reaches an agent only if the customer
+            # says it did not help. It reads as waiting, like a request nobody matched.
+            case.status = CaseStatus.RESOLVED
+            case.resolution = RecoveryCase.Resolution.SELF_SERVICE_OFFERED
+            case.closed_at = case.queued_at = timezone.now()
+            case.save(
+                update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"]
+            )
+            case_event_add(case=case, type=CaseEvent.Type.SELF_SERVICE_OFFERED, details=details)
+            case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
+            return "self_service", []
+        # What the requester could still prove, for the agent who takes the case.
+        case_event_add(case=case, type=CaseEvent.Type.TRIAGED, details=details)
     case.status = CaseStatus.WAITING
     case.queued_at = timezone.now()
     case.save(update_fields=["status", "queued_at", "updated_at"])
@@ -345,28 +371,40 @@ def case_customer_reply(*, case: RecoveryCase, message: str) -> CaseEvent:
             case.priority = max(case.priority, CasePriority.HIGH)
             case.save(update_fields=["status", "priority", "updated_at"])
             case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
+        elif case.resolution == RecoveryCase.Resolution.SELF_SERVICE_OFFERED:
+            # Writing to us instead of taking the self-service path asks for an agent.
+            _case_reopen_deflected(case)
     return event
 
 
 def case_reopen_after_hint(*, case: RecoveryCase) -> bool:
-    """ "This did not help": a deflected wrong-email case goes to an agent after all."""
+    """ "This did not help": a case deflected to the login-email hint or to self-service goes
+    to an agent after all."""
     with transaction.atomic():
         case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
-        if case.resolution != RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT:
-            return False
-        if (
-            case.matched_user_id
-            and RecoveryCase.objects.filter(
-                matched_user_id=case.matched_user_id, status__in=OPEN_STATUSES
-            ).exists()
-        ):
-            return False
-        case.status = CaseStatus.WAITING
-        case.resolution = ""
-        case.closed_at = None
+        return _case_reopen_deflected(case)
+
+
+def _case_reopen_deflected(case: RecoveryCase) -> bool:
+    if case.resolution not in DEFLECTIONS:
+        return False
+    if (
+        case.matched_user_id
+        and RecoveryCase.objects.filter(
+            matched_user_id=case.matched_user_id, status__in=OPEN_STATUSES
+        ).exists()
+    ):
+        return False
+    # A request led to self-service read as waiting all along: it keeps the place its page
+    # showed, and its page does not change (a request nobody matched shows the same).
+    offered = case.resolution == RecoveryCase.Resolution.SELF_SERVICE_OFFERED
+    case.status = CaseStatus.WAITING
+    case.resolution = ""
+    case.closed_at = None
+    if not offered:
         case.queued_at = timezone.now()
-        case.save(update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"])
-        case_event_add(case=case, type=CaseEvent.Type.REOPENED, visible_to_customer=True)
+    case.save(update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"])
+    case_event_add(case=case, type=CaseEvent.Type.REOPENED, visible_to_customer=not offered)
     return True
 
 
