@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import NotMeLink, OneTimeCode
+from recovery.models import SelfServiceCancelLink
 from support.models import CaseLink, RecoveryLink
 
 # Used rows stay a day so support can see what happened, then go too.
@@ -24,6 +25,7 @@ def tokens_expire() -> dict[str, int]:
             ("not_me_links", NotMeLink, "used_at"),
             ("case_links", CaseLink, "used_at"),
             ("recovery_links", RecoveryLink, "used_at"),
+            ("self_service_cancel_links", SelfServiceCancelLink, "used_at"),
         ):
             expired = model.objects.filter(expires_at__lt=now).delete()[0]
             used = model.objects.filter(**{f"{used_field}__lt": now - USED_ROWS_KEPT}).delete()[0]

@@ -449,3 +449,16 @@ def test_another_browser_cannot_go_on_with_the_attempt(customer, capture, sms_ou
         assert stranger.finish().status_code == 302
         assert stranger.client.get(reverse("recover_lost_2fa_setup")).status_code == 302
     assert path.attempt.status == Status.WAITING
+
+
+def test_expired_cancel_links_are_removed_by_expire_tokens(customer, capture, sms_outbox):
+    """A week after the wait, the links (hashes) are deleted; the attempt keeps its record."""
+    from support.services.cleanup import tokens_expire
+
+    path = lost_2fa(capture)
+    prove_two(path, sms_outbox)
+    assert tokens_expire()["self_service_cancel_links"] == 0
+    with time_machine.travel(timezone.now() + timedelta(days=8, hours=1), tick=False):
+        assert tokens_expire()["self_service_cancel_links"] == 2
+    assert not SelfServiceCancelLink.objects.exists()
+    assert path.attempt.status == Status.WAITING
