@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -274,9 +275,7 @@ def self_service_start(
                 raise SelfServiceRefused(SelfServiceRefused.NO_PHONE)
             if new_email == user.email or User.objects.filter(email=new_email).exists():
                 raise SelfServiceRefused(SelfServiceRefused.EMAIL_UNUSABLE)
-        if SelfServiceRecovery.objects.filter(
-            user=user, status__in=[Status.WAITING, Status.READY]
-        ).exists():
+        if _waiting_elsewhere(user).exists():
             raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
         session_token = secrets.token_urlsafe(32)
         attempt = SelfServiceRecovery.objects.create(
@@ -295,6 +294,13 @@ def self_service_start(
             for channel in PATH_CHANNELS[kind]:
                 _code_send(attempt, channel=channel)
     return Started(attempt=attempt, session_token=session_token)
+
+
+def _waiting_elsewhere(user: User) -> QuerySet[SelfServiceRecovery]:
+    """The account's attempts whose wait is still running: they keep any other out."""
+    return SelfServiceRecovery.objects.filter(
+        user=user, status__in=[Status.WAITING, Status.READY], wait_ends_at__gt=timezone.now()
+    )
 
 
 def self_service_attempt_find(*, attempt_id: Any, session_token: str) -> SelfServiceRecovery | None:
@@ -451,10 +457,13 @@ def self_service_wait_hours(*, kind: str, risks: list[str]) -> int:
 def _wait_start(attempt: SelfServiceRecovery, context: AuditContext) -> None:
     """Both proofs given: the wait starts, and every contact on file gets a cancel link."""
     user = User.objects.select_for_update().get(pk=attempt.user_id)
-    if SelfServiceRecovery.objects.filter(
-        user=user, status__in=[Status.WAITING, Status.READY]
-    ).exists():
+    if _waiting_elsewhere(user).exists():
         raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
+    # An attempt whose wait is over but which nobody finished (a lost browser session) gives
+    # way to this one, which waits its own full time again.
+    SelfServiceRecovery.objects.filter(
+        user=user, status__in=[Status.WAITING, Status.READY], wait_ends_at__lte=timezone.now()
+    ).update(status=Status.ABANDONED, updated_at=timezone.now())
     now = timezone.now()
     risks = [*attempt.risk_factors, *_risks_of_account(user, now=now)]
     attempt.risk_factors = risks

@@ -462,3 +462,23 @@ def test_expired_cancel_links_are_removed_by_expire_tokens(customer, capture, sm
         assert tokens_expire()["self_service_cancel_links"] == 2
     assert not SelfServiceCancelLink.objects.exists()
     assert path.attempt.status == Status.WAITING
+
+
+def test_an_attempt_nobody_finished_gives_way_to_a_new_one_that_waits_again(
+    customer, capture, sms_outbox
+):
+    """A customer who lost the browser that waited starts again elsewhere once the wait is
+    over; the new attempt proves two methods and waits its own full time."""
+    first = lost_2fa(capture)
+    prove_two(first, sms_outbox)
+    old = first.attempt
+    with time_machine.travel(timezone.now() + timedelta(hours=25), tick=False):
+        second = lost_2fa(capture, browser())
+        prove_two(second, sms_outbox)
+        new = second.attempt
+        assert new.pk != old.pk and new.status == Status.WAITING
+        assert new.wait_ends_at > timezone.now() + timedelta(hours=23)
+        old.refresh_from_db()
+        assert old.status == Status.ABANDONED
+        assert first.finish().status_code == 302
+    assert not User.objects.get(pk=customer[0].pk).reenrolment_required
