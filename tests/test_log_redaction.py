@@ -15,6 +15,7 @@ TOKEN_PATHS = [
     "/recover/case/{token}/",
     "/recover/not-me/{token}/",
     "/recover/reset/{token}/",
+    "/recover/stop/{token}/",
     "/accounts/password/reset/key/1-{token}/",
 ]
 
