@@ -245,6 +245,7 @@ def test_agent_works_the_queue_and_the_customer_recovers(browsers, dev_inbox):
     T = CaseEvent.Type
     assert types == [
         T.OPENED,
+        T.TRIAGED,
         T.QUEUED,
         T.CLAIMED,
         T.CODE_SENT,
