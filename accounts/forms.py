@@ -291,3 +291,16 @@ class StaffRecheckForm(forms.Form):
         # The code is spent: it is no input of the action.
         cleaned_data.pop("otp_code", None)
         return cleaned_data
+
+
+class PasskeyRenameForm(forms.Form):
+    """A new name for one of the signed-in user's passkeys."""
+
+    passkey_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    name = forms.CharField(label=_("Name"), max_length=64, strip=True)
+
+
+class PasskeyRemoveForm(forms.Form):
+    """Which of the signed-in user's passkeys to remove."""
+
+    passkey_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)

@@ -217,6 +217,9 @@ class SecurityEvent(models.Model):
             "self_service_cancelled",
             _("Self-service recovery stopped from a contact on file"),
         )
+        PASSKEY_ADDED = "passkey_added", _("Passkey added")
+        PASSKEY_RENAMED = "passkey_renamed", _("Passkey renamed")
+        PASSKEY_REMOVED = "passkey_removed", _("Passkey removed")
 
     account_id = models.BigIntegerField(db_index=True)
     type = models.CharField(max_length=40, choices=Type.choices)

@@ -58,6 +58,7 @@ class Action(StrEnum):
     LOGIN_EMAIL_CHANGE = "login_email_change"
     SELF_SERVICE_LOST_FACTOR = "self_service_lost_factor"
     SELF_SERVICE_NEW_EMAIL = "self_service_new_email"
+    SELF_SERVICE_APP_WITH_PASSKEY = "self_service_app_with_passkey"
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,17 @@ POLICY: dict[Action, Rule] = {
         description=_(
             "Move to a new login email: the password, a code to the phone on file and a "
             "code to the new address, then the waiting period."
+        ),
+    ),
+    # The passkey is the strongest proof on file (it cannot be phished or read out): a
+    # customer who signed in with the password and a still-bound passkey replaces a lost
+    # authenticator app at once, with neither a wait nor a hold.
+    Action.SELF_SERVICE_APP_WITH_PASSKEY: Rule(
+        alternatives=((frozenset({Method.PASSWORD}), frozenset({Method.AUTHENTICATOR})),),
+        window=timedelta(minutes=30),
+        description=_(
+            "Replace a lost authenticator app: the password and a passkey still on the "
+            "account, used in this sign-in; no waiting period."
         ),
     ),
 }

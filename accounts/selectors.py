@@ -11,6 +11,7 @@ from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.contacts import InvalidPhoneNumber, phone_country_code
 from accounts.models import BackupCode, SecurityEvent, User
@@ -23,6 +24,7 @@ class TwoFactorStatus:
     enabled: bool
     backup_codes_left: int
     reenrolment_required: bool
+    passkeys: int = 0
 
 
 def two_factor_status(*, user: User) -> TwoFactorStatus:
@@ -30,11 +32,28 @@ def two_factor_status(*, user: User) -> TwoFactorStatus:
         enabled=TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
         backup_codes_left=BackupCode.objects.filter(device__user=user).count(),
         reenrolment_required=user.reenrolment_required,
+        passkeys=WebAuthnCredential.objects.filter(user=user, confirmed=True).count(),
     )
 
 
 def user_has_authenticator(*, user: User) -> bool:
+    """Whether the user has a second factor to sign in with: the app or a passkey."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists() or user_has_passkey(
+        user=user
+    )
+
+
+def user_has_totp(*, user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def user_has_passkey(*, user: User) -> bool:
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+
+
+def passkey_list(*, user: User) -> QuerySet[WebAuthnCredential]:
+    """The user's passkeys, oldest first, as the passkeys page lists them."""
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
 
 
 def totp_device_unconfirmed(*, user: User, device_id: int | None) -> TOTPDevice | None:

@@ -1,13 +1,47 @@
 """URLs of the accounts app, under /accounts/2fa/, /account/ and over three allauth pages."""
 
 from django.urls import path
+from django.views.i18n import JavaScriptCatalog
 
-from accounts import views
+from accounts import passkeys, views
 
 two_factor_urlpatterns = [
     path("", views.two_factor_verify_view, name="two_factor_verify"),
     path("setup/", views.two_factor_setup_view, name="two_factor_setup"),
 ]
+
+# The WebAuthn endpoints under the names django-otp-webauthn's script tags look up; they sit
+# under /accounts/2fa/ because the second step of sign-in uses them before it is passed.
+passkey_ceremony_urlpatterns = (
+    [
+        path(
+            "registration/begin/",
+            passkeys.PasskeyRegistrationBegin.as_view(),
+            name="credential-registration-begin",
+        ),
+        path(
+            "registration/complete/",
+            passkeys.PasskeyRegistrationComplete.as_view(),
+            name="credential-registration-complete",
+        ),
+        path(
+            "authentication/begin/",
+            passkeys.PasskeyAuthenticationBegin.as_view(),
+            name="credential-authentication-begin",
+        ),
+        path(
+            "authentication/complete/",
+            passkeys.PasskeyAuthenticationComplete.as_view(),
+            name="credential-authentication-complete",
+        ),
+        path(
+            "jsi18n/",
+            JavaScriptCatalog.as_view(packages=["django_otp_webauthn"]),
+            name="js-i18n-catalog",
+        ),
+    ],
+    "otp_webauthn",
+)
 
 allauth_overrides = [
     path("email/", views.email_management_closed, name="account_email"),
@@ -21,4 +55,22 @@ account_urlpatterns = [
         "security/backup-codes/", views.backup_codes_regenerate_view, name="backup_codes_regenerate"
     ),
     path("security/sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
+    path("security/passkeys/", passkeys.passkeys, name="account_passkeys"),
+    path(
+        "security/passkeys/replace-app/",
+        passkeys.app_replace_with_passkey,
+        name="account_app_replace_with_passkey",
+    ),
+    path(
+        "security/passkeys/rename/",
+        passkeys.passkey_change,
+        {"action": "rename"},
+        name="account_passkey_rename",
+    ),
+    path(
+        "security/passkeys/remove/",
+        passkeys.passkey_change,
+        {"action": "remove"},
+        name="account_passkey_remove",
+    ),
 ]

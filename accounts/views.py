@@ -19,6 +19,7 @@ from django.views import View
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import selectors
 from accounts.contacts import mask_email
@@ -105,7 +106,11 @@ class TwoFactorVerifyView(View):
         return render(
             request,
             self.template_name,
-            {"form": form, "next": _safe_next(request, "")},
+            {
+                "form": form,
+                "next": _safe_next(request, ""),
+                "has_passkey": selectors.user_has_passkey(user=signed_in_user(request)),
+            },
             status=status,
         )
 
@@ -186,10 +191,11 @@ class TwoFactorSetupView(TotpSetupView):
         if user.reenrolment_required:
             # A password alone never sets up 2FA again after a revocation.
             return redirect("recover_2fa")
-        if selectors.user_has_authenticator(user=user):
-            return redirect(
-                "account_security" if second_factor_passed(user) else "two_factor_verify"
-            )
+        if not second_factor_passed(user) and selectors.user_has_authenticator(user=user):
+            return redirect("two_factor_verify")
+        if selectors.user_has_totp(user=user):
+            # Replacing a working app is the security page's business, not a first setup.
+            return redirect("account_security")
         return None
 
 
@@ -205,6 +211,9 @@ def security(request: HttpRequest) -> HttpResponse:
             "sessions": selectors.user_session_list(user=user),
             "current_session_key": request.session.session_key,
             "regenerate_form": TotpCodeForm(),
+            "signed_in_with_passkey": isinstance(
+                getattr(request.user, "otp_device", None), WebAuthnCredential
+            ),
             "hold_end": hold_end_in_words(user.security_hold_until)
             if user.on_security_hold and user.security_hold_until
             else "",

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/2fa/", include(accounts_urls.two_factor_urlpatterns)),
+    path("accounts/2fa/passkey/", include(accounts_urls.passkey_ceremony_urlpatterns)),
     # allauth pages that would change the login email or the password outside the policy
     # and the security hold are answered by ours (accounts/views.py).
     path("accounts/", include(accounts_urls.allauth_overrides)),

@@ -72,6 +72,18 @@ _TEXT = {
             "Security changes and withdrawals are possible again."
         ),
     ),
+    SecurityEvent.Type.PASSKEY_ADDED: (
+        _("A passkey was added to your account"),
+        _("A new passkey was registered for two-factor sign-in on your account."),
+    ),
+    SecurityEvent.Type.PASSKEY_RENAMED: (
+        _("A passkey of your account was renamed"),
+        _("The name of one of the passkeys of your account was changed."),
+    ),
+    SecurityEvent.Type.PASSKEY_REMOVED: (
+        _("A passkey was removed from your account"),
+        _("One of the passkeys of your account was removed; it no longer signs in."),
+    ),
 }
 
 

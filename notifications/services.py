@@ -49,6 +49,9 @@ SECURITY_NOTICE_TYPES = frozenset(
         SecurityEvent.Type.ACCOUNT_FROZEN,
         SecurityEvent.Type.ACCOUNT_RECOVERED,
         SecurityEvent.Type.SECURITY_HOLD_LIFTED,
+        SecurityEvent.Type.PASSKEY_ADDED,
+        SecurityEvent.Type.PASSKEY_RENAMED,
+        SecurityEvent.Type.PASSKEY_REMOVED,
     }
 )
 

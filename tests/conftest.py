@@ -129,7 +129,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-STATE_APPS = ("accounts", "notifications", "recovery", "support", "otp_totp")
+STATE_APPS = ("accounts", "notifications", "recovery", "support", "otp_totp", "django_otp_webauthn")
 
 
 def database_state() -> dict[str, list[tuple]]:

@@ -21,6 +21,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.lookups import In
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.contacts import InvalidPhoneNumber, mask_email, phone_country_code
 from accounts.models import (
@@ -45,6 +46,28 @@ logger = logging.getLogger(__name__)
 CAMPAIGN_TEMPLATE = "accounts/campaign_revocation"
 # Why a campaign text is held: kept on the row so `notifications status` can say so.
 SMS_OVER_BUDGET = "over the daily SMS budget of its country"
+# The second factors a campaign can remove (`revoke_2fa --factors`); all by default. An
+# incident that exposed TOTP secrets leaves the passkeys, whose private keys never left
+# the customers' devices: `--factors totp,backup`.
+FACTORS = ("totp", "backup", "passkey")
+
+
+def revocation_factors_parse(value: str | None) -> tuple[str, ...]:
+    """The factors named in `value` ("totp,backup"), in canonical order; all when empty."""
+    if not value or not value.strip():
+        return FACTORS
+    named = {part.strip().lower() for part in value.split(",") if part.strip()}
+    unknown = named - set(FACTORS)
+    if unknown or not named:
+        raise ValueError(
+            f"Unknown factor(s): {', '.join(sorted(unknown))}. Choose from {', '.join(FACTORS)}."
+        )
+    return tuple(factor for factor in FACTORS if factor in named)
+
+
+def revocation_campaign_factors(campaign: RevocationCampaign) -> tuple[str, ...]:
+    """The factors a campaign removes (campaigns from before `--factors` removed all)."""
+    return tuple(campaign.selection.get("factors") or FACTORS)
 
 
 class _IdsIn(In):
@@ -150,10 +173,21 @@ def revocation_batch_run(*, campaign: RevocationCampaign, batch_size: int) -> in
         user_ids = [user_id for _pk, user_id in targets]
         users = User.objects.filter(_ids_in("pk", user_ids)).order_by("pk")
 
-        TOTPDevice.objects.filter(_ids_in("user_id", user_ids)).delete()
-        BackupCode.objects.filter(_ids_in("device__user_id", user_ids)).delete()
-        BackupCodeDevice.objects.filter(_ids_in("user_id", user_ids)).delete()
-        User.objects.filter(_ids_in("pk", user_ids)).update(reenrolment_required=True)
+        factors = revocation_campaign_factors(campaign)
+        if "totp" in factors:
+            TOTPDevice.objects.filter(_ids_in("user_id", user_ids)).delete()
+        if "backup" in factors:
+            BackupCode.objects.filter(_ids_in("device__user_id", user_ids)).delete()
+            BackupCodeDevice.objects.filter(_ids_in("user_id", user_ids)).delete()
+        if "passkey" in factors:
+            WebAuthnCredential.objects.filter(_ids_in("user_id", user_ids)).delete()
+        # Whoever still has a passkey signs in with it and sets up a new app from the
+        # security page; everyone else goes through the re-enrolment.
+        User.objects.filter(_ids_in("pk", user_ids)).exclude(
+            pk__in=WebAuthnCredential.objects.filter(
+                _ids_in("user_id", user_ids), confirmed=True
+            ).values("user_id")
+        ).update(reenrolment_required=True)
         sessions = UserSession.objects.filter(_ids_in("user_id", user_ids))
         Session.objects.filter(session_key__in=sessions.values("session_key")).delete()
         sessions.delete()
@@ -185,7 +219,7 @@ def _events_and_notices(
     event_ids = security_events_append_many(
         account_ids=user_ids,
         type=SecurityEvent.Type.TWO_FACTOR_REVOKED,
-        details={"campaign": campaign.pk},
+        details={"campaign": campaign.pk, "factors": list(revocation_campaign_factors(campaign))},
     )
     now = timezone.now()
     with connection.cursor() as cursor:

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "allauth",
     "allauth.account",
     "allauth.usersessions",
@@ -184,6 +185,15 @@ USERSESSIONS_TRACK_ACTIVITY = True
 OTP_TOTP_ISSUER = "Recovery Desk"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Passkeys (django-otp-webauthn) as a second factor only: the relying party ID is SITE_URL's
+# host and the only accepted origin SITE_URL's own, both read per request
+# (accounts/passkeys.py), so a look-alike site's assertion is refused. The origins list
+# below only satisfies the library's startup check.
+OTP_WEBAUTHN_RP_ID_CALLABLE = "accounts.passkeys.relying_party_id"
+OTP_WEBAUTHN_RP_NAME = "Recovery Desk"
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.passkeys.PasskeyHelper"
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = "accounts.passkeys"
 
 # Numbers typed without "+" are read as numbers of this region (ISO 3166 code).
 PHONE_DEFAULT_REGION = env("DJANGO_PHONE_DEFAULT_REGION", default="DE")
@@ -238,6 +248,12 @@ DEV_INBOX_DIR = Path(env("DJANGO_DEV_INBOX_DIR", default=str(BASE_DIR / "var" / 
 NOTIFICATION_SWEEP_AGE = timedelta(seconds=env.int("DJANGO_NOTIFICATION_SWEEP_AGE", default=60))
 NOTIFICATION_MAX_ATTEMPTS = env.int("DJANGO_NOTIFICATION_MAX_ATTEMPTS", default=8)
 SITE_URL = env("DJANGO_SITE_URL", default="http://127.0.0.1:8000")
+# Read by django-otp-webauthn's startup checks only; ceremonies take SITE_URL per request.
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [SITE_URL.rstrip("/")]
+# Browsers allow passkeys on https:// and on http://localhost only: on the development
+# default (127.0.0.1) the rest of the site works and registering a passkey fails in the
+# browser, so the library's "not a secure origin" check is no reason to refuse to start.
+SILENCED_SYSTEM_CHECKS = ["otp_webauthn.E031"]
 NOTIFICATION_BATCH_SIZE = env.int("DJANGO_NOTIFICATION_BATCH_SIZE", default=100)
 # Rows claimed together and sent over one SMTP and one HTTP session; each is marked sent
 # on its own, so a worker killed mid-chunk sends at most one message twice.

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.contacts import mask_email
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates
@@ -263,6 +264,8 @@ def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = No
         user_sessions_end_all(user=user)
         TOTPDevice.objects.filter(user=user).delete()
         BackupCodeDevice.objects.filter(user=user).delete()
+        # A passkey an account taker registered would survive the recovery otherwise.
+        WebAuthnCredential.objects.filter(user=user).delete()
         user.reenrolment_required = True
         user.frozen_at = None
         user.save(update_fields=["reenrolment_required", "frozen_at"])

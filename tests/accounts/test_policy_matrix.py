@@ -45,6 +45,7 @@ EXPECTED = {
         }
         <= s
     ),
+    Action.SELF_SERVICE_APP_WITH_PASSKEY: lambda s: {Method.PASSWORD, Method.AUTHENTICATOR} <= s,
 }
 
 ALL_SETS = [

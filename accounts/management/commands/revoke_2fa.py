@@ -18,6 +18,7 @@ from accounts.services.revocation import (
     revocation_campaign_remaining,
     revocation_campaign_run,
     revocation_campaign_start,
+    revocation_factors_parse,
     revocation_identifiers_unmatched,
     revocation_selection,
 )
@@ -47,6 +48,12 @@ class Command(BaseCommand):
         parser.add_argument("--joined-before", metavar="DATE")
         parser.add_argument("--last-login-before", metavar="DATE")
         parser.add_argument("--reason", help="Why (required for a new campaign).")
+        parser.add_argument(
+            "--factors",
+            metavar="LIST",
+            help="Which second factors to remove, comma-separated from totp, backup, passkey "
+            "(default: all). --factors totp,backup keeps passkeys.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Count and show a sample.")
         parser.add_argument(
             "--confirm",
@@ -103,6 +110,10 @@ class Command(BaseCommand):
                 raise CommandError(f"No such file: {path}")
             identifiers = path.read_text(encoding="utf-8").splitlines()
         selection = {k: options[k] for k in ("all", "users", "joined_before", "last_login_before")}
+        try:
+            selection["factors"] = list(revocation_factors_parse(options["factors"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         try:
             users = revocation_selection(
                 all_users=options["all"],
