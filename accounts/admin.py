@@ -21,6 +21,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.contacts import mask_contacts_in, mask_email, mask_phone
 from accounts.forms import PhoneNumberField, StaffRecheckForm
@@ -293,6 +294,16 @@ for _model in (EmailAddress, TOTPDevice, UserSession):
 
 @admin.register(TOTPDevice)
 class TOTPDeviceAdmin(ReadOnlyAdmin):
+    list_display = ["name", "user", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    fields = ["name", "user", "confirmed", "created_at", "last_used_at"]
+    list_select_related = ["user"]
+
+
+@admin.register(WebAuthnCredential)
+class PasskeyAdmin(ReadOnlyAdmin):
+    """Passkeys, visible to staff; only their owner adds or removes one (services)."""
+
     list_display = ["name", "user", "confirmed", "created_at", "last_used_at"]
     list_filter = ["confirmed"]
     fields = ["name", "user", "confirmed", "created_at", "last_used_at"]

@@ -247,3 +247,25 @@ def test_revocation_keeps_passkeys_with_factors_and_removes_them_without(
     page.fill("input[name=password]", PASSWORD)
     page.click("form[action='/accounts/login/'] button[type=submit]")
     wait_for_path(page, "/recover/2fa/")
+
+
+def test_staff_reach_the_admin_with_a_passkey(authenticator_page):
+    """The admin's OTP sign-in offers a passkey: password, then the passkey, then the admin
+    itself, with no code typed."""
+    page = authenticator_page
+    staff = UserFactory(email="agent.passkey@desk.example", phone=None, is_staff=True)
+    device = TOTPDevice.objects.create(user=staff, name="Authenticator app", confirmed=True)
+    sign_in_with_app(page, staff, device)
+    register_passkey(page)
+    sign_out(page)
+
+    page.goto("/admin/login/?next=/admin/")
+    page.click("#staff-passkey-sign-in a")
+    wait_for_path(page, "/accounts/login/")
+    page.fill("input[name=login]", staff.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/accounts/login/'] button[type=submit]")
+    wait_for_path(page, "/accounts/2fa/")
+    page.click("#passkey-verification-button")
+    wait_for_path(page, "/admin/")
+    assert page.locator("#site-name").inner_text().strip() == "Recovery Desk"
