@@ -9,16 +9,19 @@ here, never a sign-in without the password.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from logging import getLogger
 from urllib.parse import urlsplit
 
 from allauth.core import ratelimit
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -106,7 +109,7 @@ class PasskeyRegistrationComplete(
         user = signed_in_user(self.request)
         state = self.get_state()
         helper = self.get_helper()
-        data = self.request.data
+        data = self.request.data  # type: ignore[attr-defined] # parsed JSON, set by the library
 
         def verify_and_save(account: User) -> WebAuthnCredential:
             with rewrite_exceptions(logger=logger):
@@ -175,7 +178,7 @@ def passkeys(request: HttpRequest) -> HttpResponse:
     )
 
 
-PASSKEY_ACTIONS = {
+PASSKEY_ACTIONS: dict[str, tuple[type[forms.Form], Callable[..., None], Promise]] = {
     "rename": (PasskeyRenameForm, passkey_rename, gettext_lazy("The passkey was renamed.")),
     "remove": (PasskeyRemoveForm, passkey_remove, gettext_lazy("The passkey was removed.")),
 }
