@@ -185,3 +185,14 @@ def test_replacing_the_app_needs_a_passkey_sign_in(customer):
 def test_revoke_2fa_refuses_an_unknown_factor(customer):
     with pytest.raises(CommandError, match="Unknown factor"):
         call_command("revoke_2fa", "--all", "--reason", "x", "--factors", "totp,sms")
+
+
+def test_passkeys_page_speaks_german(customer):
+    """The page, its list and the way to add one are in the customer's language."""
+    user, device = customer
+    passkey_for(user, name="Laptop")
+    client = signed_in_client(user, device)
+    page = client.get("/account/security/passkeys/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    for text in ("Ihre Passkeys", "Passkey hinzufügen", "Umbenennen", "Entfernen", "Laptop"):
+        assert text in page
+    assert "/static/django_otp_webauthn/otp_webauthn_register.js" in page
