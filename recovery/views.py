@@ -339,6 +339,7 @@ def _case_status_page(
             "case": own,
             "state": support_selectors.request_state_for_customer(request=own),
             "accepts_input": support_selectors.request_accepts_input(request=own),
+            "offers_hint": support_selectors.request_offers_hint(request=own),
             "place": place,
             # A moment, so the template can word the wait ("1 day") in the page's language.
             "wait_until": timezone.now() + place.estimated_wait

@@ -58,6 +58,10 @@ class RecoveryCase(models.Model):
         ACCOUNT_FROZEN = "account_frozen", _("Account frozen")
         SELF_SERVICE_OFFERED = "self_service_offered", _("Self-service recovery offered")
 
+    # Made by triage alone: not an agent's work (rates, ETA), and the customer can still
+    # send such a request on to an agent.
+    AUTOMATED_RESOLUTIONS = (Resolution.WRONG_EMAIL_HINT_SENT, Resolution.SELF_SERVICE_OFFERED)
+
     class Kind(models.TextChoices):
         HELP = "help", _("Help request")
         NOT_ME = "not_me", _('"This wasn\'t me" report')

@@ -57,11 +57,13 @@ def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
         .count()
     )
     since = timezone.now() - RESOLUTION_RATE_WINDOW
+    # The agents' rate: automated resolutions would make the wait look shorter than it is,
+    # and each one would move every customer's estimate.
     closed = (
         RecoveryCase.objects.filter(
             closed_at__gte=since, status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]
         )
-        .exclude(resolution=RecoveryCase.Resolution.SELF_SERVICE_OFFERED)
+        .exclude(resolution__in=RecoveryCase.AUTOMATED_RESOLUTIONS)
         .count()
     )
     per_hour = closed / (RESOLUTION_RATE_WINDOW.total_seconds() / 3600)
@@ -77,12 +79,13 @@ def case_timeline_for_customer(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
 def _reads_as_waiting(request: RecoveryCase) -> bool:
     """A request whose page reads as one waiting for an agent whatever became of it.
 
-    A request that joined an account's open case, and one triage led to self-service,
-    matched an account: their pages read as a request for an account nobody has.
+    A request that joined an account's open case, and one that triage answered by itself
+    (the login-email hint, or a lead to self-service), matched an account: their pages read
+    as a request nobody matched (waiting, with the place its own request would have had).
     """
     return request.is_joined or (
-        request.resolution == RecoveryCase.Resolution.SELF_SERVICE_OFFERED
-        and request.status == CaseStatus.RESOLVED
+        request.status == CaseStatus.RESOLVED
+        and request.resolution in RecoveryCase.AUTOMATED_RESOLUTIONS
     )
 
 
@@ -98,6 +101,17 @@ def request_offers_self_service(*, request: RecoveryCase) -> bool:
     password..."): on every help request that reads as waiting, matched or not."""
     return request.kind == RecoveryCase.Kind.HELP and (
         request.status == CaseStatus.WAITING or _reads_as_waiting(request)
+    )
+
+
+def request_offers_hint(*, request: RecoveryCase) -> bool:
+    """Whether the page words the login-email hint ("if this number belongs to an
+    account, we sent...") and offers "this did not help": on every waiting help request
+    with a phone number, so it tells nobody which numbers have an account."""
+    return (
+        request.kind == RecoveryCase.Kind.HELP
+        and bool(request.contact_phone)
+        and (request.status == CaseStatus.WAITING or _reads_as_waiting(request))
     )
 
 

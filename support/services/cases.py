@@ -46,10 +46,7 @@ from support.models import (
 from support.tasks import case_triage_task
 
 # Resolutions made by triage alone, which the customer can send on to an agent.
-DEFLECTIONS = (
-    RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT,
-    RecoveryCase.Resolution.SELF_SERVICE_OFFERED,
-)
+DEFLECTIONS = RecoveryCase.AUTOMATED_RESOLUTIONS
 
 
 @dataclass(frozen=True)
@@ -266,9 +263,12 @@ def _case_triage_locked(case_id: int) -> tuple[str, list[Notification]]:
         )
         case.status = CaseStatus.RESOLVED
         case.resolution = RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
-        case.closed_at = timezone.now()
-        case.save(update_fields=["status", "resolution", "closed_at", "updated_at"])
-        case_event_add(case=case, type=CaseEvent.Type.HINT_SENT, visible_to_customer=True)
+        case.closed_at = case.queued_at = timezone.now()
+        case.save(update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"])
+        # Whoever typed the number reads what a request for a number nobody has reads: the
+        # hint reached the account's own phone and email, and the page words it for both.
+        case_event_add(case=case, type=CaseEvent.Type.HINT_SENT)
+        case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
         return "deflected", notices
     if case.kind == RecoveryCase.Kind.HELP and user is not None:
         methods = account_provable_methods(user=user)
@@ -395,16 +395,13 @@ def _case_reopen_deflected(case: RecoveryCase) -> bool:
         ).exists()
     ):
         return False
-    # A request led to self-service read as waiting all along: it keeps the place its page
-    # showed, and its page does not change (a request nobody matched shows the same).
-    offered = case.resolution == RecoveryCase.Resolution.SELF_SERVICE_OFFERED
+    # A deflected request read as waiting all along: it keeps the place in the queue its page
+    # showed (queued at triage), and its page does not change.
     case.status = CaseStatus.WAITING
     case.resolution = ""
     case.closed_at = None
-    if not offered:
-        case.queued_at = timezone.now()
-    case.save(update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"])
-    case_event_add(case=case, type=CaseEvent.Type.REOPENED, visible_to_customer=not offered)
+    case.save(update_fields=["status", "resolution", "closed_at", "updated_at"])
+    case_event_add(case=case, type=CaseEvent.Type.REOPENED)
     return True
 
 

@@ -259,7 +259,11 @@ def test_auto_triage_deflects_the_wrong_email_case(
     assert case.resolution == RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
     assert case.closed_at is not None and case.claimed_by is None
     assert case.matched_user == john
-    assert list(case.events.values_list("type", flat=True)) == ["opened", "hint_sent"]
+    assert list(case.events.values_list("type", flat=True)) == ["opened", "hint_sent", "queued"]
+    # The requester's timeline reads as a request waiting for an agent.
+    assert list(case.events.filter(visible_to_customer=True).values_list("type", flat=True)) == [
+        "queued"
+    ]
 
     assert [m.to for m in sms_outbox] == [ACCOUNT_PHONE]
     assert "s***o@g***.net" in sms_outbox[0].body
