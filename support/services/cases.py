@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.contacts import mask_email
@@ -80,15 +81,18 @@ def case_event_add(
 
 
 def _account_matching(*, phone: str, emails: list[str]) -> User | None:
-    """The account the submitted contact data points at: the phone first, then any email."""
-    if phone:
-        user = User.objects.filter(phone=phone).first()
-        if user is not None:
-            return user
-    if emails:
-        # Stored emails are lower case: an exact match on lowered input uses the index.
-        return User.objects.filter(email__in=[e.lower() for e in emails]).order_by("pk").first()
-    return None
+    """The account the submitted contact data points at: the phone first, then any email.
+
+    One query whatever matches, so the help form's time does not tell.
+    """
+    # Stored emails are lower case: an exact match on lowered input uses the index.
+    candidates = list(
+        User.objects.filter(
+            (Q(phone=phone) if phone else Q(pk__in=[])) | Q(email__in=[e.lower() for e in emails])
+        ).order_by("pk")
+    )
+    by_phone = [user for user in candidates if phone and user.phone == phone]
+    return (by_phone or candidates or [None])[0]
 
 
 def case_link_issue(
@@ -149,17 +153,19 @@ def _case_open_once(
     the request opened a case or joined one: the customer learns nothing about the account.
     """
     emails_tried = [e.lower() for e in (emails_tried or []) if e]
+    # A customer's request does the same work whatever it matched: it records the request
+    # and leaves the rest (joining the open case, triage, the status-link email) to a worker.
+    public = matched_user is None
     with transaction.atomic():
         user = matched_user or _account_matching(
             phone=contact_phone, emails=[contact_email.lower(), *emails_tried]
         )
-        existing = None
-        if user is not None:
-            existing = (
-                RecoveryCase.objects.select_for_update()
-                .filter(matched_user=user, status__in=OPEN_STATUSES)
-                .first()
-            )
+        # Looked up for no account too (an id none has), so both take one query.
+        existing = (
+            RecoveryCase.objects.select_for_update()
+            .filter(matched_user_id=user.pk if user else 0, status__in=OPEN_STATUSES)
+            .first()
+        )
         # Every request is its own requester: its own reference, link, codes, proofs,
         # files and replies. A request for an account with an open case joins that case as
         # a further requester; the case stays the only one in the queue, and the new
@@ -178,28 +184,35 @@ def _case_open_once(
             merged_into=existing,
         )
         case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
-        if existing is not None:
-            # The joined request's page reads as a request waiting for an agent, the words
-            # a request for an unknown account gets too.
-            case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
-            case_event_add(
-                case=existing,
-                type=CaseEvent.Type.JOINED,
-                details={"request": case.reference, "kind": kind},
-            )
-            if priority > existing.priority:
-                existing.priority = priority
-                existing.save(update_fields=["priority", "updated_at"])
+        if existing is not None and not public:
+            _case_join_record(request=case, case=existing)
         for upload in files or []:
             _evidence_store(case=case, upload=upload)
         token, link_notice = case_link_issue(
-            case=case, email_to=contact_email, enqueue=existing is not None
+            case=case, email_to=contact_email, enqueue=existing is not None and not public
         )
-        if existing is None:
-            # Triage is the first thing a worker does with the case: it sends the status
-            # link together with its own messages, in one delivery.
+        if existing is None or public:
+            # Triage is the first thing a worker does with the case: it records a join, or
+            # sends the status link together with its own messages, in one delivery.
             enqueue_after_commit(case_triage_task, case.pk, [link_notice.pk] if link_notice else [])
     return CaseOpened(case=case, link_token=token)
+
+
+def _case_join_record(*, request: RecoveryCase, case: RecoveryCase) -> None:
+    """A request joined the account's open case: its timeline and the case's say so.
+
+    The joined request's page reads as a request waiting for an agent, the words a request
+    for an unknown account gets too.
+    """
+    case_event_add(case=request, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
+    case_event_add(
+        case=case,
+        type=CaseEvent.Type.JOINED,
+        details={"request": request.reference, "kind": request.kind},
+    )
+    if request.priority > case.priority:
+        case.priority = request.priority
+        case.save(update_fields=["priority", "updated_at"])
 
 
 def _evidence_store(*, case: RecoveryCase, upload: UploadedFile) -> CaseEvidence:
@@ -244,11 +257,16 @@ def _case_triage_locked(case_id: int) -> tuple[str, list[Notification]]:
         # PostgreSQL refuses to lock.
         RecoveryCase.objects.select_for_update(of=("self",))
         .select_related("matched_user")
-        .filter(pk=case_id, status=CaseStatus.NEW)
+        .filter(_untriaged())
+        .filter(pk=case_id)
         .first()
     )
     if case is None:
         return "skipped", []
+    if case.status == CaseStatus.MERGED:
+        joined = RecoveryCase.objects.select_for_update().get(pk=case.merged_into_id)
+        _case_join_record(request=case, case=joined)
+        return "joined", []
     user = case.matched_user
     typed = {case.contact_email, *case.emails_tried}
     if (
@@ -602,11 +620,22 @@ def recovery_password_set(*, link: RecoveryLink, password: str, context: AuditCo
     return user
 
 
+def _untriaged() -> Q:
+    """New cases, and requests that joined an open case whose join is not yet recorded."""
+    return Q(status=CaseStatus.NEW) | Q(
+        ~Exists(CaseEvent.objects.filter(case=OuterRef("pk"), type=CaseEvent.Type.QUEUED)),
+        status=CaseStatus.MERGED,
+    )
+
+
 def case_triage_sweep() -> int:
-    """Enqueue triage again for cases still new a while after they were opened (lost task)."""
-    overdue = RecoveryCase.objects.filter(
-        status=CaseStatus.NEW, created_at__lte=timezone.now() - settings.NOTIFICATION_SWEEP_AGE
-    ).values_list("pk", flat=True)[:5000]
+    """Enqueue triage again for cases still untriaged a while after they were opened (lost
+    task)."""
+    overdue = (
+        RecoveryCase.objects.filter(_untriaged())
+        .filter(created_at__lte=timezone.now() - settings.NOTIFICATION_SWEEP_AGE)
+        .values_list("pk", flat=True)[:5000]
+    )
     for case_id in overdue:
         enqueue_after_commit(case_triage_task, case_id)
     return len(overdue)

@@ -1,0 +1,63 @@
+"""Sign-in and password reset take the same time for a known and an unknown email (SPEC §7)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import UserFactory
+from tests.timing import PRODUCTION_HASHERS, assert_same_time, compare_timing
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+KNOWN_EMAIL = "holder@example.com"
+
+
+@pytest.fixture
+def limits_lifted(settings):
+    settings.ACCOUNT_RATE_LIMITS = {
+        **settings.ACCOUNT_RATE_LIMITS,
+        "login": False,
+        "login_failed": False,
+        "reset_password": False,
+    }
+
+
+def test_sign_in_with_a_known_email_takes_the_time_of_an_unknown_one(settings, limits_lifted):
+    """A wrong password for an account costs a password hash, and so does any password for
+    an email nobody has: the refusal does not tell which emails have an account. (The 2FA
+    re-enrolment at /recover/2fa/ starts from this sign-in: it takes no identifier itself.)"""
+    settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
+    UserFactory(email=KNOWN_EMAIL)
+    client = Client()
+
+    def sign_in(email: str):
+        return client.post(
+            reverse("account_login"), {"login": email, "password": "not-the-password-77"}
+        )
+
+    assert_same_time(
+        compare_timing(
+            known=lambda n: sign_in(KNOWN_EMAIL),
+            unknown=lambda n: sign_in(f"nobody{n}@example.com"),
+            status=200,
+        )
+    )
+
+
+def test_password_reset_for_a_known_email_takes_the_time_of_an_unknown_one(limits_lifted):
+    """Both answers queue one email (a reset link, or "no account uses this address")."""
+    UserFactory(email=KNOWN_EMAIL)
+    client = Client()
+
+    def reset(email: str):
+        return client.post(reverse("account_reset_password"), {"email": email})
+
+    assert_same_time(
+        compare_timing(
+            known=lambda n: reset(KNOWN_EMAIL),
+            unknown=lambda n: reset(f"nobody{n}@example.com"),
+            status=302,
+        )
+    )
