@@ -64,7 +64,9 @@ def _wait(predicate, timeout: float, what: str, log: Path) -> None:
 
 
 @pytest.fixture
-def stack(tmp_path, redis_url):
+def stack(tmp_path, redis_url, request):
+    """`make serve` on a database of its own; a test may pass environment overrides as the
+    fixture's parameter (indirect parametrization)."""
     database = f"rd_stack_{os.getpid()}"
     database_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     database_execute(f'CREATE DATABASE "{database}"')
@@ -85,6 +87,7 @@ def stack(tmp_path, redis_url):
         "DJANGO_SMS_GATEWAY_URL": f"http://127.0.0.1:{gateway.server_address[1]}/send",
         "DJANGO_SMS_GATEWAY_SECRET": GATEWAY_SECRET,
         "WEB_CONCURRENCY": "2",
+        **getattr(request, "param", {}),
     }
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
