@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Result
 
-BENCHMARKS = ["revocation", "take_next", "phone_lookup", "delivery", "crisis"]
+BENCHMARKS = ["revocation", "take_next", "phone_lookup", "delivery", "crisis", "timing"]
 
 
 def machine() -> dict:
@@ -89,11 +89,17 @@ def main() -> int:
         print(f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
     print()
     print(table(results))
+    rows = [r.as_dict() for r in results]
+    if args.only and Path(args.json).exists():
+        # A run of some sections keeps the other sections' figures from the last run.
+        ran = {r.benchmark for r in results}
+        earlier = json.loads(Path(args.json).read_text(encoding="utf-8"))["results"]
+        rows = [r for r in earlier if r["benchmark"] not in ran] + rows
     payload = {
         "quick": args.quick,
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),
-        "results": [r.as_dict() for r in results],
+        "results": rows,
     }
     Path(args.json).write_text(json.dumps(payload, indent=2), encoding="utf-8")
     print(f"\nWrote {args.json} ({payload['seconds']} s in all)")

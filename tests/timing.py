@@ -66,4 +66,5 @@ def compare_timing(
 
 
 def assert_same_time(comparison: TimingComparison) -> None:
+    print(comparison)  # the measured figure, shown in the run's report
     assert 1 - TOLERANCE <= comparison.ratio <= 1 + TOLERANCE, str(comparison)

@@ -11,7 +11,10 @@ if not DATABASE_URL:
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="benchmark-only-secret-key-not-used-anywhere-else-0")
 AUDIT_KEY = env("DJANGO_AUDIT_KEY", default="benchmark-only-audit-key-not-used-anywhere-else")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Fast unless a benchmark measures what a password hash costs (the timing section).
+PASSWORD_HASHERS = env.list(
+    "DJANGO_PASSWORD_HASHERS", default=["django.contrib.auth.hashers.MD5PasswordHasher"]
+)
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SMS_BACKEND = "notifications.sms.backends.LocmemBackend"
 # The benchmarks lift allauth's password-reset limit the way base.py lets them lift the
@@ -20,5 +23,9 @@ ACCOUNT_RATE_LIMITS = {
     **ACCOUNT_RATE_LIMITS,
     "reset_password": env(
         "DJANGO_RATE_LIMIT_RESET_PASSWORD", default=ACCOUNT_RATE_LIMITS["reset_password"]
+    ),
+    "signup": env("DJANGO_RATE_LIMIT_SIGNUP", default=ACCOUNT_RATE_LIMITS["signup"]),
+    "login_failed": env(
+        "DJANGO_RATE_LIMIT_LOGIN_FAILED", default=ACCOUNT_RATE_LIMITS["login_failed"]
     ),
 }
