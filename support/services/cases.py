@@ -92,7 +92,7 @@ def _account_matching(*, phone: str, emails: list[str]) -> User | None:
         ).order_by("pk")
     )
     by_phone = [user for user in candidates if phone and user.phone == phone]
-    return (by_phone or candidates or [None])[0]
+    return next(iter(by_phone or candidates), None)
 
 
 def case_link_issue(
@@ -263,7 +263,7 @@ def _case_triage_locked(case_id: int) -> tuple[str, list[Notification]]:
     )
     if case is None:
         return "skipped", []
-    if case.status == CaseStatus.MERGED:
+    if case.merged_into_id is not None:
         joined = RecoveryCase.objects.select_for_update().get(pk=case.merged_into_id)
         _case_join_record(request=case, case=joined)
         return "joined", []
