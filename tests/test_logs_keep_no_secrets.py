@@ -135,6 +135,24 @@ agent = agent_create(email={AGENT["email"]!r}, role="agent", password={AGENT["pa
 print(json.dumps({{"key": agent.device.key}}))
 """
 
+SCHEDULE_EMAIL_CHANGE = f"""
+from django.db import transaction
+from accounts.models import User
+from support.models import EmailChange, RecoveryCase
+from support.services.actions import _email_change_schedule
+from support.services.agents import agent_create
+supervisor = agent_create(email="log.boss@desk.example", role="supervisor").user
+user = User.objects.get(email={CUSTOMER["email"]!r})
+case = RecoveryCase.objects.get(matched_user=user, merged_into=None)
+with transaction.atomic():
+    change = EmailChange.objects.create(
+        case=case, requester=case, user=user, new_email="log.new@example.org",
+        requested_by=User.objects.get(email={AGENT["email"]!r}),
+        status=EmailChange.Status.AWAITING_APPROVAL,
+    )
+    _email_change_schedule(change, supervisor=supervisor)
+"""
+
 
 @pytest.mark.parametrize(
     "stack",
@@ -232,11 +250,29 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
     )
     assert Browser(base).get(report)[1].endswith("/recover/not-me/")
 
+    # A login-email change of the account is scheduled (its four-eyes steps have tests of
+    # their own); the old address follows the cancel link it is sent, and cancels.
+    manage_shell(stack, SCHEDULE_EMAIL_CHANGE)
+    cancel = re.compile(r"/recover/cancel-email-change/[A-Za-z0-9_-]{20,}/")
+    _wait(
+        lambda: any(cancel.search(t) for t in mail_to(smtp_sink, CUSTOMER["email"])),
+        60,
+        "the cancel link",
+        log,
+    )
+    owner = Browser(base)
+    link = next(
+        m.group(0) for t in mail_to(smtp_sink, CUSTOMER["email"]) if (m := cancel.search(t))
+    )
+    assert owner.get(link)[1].endswith("/recover/cancel-email-change/")
+    assert owner.post("/recover/cancel-email-change/", {})[0] == 200
+
     # Everything delivered, by mail and by text: every token in a link, every code.
     delivered = [mail_text(m) for m in smtp_sink] + [sms["text"] for sms in Gateway.received]
     secrets_issued = {token for text in delivered for token in URL_TOKEN.findall(text)}
     codes = {phone_code, email_code, otp_code}
-    assert len(secrets_issued) >= 3, delivered  # status link, recovery link, not-me links
+    # The status link, the recovery link, not-me links and the cancel link.
+    assert len(secrets_issued) >= 4, delivered
     # The last request's access-log line is written: the log holds the whole run.
     customer.get("/healthz")
     _wait(lambda: log.read_text().count("GET /healthz") >= 2, 30, "the access log", log)
