@@ -33,6 +33,9 @@ class UndecodableRequestMiddleware:
         return self.get_response(request)
 
 
+ALREADY_EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
 class PrivatePagesNoStoreMiddleware:
     """Tell browsers and proxies to keep no copy of account, recovery and staff pages.
 
@@ -50,4 +53,7 @@ class PrivatePagesNoStoreMiddleware:
         response = self.get_response(request)
         if request.path.startswith(self.PRIVATE_PREFIXES):
             add_never_cache_headers(response)
+            # Django's Expires is the current second: two answers a second apart would
+            # differ in a header, which the same-answer comparisons must not see.
+            response["Expires"] = ALREADY_EXPIRED
         return response
