@@ -306,7 +306,7 @@ def test_this_did_not_help_reopens_a_deflected_case(
     assert RecoveryCase.objects.get().status == CaseStatus.RESOLVED
     assert "Resolved" not in html and "Waiting for an agent" in html
     assert "Your place in the queue: 1." in html
-    assert "This did not help" in html
+    assert "None of this works for me" in html
 
     response = client.post(reverse("recover_case"), {"action": "not_helped"})
     assert response.status_code == 302
