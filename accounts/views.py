@@ -23,6 +23,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import selectors
 from accounts.contacts import mask_email
+from accounts.durations import time_until_in_words
 from accounts.forms import CodeForm, NextForm, TotpCodeForm
 from accounts.models import User
 from accounts.requests import second_factor_passed, signed_in_user
@@ -36,6 +37,7 @@ from accounts.services.two_factor import (
     two_factor_verify,
 )
 from accounts.services.users import user_sessions_end_others
+from config.ratelimits import too_many_response
 
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
 
@@ -87,19 +89,37 @@ class TwoFactorVerifyView(View):
         if not form.is_valid():
             return self._render(request, form)
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
-            return render(request, "429.html", status=429)
+            return too_many_response(
+                request,
+                action="two_factor_verify",
+                user=request.user,
+                template=self.template_name,
+                context={"form": form, "next": _safe_next(request, "")},
+            )
         result = two_factor_verify(
             user=signed_in_user(request),
             code=form.cleaned_data["code"],
             context=AuditContext.from_request(request),
         )
         if result.device is None:
-            if result.locked_until:
-                form.add_error(None, _("Too many wrong codes. Wait a moment and try again."))
+            if result.too_many and result.locked_until:
+                form.add_error(
+                    None,
+                    _("Too many wrong codes. Try again in %(wait)s.")
+                    % {"wait": time_until_in_words(result.locked_until)},
+                )
+            elif result.locked_until:
+                form.add_error(
+                    None,
+                    _("Wait %(wait)s before you try another code.")
+                    % {"wait": time_until_in_words(result.locked_until)},
+                )
             else:
                 form.add_error("code", _("This code is not valid, or it was already used."))
             return self._render(request, form, status=400)
         otp_login(request, result.device)
+        # allauth's "signed in" message is off: until here the sign-in was not complete.
+        messages.success(request, _("You are signed in."))
         return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
 
     def _render(self, request: HttpRequest, form, status: int = 200) -> HttpResponse:
@@ -228,7 +248,7 @@ def backup_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
     codes = None
     if form.is_valid():
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
-            return render(request, "429.html", status=429)
+            return too_many_response(request, action="two_factor_verify", user=request.user)
         codes = backup_codes_regenerate(
             user=signed_in_user(request),
             code=form.cleaned_data["code"],

@@ -18,10 +18,23 @@ from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.holds import security_changes_check, security_hold_extend
 
 
+# Wrong codes in a row after which the page says there were too many: a single wrong code
+# already delays the next try by a second, which is no reason to say "too many".
+TOO_MANY_WRONG_CODES = 3
+
+
 @dataclass(frozen=True)
 class VerifyResult:
+    """The device that accepted the code, or why none did: `locked_until` is when the
+    throttle lets a code be tried again, `failures` the wrong codes in a row behind it."""
+
     device: Device | None
     locked_until: datetime | None = None
+    failures: int = 0
+
+    @property
+    def too_many(self) -> bool:
+        return self.locked_until is not None and self.failures >= TOO_MANY_WRONG_CODES
 
 
 def backup_code_new() -> str:
@@ -108,6 +121,7 @@ def two_factor_verify(*, user: User, code: str, context: AuditContext) -> Verify
     """
     code = code.strip()
     locked_until = None
+    failures = 0
     with transaction.atomic():
         devices: list[Device] = [
             *TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True),
@@ -117,6 +131,7 @@ def two_factor_verify(*, user: User, code: str, context: AuditContext) -> Verify
             allowed, details = device.verify_is_allowed()
             if not allowed:
                 locked_until = (details or {}).get("locked_until") or locked_until
+                failures = max(failures, (details or {}).get("failure_count") or 0)
                 continue
             is_backup = isinstance(device, BackupCodeDevice)
             # A backup code is 16 characters and a TOTP code 6 digits: try only the kind that fits.
@@ -131,7 +146,7 @@ def two_factor_verify(*, user: User, code: str, context: AuditContext) -> Verify
                         details={"codes_left": device.codes.count()},
                     )
                 return VerifyResult(device=device)
-    return VerifyResult(device=None, locked_until=locked_until)
+    return VerifyResult(device=None, locked_until=locked_until, failures=failures)
 
 
 def backup_codes_regenerate(*, user: User, code: str, context: AuditContext) -> list[str] | None:

@@ -126,3 +126,23 @@ def test_bad_phone_error_is_localized(client):
         HTTP_ACCEPT_LANGUAGE="de",
     )
     assert "gültige Telefonnummer" in response.content.decode()
+
+
+@pytest.mark.parametrize("taken", ["none", "email", "phone"])
+def test_the_signup_answer_is_true_whatever_was_taken(
+    client, taken, django_capture_on_commit_callbacks
+):
+    """A fresh sign-up, a taken email and a taken phone get one page, and every sentence
+    on it is true for each: no "confirmation email sent to …" when none was sent."""
+    UserFactory(email="holder@example.com", phone="+4915100000001")
+    overrides = {
+        "none": {},
+        "email": {"email": "holder@example.com"},
+        "phone": {"phone": "+4915100000001"},
+    }[taken]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signup(client, **overrides)
+    page = client.get(response["Location"]).content.decode()
+    assert "Confirmation email sent" not in page
+    assert "Check your inbox at" in page and "and your phone" in page
+    assert "If the email address or the phone number already belongs to an account" in page

@@ -91,18 +91,46 @@ def test_backup_code_works_once_and_is_notified(
 
 
 def test_failures_are_throttled(client, enrolled):
-    """After wrong codes even the right code is refused until the back-off delay passes."""
+    """After wrong codes even the right code is refused until the back-off delay passes;
+    only several wrong codes in a row are called "too many"."""
     user, device, _codes = enrolled
     sign_in(client, user)
     with time_machine.travel("2026-11-23 10:00:00", tick=False) as clock:
         for _ in range(3):
             client.post(reverse("two_factor_verify"), {"code": "000000"})
+            clock.shift(10)
+        client.post(reverse("two_factor_verify"), {"code": "000000"})
         right = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
         assert right.status_code == 400
-        assert "Too many wrong codes" in right.content.decode()
+        assert "Too many wrong codes. Try again in 8 seconds." in right.content.decode()
         clock.shift(60)
         right = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
         assert right.status_code == 302
+
+
+def test_one_wrong_code_resubmitted_quickly_is_not_called_too_many(client, enrolled):
+    """A double-click on a mistyped code meets the one-second back-off: the page says how
+    long to wait, not that there were too many wrong codes."""
+    user, _device, _codes = enrolled
+    sign_in(client, user)
+    with time_machine.travel("2026-11-23 10:00:00", tick=False):
+        first = client.post(reverse("two_factor_verify"), {"code": "000000"})
+        assert "This code is not valid" in first.content.decode()
+        again = client.post(reverse("two_factor_verify"), {"code": "000000"})
+    html = again.content.decode()
+    assert again.status_code == 400
+    assert "Too many" not in html
+    assert "Wait 1 second before you try another code." in html
+
+
+def test_signed_in_is_said_only_after_the_second_factor(client, enrolled):
+    """allauth's "Successfully signed in as …" is not shown after the password alone."""
+    user, device, _codes = enrolled
+    sign_in(client, user)
+    page = client.get(reverse("two_factor_verify"))
+    assert "signed in" not in page.content.decode().lower()
+    done = client.post(reverse("two_factor_verify"), {"code": totp_code(device)}, follow=True)
+    assert "You are signed in." in done.content.decode()
 
 
 def test_user_without_authenticator_sets_one_up(
