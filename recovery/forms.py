@@ -247,3 +247,34 @@ class ChannelForm(forms.Form):
 
 class SelfServiceCodeForm(SixDigitCodeForm, ChannelForm):
     """A code of a self-service recovery, with the channel it came by."""
+
+
+class CaseLinkResendForm(forms.Form):
+    """A request's reference and the contact email given with it."""
+
+    reference = forms.CharField(
+        label=_("Case reference"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+    contact_email = forms.EmailField(
+        label=_("Contact email you gave"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def clean_reference(self) -> str:
+        """`RC-4F7K-2M9Q`, typed in any case, with or without the dashes."""
+        compact = self.cleaned_data["reference"].strip().upper().replace(" ", "").replace("-", "")
+        if compact.startswith("RC"):
+            compact = compact[2:]
+        if len(compact) != 8 or not compact.isalnum():
+            raise forms.ValidationError(
+                _("A case reference looks like RC-4F7K-2M9Q."), code="invalid"
+            )
+        return f"RC-{compact[:4]}-{compact[4:]}"
+
+    def clean_contact_email(self) -> str:
+        return self.cleaned_data["contact_email"].strip().lower()

@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("help/", views.help_request, name="recover_help"),
     path("case/", views.case_status, name="recover_case"),
+    path("case/resend/", views.case_link_resend_view, name="recover_case_resend"),
     path("case/<str:token>/", views.case_link, name="recover_case_link"),
     path("not-me/", views.not_me, name="recover_not_me"),
     path("not-me/<str:token>/", views.not_me_link, name="recover_not_me_link"),

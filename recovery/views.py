@@ -35,9 +35,12 @@ from accounts.services.tokens import (
     one_time_code_check,
 )
 from accounts.views import TotpSetupView
+from config.celery_app import enqueue_after_commit
 from config.forms import ActionForm, NoInputForm
+from config.ratelimits import too_many_response
 from notifications.selectors import notification_find_sent
 from recovery.forms import (
+    CaseLinkResendForm,
     ChannelForm,
     HelpForm,
     LostFactorStartForm,
@@ -83,6 +86,7 @@ from support.services import (
 )
 from support.services.actions import case_code_verify, email_change_cancel
 from support.services.cases import recovery_link_find, recovery_password_set
+from support.tasks import case_link_resend_task
 
 CASE_SESSION_KEY = "recovery_case_id"
 NOT_ME_SESSION_KEY = "recovery_not_me_token"
@@ -91,8 +95,15 @@ RECOVERY_LINK_SESSION_KEY = "recovery_link_token"
 EMAIL_CHANGE_SESSION_KEY = "recovery_email_change_token"
 
 
-def _too_many(request: HttpRequest) -> HttpResponse:
-    return render(request, "429.html", status=429)
+def _too_many(
+    request: HttpRequest,
+    action: str | None = None,
+    *,
+    key: str | None = None,
+    template: str = "429.html",
+    context: dict[str, Any] | None = None,
+) -> HttpResponse:
+    return too_many_response(request, action=action, key=key, template=template, context=context)
 
 
 def hub(request: HttpRequest) -> HttpResponse:
@@ -111,7 +122,13 @@ def email_hint(request: HttpRequest) -> HttpResponse:
                 request, action="recover_sms_country", key=str(phone_country_code(phone))
             )
         ):
-            return _too_many(request)
+            return _too_many(
+                request,
+                "recover_email",
+                key=phone,
+                template="recovery/email_hint.html",
+                context={"form": form},
+            )
         email_hint_request(
             phone=phone, ip_address=request.META.get("REMOTE_ADDR"), language=get_language() or "en"
         )
@@ -149,7 +166,7 @@ def reenrol(request: HttpRequest) -> HttpResponse:
         action = chosen.cleaned_data["action"] if chosen.is_valid() else None
         if action == "send":
             if not ratelimit.consume(request, action="recover_send_code", key=f"user:{user.pk}"):
-                return _too_many(request)
+                return _too_many(request, "recover_send_code", key=f"user:{user.pk}")
             reenrolment_code_send(user=user)
             code_sent = True
         elif action == "verify":
@@ -157,7 +174,16 @@ def reenrol(request: HttpRequest) -> HttpResponse:
             code_sent = True
             if form.is_valid():
                 if not ratelimit.consume(request, action="recover_check_code"):
-                    return _too_many(request)
+                    return _too_many(
+                        request,
+                        "recover_check_code",
+                        template="recovery/reenrol_code.html",
+                        context={
+                            "form": form,
+                            "code_sent": True,
+                            "masked_email": mask_email(user.email),
+                        },
+                    )
                 result = one_time_code_check(
                     user=user,
                     purpose=OneTimeCode.Purpose.REENROLMENT,
@@ -226,7 +252,9 @@ def help_request(request: HttpRequest) -> HttpResponse:
     form = HelpForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         if not ratelimit.consume(request, action="recover_help"):
-            return _too_many(request)
+            return _too_many(
+                request, "recover_help", template="recovery/help.html", context={"form": form}
+            )
         data = form.cleaned_data
         opened = case_open(
             contact_email=data["contact_email"],
@@ -241,6 +269,12 @@ def help_request(request: HttpRequest) -> HttpResponse:
             "recovery/case_opened.html",
             {
                 "reference": opened.case.reference,
+                "resend_form": CaseLinkResendForm(
+                    initial={
+                        "reference": opened.case.reference,
+                        "contact_email": opened.case.contact_email,
+                    }
+                ),
                 "status_url": request.build_absolute_uri(
                     reverse("recover_case_link", args=[opened.link_token])
                 ),
@@ -250,12 +284,40 @@ def help_request(request: HttpRequest) -> HttpResponse:
 
 
 def case_link(request: HttpRequest, token: str) -> HttpResponse:
-    """Trade the link's token for a session, then show the page at a token-free URL."""
+    """Keep the link's request in the session, then show the page at a token-free URL.
+
+    The link opens the page again on another device until its request has closed a while.
+    """
     case = case_link_redeem(token=token)
     if case is None:
         return render(request, "recovery/link_invalid.html", status=404)
     request.session[CASE_SESSION_KEY] = case.pk
     return redirect("recover_case")
+
+
+@require_http_methods(["GET", "POST"])
+def case_link_resend_view(request: HttpRequest) -> HttpResponse:
+    """ "Send me my link again": by case reference and contact email, to that email only.
+
+    Every valid input gets the same page after the same work (a task is queued whatever
+    matched); the task sends a new link only when both belong to one request.
+    """
+    form = CaseLinkResendForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        reference = form.cleaned_data["reference"]
+        if not ratelimit.consume(request, action="recover_case_resend", key=reference):
+            return _too_many(
+                request,
+                "recover_case_resend",
+                key=reference,
+                template="recovery/case_resend.html",
+                context={"form": form},
+            )
+        enqueue_after_commit(case_link_resend_task, reference, form.cleaned_data["contact_email"])
+        return render(request, "recovery/case_resend.html", {"form": form, "sent": True})
+    return render(
+        request, "recovery/case_resend.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 class StatusAction(NamedTuple):
@@ -312,7 +374,7 @@ def case_status(request: HttpRequest) -> HttpResponse:
         if action.ratelimit and not ratelimit.consume(
             request, action=action.ratelimit, key=f"case:{own.pk}"
         ):
-            return _too_many(request)
+            return _too_many(request, action.ratelimit, key=f"case:{own.pk}")
         result = action.service(case=own, **form.cleaned_data)
         if not isinstance(result, CodeCheck) or result == CodeCheck.OK:
             return redirect(
@@ -392,7 +454,7 @@ def not_me(request: HttpRequest) -> HttpResponse:
             request, "recovery/not_me_confirm.html", {"masked_email": mask_email(link.user.email)}
         )
     if not ratelimit.consume(request, action="recover_not_me"):
-        return _too_many(request)
+        return _too_many(request, "recover_not_me")
     try:
         case = account_freeze(link=link, context=AuditContext.from_request(request))
     except LinkNoLongerValid:
@@ -408,7 +470,12 @@ def verify_message(request: HttpRequest) -> HttpResponse:
     result: dict[str, Any] | None = None
     if request.method == "POST" and form.is_valid():
         if not ratelimit.consume(request, action="recover_verify_message"):
-            return _too_many(request)
+            return _too_many(
+                request,
+                "recover_verify_message",
+                template="recovery/verify_message.html",
+                context={"form": form, "result": None},
+            )
         notification = notification_find_sent(reference=form.cleaned_data["reference"])
         result = {"genuine": notification is not None}
         if notification is not None:

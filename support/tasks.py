@@ -13,6 +13,13 @@ def case_triage_task(case_id: int, notification_ids: list[int] | None = None) ->
 
 
 @shared_task
+def case_link_resend_task(reference: str, contact_email: str) -> bool:
+    from support.services.cases import case_link_resend
+
+    return case_link_resend(reference=reference, contact_email=contact_email)
+
+
+@shared_task
 def case_triage_sweep_task() -> int:
     from support.services.cases import case_triage_sweep
 

@@ -174,6 +174,7 @@ ACCOUNT_RATE_LIMITS = {
     # The first step of /recover/lost-2fa/ and /recover/new-email/ (identifier + password or
     # backup code): per IP and per identifier, counted whether or not the secret is right.
     "recover_self_service": env("DJANGO_RATE_LIMIT_SELF_SERVICE", default="10/h/ip,5/h/key"),
+    "recover_case_resend": env("DJANGO_RATE_LIMIT_CASE_RESEND", default="10/h/ip,3/h/key"),
     "recover_verify_message": env("DJANGO_RATE_LIMIT_VERIFY_MESSAGE", default="30/h/ip"),
     "recover_not_me": env("DJANGO_RATE_LIMIT_NOT_ME", default="20/h/ip"),
     # Service API (/api/v1/): calls per service token ("key"), and refused tokens per IP.
@@ -202,6 +203,8 @@ ONE_TIME_CODE_MINUTES = env.int("DJANGO_ONE_TIME_CODE_MINUTES", default=10)
 ONE_TIME_CODE_ATTEMPTS = env.int("DJANGO_ONE_TIME_CODE_ATTEMPTS", default=5)
 NOT_ME_LINK_DAYS = env.int("DJANGO_NOT_ME_LINK_DAYS", default=7)
 CASE_LINK_DAYS = env.int("DJANGO_CASE_LINK_DAYS", default=30)
+# How long a request's status links still open its page after it closed.
+CASE_LINK_DAYS_AFTER_CLOSE = env.int("DJANGO_CASE_LINK_DAYS_AFTER_CLOSE", default=7)
 # Support queue: how long a claim lasts without agent activity, the proofs re-authentication
 # needs without a supervisor, the life of the recovery link and the email-change wait.
 CASE_LEASE_MINUTES = env.int("DJANGO_CASE_LEASE_MINUTES", default=20)

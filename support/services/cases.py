@@ -349,24 +349,53 @@ def login_email_hint_send(
     return notices
 
 
+def _case_link_usable(case: RecoveryCase) -> bool:
+    """A request's links open its page while it is open, and for a while after it closed
+    (to read the outcome, or say that an automatic answer did not help)."""
+    if case.closed_at is None:
+        return True
+    return case.closed_at > timezone.now() - timedelta(days=settings.CASE_LINK_DAYS_AFTER_CLOSE)
+
+
 def case_link_redeem(*, token: str) -> RecoveryCase | None:
-    """Use up a status link; returns its case, or None for a wrong, used or expired link."""
+    """The request a status link opens, or None for a wrong or expired link, or one whose
+    request closed too long ago.
+
+    A link opens its page on any number of devices (the views move it into the session at
+    once, so it never stays in the address bar or a Referer); the first use is recorded.
+    """
+    link = (
+        CaseLink.objects.select_related("case")
+        .filter(
+            token_hash__in=keyed_hash_candidates(token, purpose=HashPurpose.CASE_LINK),
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )
+    if link is None or not _case_link_usable(link.case):
+        return None
+    CaseLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
+    return link.case
+
+
+def case_link_resend(*, reference: str, contact_email: str) -> bool:
+    """Email a new status link to a request's contact address, when the reference and that
+    address belong to one request whose links still open; True when one was sent.
+
+    Runs in a task: the form that asks for it answers at once and alike for every input.
+    """
     with transaction.atomic():
-        link = (
-            CaseLink.objects.select_for_update()
-            .select_related("case")
-            .filter(
-                token_hash__in=keyed_hash_candidates(token, purpose=HashPurpose.CASE_LINK),
-                used_at__isnull=True,
-                expires_at__gt=timezone.now(),
-            )
+        case = (
+            RecoveryCase.objects.select_for_update()
+            .filter(reference=reference.upper(), contact_email=contact_email.lower())
             .first()
         )
-        if link is None:
-            return None
-        link.used_at = timezone.now()
-        link.save(update_fields=["used_at"])
-        return link.case
+        if case is None or not _case_link_usable(case):
+            return False
+        _token, notice = case_link_issue(case=case, email_to=case.contact_email, enqueue=False)
+        if notice is not None:
+            notifications_deliver_after_commit([notice.pk])
+    return True
 
 
 def case_customer_reply(*, case: RecoveryCase, message: str) -> CaseEvent:

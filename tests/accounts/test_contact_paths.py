@@ -87,6 +87,7 @@ OTHER_PATHS = {
     "recover_help": "opens a case",
     "recover_case": "a requester's status page (support's policy)",
     "recover_case_link": "status link",
+    "recover_case_resend": "emails a new status link to the contact email on file",
     "recover_not_me": "freezes the account (never a change of contacts)",
     "recover_not_me_link": "not-me link",
     "recover_verify_message": "checks a message reference",
