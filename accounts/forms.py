@@ -72,9 +72,25 @@ class ResetPasswordForm(AllauthResetPasswordForm):
 
 
 class LoginForm(AllauthLoginForm):
-    """allauth's sign-in; after a failure it suggests a fix for a mistyped email domain."""
+    """allauth's sign-in; after a failure it suggests a fix for a mistyped email domain.
+
+    The suggestion is a link back to this page with `?login=<address>`, which fills in the
+    email field.
+    """
 
     email_suggestion: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].widget.attrs.update(
+            {"autocomplete": "email", "inputmode": "email", "autocapitalize": "none"}
+        )
+        if "remember" in self.fields:
+            self.fields["remember"].label = _("Keep me signed in on this device")
+        request = getattr(self, "request", None)
+        suggested = request.GET.get("login", "") if request is not None else ""
+        if not self.is_bound and suggested:
+            self.initial["login"] = suggested[:EMAIL_MAX_LENGTH]
 
     def clean(self):
         try:

@@ -38,7 +38,8 @@ def retry_after_seconds(
         )
         history = [ts for ts in cache.get(cache_key, []) if ts > now - rate.duration]
         if len(history) >= rate.amount:
-            wait = max(wait, history[rate.amount - 1] + rate.duration - now)
+            freed_at = history[rate.amount - 1] if rate.amount else now
+            wait = max(wait, freed_at + rate.duration - now)
     return max(math.ceil(wait), 1) if wait else DEFAULT_RETRY_AFTER_SECONDS
 
 

@@ -1,7 +1,9 @@
 """Root URL configuration (paths are part of the product's contract, see SPEC section 3)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from django_otp.admin import OTPAdminSite
 
 from accounts import urls as accounts_urls
@@ -20,6 +22,12 @@ handler500 = "config.views.server_error"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers and crawlers ask for /favicon.ico whatever the page names.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("accounts/2fa/", include(accounts_urls.two_factor_urlpatterns)),
     path("accounts/2fa/passkey/", include(accounts_urls.passkey_ceremony_urlpatterns)),
     # allauth pages that would change the login email or the password outside the policy
@@ -33,3 +41,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dev/inbox/", notifications_views.dev_inbox, name="dev_inbox"),
 ]
+
+handler429 = "config.views.too_many_requests"

@@ -20,6 +20,8 @@ UNAVAILABLE_ERRORS = (
     redis.exceptions.TimeoutError,
 )
 
+from config.ratelimits import too_many_response
+
 
 def _database_ok() -> bool:
     try:
@@ -75,3 +77,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+def too_many_requests(request: HttpRequest) -> HttpResponse:
+    """allauth's answer over its own limits (sign-in, sign-up, reset): our 429 page."""
+    return too_many_response(request)

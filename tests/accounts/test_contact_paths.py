@@ -66,6 +66,7 @@ CONTACT_PATHS = {
 OTHER_PATHS = {
     "home": "landing page",
     "healthz": "liveness",
+    "favicon": "redirect to the icon",
     "two_factor_verify": "checks a code, changes nothing",
     "otp_webauthn:credential-authentication-begin": "a challenge for the signed-in user",
     "otp_webauthn:credential-authentication-complete": "checks a passkey, changes nothing",

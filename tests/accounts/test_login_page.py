@@ -51,3 +51,14 @@ def test_failed_sign_in_suggests_the_domain_whether_or_not_the_account_exists(cl
     assert "Did you mean <strong>mary@gmail.com</strong>?" in missing.content.decode()
     normalise = lambda r: CSRF.sub(b"", r.content).replace(b"john", b"X").replace(b"mary", b"X")  # noqa: E731
     assert normalise(existing) == normalise(missing)
+
+
+def test_the_suggestion_is_a_button_that_fills_in_the_email(client):
+    """Pressing the suggestion opens the sign-in page with the corrected address typed in."""
+    html = client.post(
+        reverse("account_login"), {"login": "mary@gmail.con", "password": "wrong-password"}
+    ).content.decode()
+    assert 'id="use-suggestion"' in html
+    assert 'name="login" value="mary@gmail.com"' in html
+    again = client.get(reverse("account_login"), {"login": "mary@gmail.com"}).content.decode()
+    assert re.search(r'<input[^>]*name="login"[^>]*value="mary@gmail.com"', again)
