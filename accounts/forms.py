@@ -19,7 +19,7 @@ from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import InvalidPhoneNumber, email_domain_suggestion, phone_to_e164
-from accounts.models import BackupCodeDevice, User
+from accounts.models import BackupCodeDevice, User, backup_code_compact
 from accounts.requests import signed_in_user
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import Recheck, staff_otp_recheck
@@ -37,9 +37,10 @@ class PhoneNumberField(forms.CharField):
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("max_length", 32)
         super().__init__(**kwargs)
-        self.widget.attrs.update(
-            {"type": "tel", "autocomplete": "tel", "placeholder": "+49 151 23456789"}
-        )
+        # A number keypad on phones; set as the input type, not as an attribute that the
+        # widget's own type="text" would come before.
+        self.widget.input_type = "tel"
+        self.widget.attrs.update({"autocomplete": "tel", "placeholder": "+49 151 23456789"})
 
     def to_python(self, value):
         value = super().to_python(value)
@@ -148,7 +149,14 @@ class CodeForm(forms.Form):
         label=_("Code"),
         max_length=24,
         widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "text",
+                "autocapitalize": "characters",
+                "spellcheck": "false",
+                "autofocus": True,
+                "class": "code-input",
+            }
         ),
     )
 
@@ -162,6 +170,12 @@ class TotpCodeForm(CodeForm):
     mismatch_message = _(
         "That code did not match. Check the time on your phone and enter the newest code."
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].widget.attrs.update(
+            {"inputmode": "numeric", "pattern": "[0-9 ]*", "maxlength": "7"}
+        )
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].replace(" ", "")
@@ -229,7 +243,7 @@ class StaffOTPLoginForm(OTPAdminAuthenticationForm):
         device = super()._chosen_device(user)
         if device is not None:
             return device
-        token = (self.cleaned_data.get("otp_token") or "").replace("-", "").replace(" ", "")
+        token = backup_code_compact(self.cleaned_data.get("otp_token") or "")
         model = BackupCodeDevice if len(token) == 16 else TOTPDevice
         return model.objects.filter(user=user, confirmed=True).first()
 

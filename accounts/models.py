@@ -116,8 +116,25 @@ class User(AbstractUser):  # type: ignore[django-manager-missing] # django-otp h
         return self.security_hold_until is not None and self.security_hold_until > timezone.now()
 
 
-def _backup_code_normalized(code: str) -> str:
-    return code.replace("-", "").replace(" ", "").upper()
+# Crockford's base32: no I, L, O or U, so nothing in a code reads as another of its
+# characters. A typed O counts as 0, and I or L as 1.
+BACKUP_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_BACKUP_CODE_SEPARATORS = dict.fromkeys(map(ord, " -\u2010\u2011\u2012\u2013\u2014_.\t"))
+_TO_CROCKFORD = str.maketrans("OIL", "011")
+# Codes made before the Crockford alphabet are RFC 4648 base32 (A-Z, 2-7): there a typed
+# 0 can only be an O, a 1 an I and an 8 a B.
+_TO_RFC4648 = str.maketrans("018", "OIB")
+
+
+def backup_code_compact(code: str) -> str:
+    """A typed code without spaces, dashes or dots, in capitals."""
+    return code.translate(_BACKUP_CODE_SEPARATORS).upper()
+
+
+def _backup_code_forms(code: str) -> list[str]:
+    """What a typed code can stand for: a current code, and a code of the old alphabet."""
+    compact = backup_code_compact(code)
+    return list(dict.fromkeys([compact.translate(_TO_CROCKFORD), compact.translate(_TO_RFC4648)]))
 
 
 def backup_code_hash(code: str) -> str:
@@ -126,12 +143,19 @@ def backup_code_hash(code: str) -> str:
     Codes carry 80 random bits, so a keyed SHA-256 is enough: there is nothing to brute-force,
     and the key keeps a leaked table useless without the server's secret.
     """
-    return keyed_hash(_backup_code_normalized(code), purpose=HashPurpose.BACKUP_CODE)
+    return keyed_hash(
+        backup_code_compact(code).translate(_TO_CROCKFORD), purpose=HashPurpose.BACKUP_CODE
+    )
 
 
 def backup_code_hash_candidates(code: str) -> list[str]:
-    """The code's hash under the current and every fallback secret key, for the lookup."""
-    return keyed_hash_candidates(_backup_code_normalized(code), purpose=HashPurpose.BACKUP_CODE)
+    """The hashes a typed code may be stored under: each reading of it (`_backup_code_forms`)
+    under the current and every fallback secret key, for the lookup."""
+    return [
+        candidate
+        for form in _backup_code_forms(code)
+        for candidate in keyed_hash_candidates(form, purpose=HashPurpose.BACKUP_CODE)
+    ]
 
 
 class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):

@@ -63,8 +63,20 @@ def setup_page_context(device: TOTPDevice, form) -> dict:
     return {
         "form": form,
         "qr_svg": qr_code_svg(device.config_url),
+        # On the phone that holds the authenticator app, a tap adds the account.
+        "otpauth_url": device.config_url,
         "manual_key": " ".join(manual_key[i : i + 4] for i in range(0, len(manual_key), 4)),
     }
+
+
+def backup_codes_page(request: HttpRequest, codes: list[str]) -> HttpResponse:
+    """The new backup codes, shown once, with a text file of them to download."""
+    text = "\n".join(["Recovery Desk", _("Backup codes: each signs you in once."), "", *codes, ""])
+    return render(
+        request,
+        "accounts/backup_codes.html",
+        {"codes": codes, "codes_text": text, "continue_url": reverse("account_security")},
+    )
 
 
 @method_decorator(login_required, name="dispatch")
@@ -192,11 +204,7 @@ class TotpSetupView(View):
         self.done(request)
         device.refresh_from_db()
         otp_login(request, device)
-        return render(
-            request,
-            "accounts/backup_codes.html",
-            {"codes": codes, "continue_url": reverse("account_security")},
-        )
+        return backup_codes_page(request, codes)
 
     def _render(self, request, device: TOTPDevice, form, status: int = 200) -> HttpResponse:
         return render(request, self.template_name, setup_page_context(device, form), status=status)
@@ -257,11 +265,7 @@ def backup_codes_regenerate_view(request: HttpRequest) -> HttpResponse:
     if codes is None:
         messages.error(request, _("Backup codes were not changed: the code was not valid."))
         return redirect("account_security")
-    return render(
-        request,
-        "accounts/backup_codes.html",
-        {"codes": codes, "continue_url": reverse("account_security")},
-    )
+    return backup_codes_page(request, codes)
 
 
 @login_required

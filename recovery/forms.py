@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from accounts.contacts import InvalidPhoneNumber, phone_to_e164
 from accounts.forms import EMAIL_MAX_LENGTH, PhoneNumberField
@@ -87,7 +88,14 @@ class HelpForm(forms.Form):
     evidence = EvidenceField(
         label=_("Documents (optional)"),
         required=False,
-        help_text=_("For example a photo of your ID. JPEG, PNG or PDF, up to 10 MB each."),
+        help_text=ngettext_lazy(
+            "Up to %(count)d file: JPEG, PNG or PDF, at most 10 MB. For example a photo of "
+            "your ID.",
+            "Up to %(count)d files: JPEG, PNG or PDF, at most 10 MB each. For example a photo of "
+            "your ID.",
+            "count",
+        )
+        % {"count": MAX_EVIDENCE_FILES},
     )
 
     def clean_emails_tried(self) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,10 +12,17 @@ from django.db import transaction
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User, backup_code_hash
+from accounts.models import (
+    BACKUP_CODE_ALPHABET,
+    BackupCode,
+    BackupCodeDevice,
+    SecurityEvent,
+    User,
+    backup_code_compact,
+    backup_code_hash,
+)
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.holds import security_changes_check, security_hold_extend
-
 
 # Wrong codes in a row after which the page says there were too many: a single wrong code
 # already delays the next try by a second, which is no reason to say "too many".
@@ -38,8 +44,8 @@ class VerifyResult:
 
 
 def backup_code_new() -> str:
-    """80 random bits as four groups of base32, e.g. `K3QF-7ZAB-M2XD-9PLC`."""
-    raw = base64.b32encode(secrets.token_bytes(10)).decode()
+    """80 random bits as four groups of Crockford base32, e.g. `K3QF-7ZAB-M2XD-9PWC`."""
+    raw = "".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(16))
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
@@ -135,7 +141,7 @@ def two_factor_verify(*, user: User, code: str, context: AuditContext) -> Verify
                 continue
             is_backup = isinstance(device, BackupCodeDevice)
             # A backup code is 16 characters and a TOTP code 6 digits: try only the kind that fits.
-            if is_backup != (len(code.replace("-", "").replace(" ", "")) == 16):
+            if is_backup != (len(backup_code_compact(code)) == 16):
                 continue
             if device.verify_token(code):
                 if is_backup:

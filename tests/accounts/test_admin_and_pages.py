@@ -108,7 +108,9 @@ def test_create_agent_prints_enrolment_and_codes():
     assert (
         len(
             re.findall(
-                r"^  [A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$", out.getvalue(), re.MULTILINE
+                r"^  (?:[0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z]{4}$",
+                out.getvalue(),
+                re.MULTILINE,
             )
         )
         == 10

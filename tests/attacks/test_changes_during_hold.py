@@ -46,7 +46,7 @@ pytestmark = pytest.mark.django_db
 EMAIL = "hal.finney@posteo.de"
 PHONE = "+4915123456780"
 NEW_PASSWORD = "a-brand-new-passphrase-7"
-BACKUP_CODE = re.compile(r"<code>([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})</code>")
+BACKUP_CODE = re.compile(r"<code>((?:[0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z]{4})</code>")
 
 
 @pytest.fixture

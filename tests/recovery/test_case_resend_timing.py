@@ -1,4 +1,4 @@
-""""Send me my link again" answers a real reference and contact email in the time of an
+""" "Send me my link again" answers a real reference and contact email in the time of an
 unknown pair (SPEC §7): the request only queues a task, whatever matched.
 
 The task goes to the Redis broker as in production (no worker runs here), so the timed

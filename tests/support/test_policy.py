@@ -48,7 +48,7 @@ from tests.support.conftest import (
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a-brand-new-passphrase-for-2026"
-BACKUP_CODE = re.compile(r"<code>([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})</code>")
+BACKUP_CODE = re.compile(r"<code>((?:[0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z]{4})</code>")
 
 
 @pytest.fixture
