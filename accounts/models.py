@@ -368,3 +368,22 @@ class CampaignTarget(models.Model):
 
     def __str__(self) -> str:
         return f"campaign {self.campaign_id} user {self.user_id}"
+
+
+class SignIn(models.Model):
+    """A completed sign-in (password and second factor), for the customer's own history.
+
+    Not part of the audit chain: it records no change, only where the account was used,
+    and only the newest ones of each account are kept (`SIGN_IN_HISTORY_KEPT`).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="sign_in_user_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"sign-in #{self.pk}"

@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.contacts import InvalidPhoneNumber, phone_country_code
-from accounts.models import BackupCode, SecurityEvent, User
+from accounts.models import BackupCode, SecurityEvent, SignIn, User
 from accounts.policy import Action, Method, Proof, policy_check
 from notifications.sms.budget import sms_budget_left
 
@@ -65,6 +65,11 @@ def totp_device_unconfirmed(*, user: User, device_id: int | None) -> TOTPDevice 
 
 def security_event_list_recent(*, user: User, limit: int = 20) -> QuerySet[SecurityEvent]:
     return SecurityEvent.objects.filter(account_id=user.pk).order_by("-created_at", "-id")[:limit]
+
+
+def sign_in_list_recent(*, user: User, limit: int = 10) -> QuerySet[SignIn]:
+    """The account's newest completed sign-ins, newest first."""
+    return SignIn.objects.filter(user=user).order_by("-created_at", "-id")[:limit]
 
 
 def user_session_list(*, user: User) -> list[UserSession]:

@@ -36,7 +36,7 @@ from accounts.services.two_factor import (
     totp_device_start,
     two_factor_verify,
 )
-from accounts.services.users import user_sessions_end_others
+from accounts.services.users import sign_in_record, user_sessions_end_others
 from config.ratelimits import too_many_response
 
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
@@ -130,6 +130,7 @@ class TwoFactorVerifyView(View):
                 form.add_error("code", _("This code is not valid, or it was already used."))
             return self._render(request, form, status=400)
         otp_login(request, result.device)
+        sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
         # allauth's "signed in" message is off: until here the sign-in was not complete.
         messages.success(request, _("You are signed in."))
         return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
@@ -204,6 +205,7 @@ class TotpSetupView(View):
         self.done(request)
         device.refresh_from_db()
         otp_login(request, device)
+        sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
         return backup_codes_page(request, codes)
 
     def _render(self, request, device: TOTPDevice, form, status: int = 200) -> HttpResponse:
@@ -237,6 +239,7 @@ def security(request: HttpRequest) -> HttpResponse:
             "two_factor": selectors.two_factor_status(user=user),
             "events": selectors.security_event_list_recent(user=user),
             "sessions": selectors.user_session_list(user=user),
+            "sign_ins": selectors.sign_in_list_recent(user=user),
             "current_session_key": request.session.session_key,
             "regenerate_form": TotpCodeForm(),
             "signed_in_with_passkey": isinstance(
@@ -245,6 +248,7 @@ def security(request: HttpRequest) -> HttpResponse:
             "hold_end": hold_end_in_words(user.security_hold_until)
             if user.on_security_hold and user.security_hold_until
             else "",
+            "hold_until": user.security_hold_until if user.on_security_hold else None,
         },
     )
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.contacts import InvalidPhoneNumber, mask_email, mask_phone, phone_to_e164
-from accounts.models import SecurityEvent, User
+from accounts.models import SecurityEvent, SignIn, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.holds import security_changes_check
 from notifications.models import Notification
@@ -227,3 +227,20 @@ def user_create(
             user=user, type=SecurityEvent.Type.SIGNED_UP, context=context, notify=False
         )
     return user
+
+
+# Sign-ins kept per account for its security page.
+SIGN_IN_HISTORY_KEPT = 20
+
+
+def sign_in_record(*, user: User, context: AuditContext) -> SignIn:
+    """Remember a completed sign-in for the account's history, dropping the oldest."""
+    with transaction.atomic():
+        sign_in = SignIn.objects.create(
+            user=user, ip_address=context.ip_address, user_agent=context.user_agent[:300]
+        )
+        stale = SignIn.objects.filter(user=user).order_by("-created_at", "-id")[
+            SIGN_IN_HISTORY_KEPT:
+        ]
+        SignIn.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+    return sign_in

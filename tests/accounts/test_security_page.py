@@ -86,3 +86,61 @@ def test_anonymous_is_sent_to_sign_in(client):
     response = client.get(reverse("account_security"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+WINDOWS_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36"
+)
+
+
+def test_devices_are_named_and_sign_ins_listed_in_words(enrolled):
+    """Sessions and sign-ins read "Mobile Safari on iOS (iPhone)", not a user-agent string,
+    and a session seen a moment ago is not "0 minutes" ago."""
+    user, device, _codes = enrolled
+    with time_machine.travel("2026-11-23 10:00:00", tick=True):
+        phone = Client(HTTP_USER_AGENT=IPHONE)
+        phone.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+        phone.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    desktop = Client(HTTP_USER_AGENT=WINDOWS_CHROME)
+    desktop.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    desktop.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    html = desktop.get(reverse("account_security")).content.decode()
+    assert "Mobile Safari on iOS (iPhone)" in html
+    assert "Chrome on Windows" in html
+    assert "Mozilla/5.0" not in html.replace(f'title="{IPHONE}"', "").replace(
+        f'title="{WINDOWS_CHROME}"', ""
+    )
+    assert "0\xa0minutes" not in html and "0 minutes" not in html
+    sign_ins = re.search(r'id="sign-ins">(.*?)</section>', html, re.S).group(1)
+    assert sign_ins.count("<li>") == 2
+
+
+def test_german_page_names_devices_in_german(enrolled):
+    user, device, _codes = enrolled
+    client = Client(HTTP_USER_AGENT=WINDOWS_CHROME, HTTP_ACCEPT_LANGUAGE="de")
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    html = client.get(reverse("account_security")).content.decode()
+    assert "Chrome auf Windows" in html
+    assert "Letzte Anmeldungen" in html
+
+
+def test_the_hold_is_a_countdown_for_the_reader_s_time_zone(enrolled):
+    """The hold names UTC and the time left; the page carries the moment for the browser
+    to show in the reader's own zone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user, device, _codes = enrolled
+    client = signed_in_client(user, device)
+    until = timezone.now() + timedelta(hours=47, minutes=30)
+    type(user).objects.filter(pk=user.pk).update(security_hold_until=until)
+    html = client.get(reverse("account_security")).content.decode()
+    assert "UTC (in 1\xa0day, 23\xa0hours)" in html
+    assert f'data-until="{until.isoformat()}"' in html.replace("+00:00", "+00:00")
