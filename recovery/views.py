@@ -376,6 +376,8 @@ def case_status(request: HttpRequest) -> HttpResponse:
         ):
             return _too_many(request, action.ratelimit, key=f"case:{own.pk}")
         result = action.service(case=own, **form.cleaned_data)
+        if action.service is case_customer_reply:
+            messages.success(request, _("We have your message. It is on this page below."))
         if not isinstance(result, CodeCheck) or result == CodeCheck.OK:
             return redirect(
                 reverse("recover_case") + (f"?sent={action.sent}" if action.sent else "")
@@ -409,6 +411,7 @@ def _case_status_page(
             else None,
             "reference": own.reference,
             "timeline": support_selectors.case_timeline_for_customer(case=own),
+            "evidence": support_selectors.request_evidence_for_customer(request=own),
             "proofs": set(own.proofs.values_list("kind", flat=True)),
             "email_change_proving": support_selectors.request_email_change_proving(request=own),
             "offers_self_service": support_selectors.request_offers_self_service(request=own),

@@ -115,6 +115,13 @@ def request_offers_hint(*, request: RecoveryCase) -> bool:
     )
 
 
+def request_evidence_for_customer(*, request: RecoveryCase) -> list[CaseEvidence]:
+    """The files this requester uploaded, oldest first: their page says each arrived."""
+    return list(
+        request.evidence.only("original_name", "size", "uploaded_at").order_by("uploaded_at", "id")
+    )
+
+
 def request_find(*, request_id: Any) -> RecoveryCase | None:
     """The request a status-page session holds, or None (no id, or a request that is gone)."""
     return RecoveryCase.objects.filter(pk=request_id).first() if request_id else None
