@@ -153,8 +153,8 @@ def test_german_signup_verify_and_2fa_setup(chromium_browser, live_server, dev_i
 
         page.goto("/accounts/signup/")
         assert page.locator("html").get_attribute("lang") == "de"
-        # allauth ships its own German translation.
-        assert page.locator("main h1").inner_text().strip() == "Registrieren"
+        # The sign-up page is ours (sentence case), in German.
+        assert page.locator("main h1").inner_text().strip() == "Konto erstellen"
         sign_up(page, email, "+49 151 23456781")
         confirm_email_from_inbox(page, email)
 
