@@ -46,6 +46,9 @@ class Walk:
         """Check the page now open at every width; keep what is wrong."""
         page = self.page
         self.visited.append(name)
+        shown_in = page.evaluate("() => document.documentElement.lang")
+        if shown_in != self.language:
+            self.problems.append(f"{name}: page in {shown_in!r}, not {self.language!r}")
         for width, height in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
             overflow = page.evaluate(
@@ -232,8 +235,6 @@ def test_every_customer_page_fits_the_screen_and_passes_axe(
         walk_account_pages(walk)
     finally:
         context.close()
-    html_lang = "de" if language == "de" else "en"
     assert len(walk.visited) >= 25, walk.visited
-    assert walk.failed_requests == [], "a page asked for something missing (favicon?)"
+    assert walk.failed_requests == []
     assert walk.problems == [], "\n".join(walk.problems)
-    assert html_lang
