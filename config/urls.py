@@ -1,9 +1,7 @@
 """Root URL configuration (paths are part of the product's contract, see SPEC section 3)."""
 
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from django_otp.admin import OTPAdminSite
 
 from accounts import urls as accounts_urls
@@ -23,11 +21,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     # Browsers and crawlers ask for /favicon.ico whatever the page names.
-    path(
-        "favicon.ico",
-        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
-        name="favicon",
-    ),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/2fa/", include(accounts_urls.two_factor_urlpatterns)),
     path("accounts/2fa/passkey/", include(accounts_urls.passkey_ceremony_urlpatterns)),
     # allauth pages that would change the login email or the password outside the policy

@@ -8,8 +8,11 @@ import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
+
+from config.ratelimits import too_many_response
 
 # Errors that mean PostgreSQL or Redis cannot be reached (or dropped the connection), not
 # that the request or the code is wrong: the answer is "try again", 503.
@@ -19,8 +22,6 @@ UNAVAILABLE_ERRORS = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
-
-from config.ratelimits import too_many_response
 
 
 def _database_ok() -> bool:
@@ -82,3 +83,12 @@ def home(request: HttpRequest) -> HttpResponse:
 def too_many_requests(request: HttpRequest) -> HttpResponse:
     """allauth's answer over its own limits (sign-in, sign-up, reset): our 429 page."""
     return too_many_response(request)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, asked for by browsers whatever a page names: the brand mark's icon.
+
+    The static URL is looked up per request: production's manifest exists only after
+    collectstatic, so not when the URLs are imported.
+    """
+    return redirect(static("img/favicon.svg"), permanent=True)
