@@ -35,7 +35,7 @@ from tests.recovery.self_service_helpers import (
 pytestmark = pytest.mark.django_db
 
 Status = SelfServiceRecovery.Status
-BACKUP_CODE = re.compile(r"<code>([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})</code>")
+BACKUP_CODE = re.compile(r"<code>((?:[0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z]{4})</code>")
 BAD_DETAILS = "These details do not match an account."
 
 
