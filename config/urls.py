@@ -2,15 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 
 from accounts import urls as accounts_urls
 from accounts.forms import StaffOTPLoginForm
 from config import views
+from config.admin_site import StaffAdminSite
 from notifications import views as notifications_views
 
 # Staff reach the admin only after a verified second factor.
-admin.site.__class__ = OTPAdminSite
+admin.site.__class__ = StaffAdminSite
 admin.site.login_form = StaffOTPLoginForm
 admin.site.site_header = "Recovery Desk"
 admin.site.site_title = "Recovery Desk"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 
 from notifications.models import SUSPECT_PREFIX, DeliveryHold, Notification, Retraction
 
@@ -83,3 +83,18 @@ def delivery_holds_active() -> list[str]:
         .distinct()
     )
     return sorted(held)
+
+
+def notification_last_id() -> int:
+    """The id of the newest outbox row (0 for none): a mark to find what an action sends."""
+    return Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def notification_list_after(
+    *, after_id: int, account_id: int | None, recipients: list[str]
+) -> list[Notification]:
+    """Outbox rows written after `after_id` for one account or to the given addresses."""
+    about = Q(recipient__in=recipients)
+    if account_id is not None:
+        about |= Q(account_id=account_id)
+    return list(Notification.objects.filter(about, pk__gt=after_id).order_by("pk"))

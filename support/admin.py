@@ -87,6 +87,7 @@ class RecoveryCaseAdmin(CaseRowsAdmin):
             path("approvals/", wrap(views.approvals), name="support_approvals"),
             path("dashboard/", wrap(views.dashboard), name="support_dashboard"),
             path("<int:case_id>/work/", wrap(views.case_work), name="support_case_work"),
+            path("<int:case_id>/renew/", wrap(views.case_renew), name="support_case_renew"),
             path(
                 "<int:case_id>/evidence/<int:evidence_id>/",
                 wrap(views.evidence_file),

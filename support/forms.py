@@ -243,8 +243,37 @@ class ApprovalDecisionForm(StaffRecheckForm):
         },
     )
 
+    note = _text_field(
+        label=_("Note to the agent"),
+        required=None,
+        max_length=NOTE_MAX_LENGTH,
+        placeholder=_("Why (kept with the decision)"),
+    )
+
     def clean_approval_id(self) -> int:
         approval_id = self.cleaned_data["approval_id"]
         if not selectors.approval_list_pending().filter(pk=approval_id).exists():
             raise forms.ValidationError(self.UNKNOWN)
         return approval_id
+
+
+class NoteForm(forms.Form):
+    """An internal note: staff read it on the timeline, the customer never does."""
+
+    note = forms.CharField(
+        label=_("Internal note"),
+        max_length=MESSAGE_MAX_LENGTH,
+        error_messages={"required": _("Write the note.")},
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Only staff see this note")}),
+    )
+
+
+class ConfirmationForm(forms.Form):
+    """The second step of an irreversible action: confirmed, and what comes after it."""
+
+    confirmed = forms.BooleanField(required=False)
+    then = forms.ChoiceField(
+        required=False,
+        choices=[("", ""), ("next", "next")],
+        error_messages={"invalid_choice": _("This page has no such action.")},
+    )

@@ -57,6 +57,7 @@ class RecoveryCase(models.Model):
         REJECTED = "rejected", _("Rejected")
         ACCOUNT_FROZEN = "account_frozen", _("Account frozen")
         SELF_SERVICE_OFFERED = "self_service_offered", _("Self-service recovery offered")
+        NO_ANSWER = "no_answer", _("Closed without an answer from the customer")
 
     # Made by triage alone: not an agent's work (rates, ETA), and the customer can still
     # send such a request on to an agent.
@@ -101,6 +102,23 @@ class RecoveryCase(models.Model):
         related_name="joined_requests",
         help_text=_("The open case of the same account that this request joined."),
     )
+    # Take-next keeps a case back from one agent (`given_back_by`, for a while after they
+    # gave it back) or for one agent (`returns_to`, who asked a supervisor about it).
+    given_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    returns_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(default=timezone.now)
@@ -190,6 +208,9 @@ class CaseEvent(models.Model):
             "self_service_stopped",
             _("Self-service recovery stopped from a contact on file"),
         )
+        NOTE = "note", _("Internal note")
+        REMINDER_SENT = "reminder_sent", _("Reminder sent to the customer")
+        AUTO_CLOSED = "auto_closed", _("Closed: no answer from the customer")
 
     # The (case, created_at) index below serves lookups by case: no index of its own.
     case = models.ForeignKey(
@@ -330,6 +351,7 @@ class CaseApproval(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     note = models.TextField(blank=True)
+    decision_note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email, mask_phone
@@ -428,6 +429,19 @@ def approval_list_pending() -> QuerySet[CaseApproval]:
     )
 
 
+def duration_in_words(seconds: float | None) -> str:
+    """A duration as people say it, in the page's language ("2 hours, 5 minutes")."""
+    from django.utils.timesince import timesince
+    from django.utils.translation import gettext as _
+
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return _("less than a minute")
+    now = timezone.now()
+    return timesince(now - timedelta(seconds=seconds), now)
+
+
 def _hourly(queryset: QuerySet, field: str, since: datetime, hours: int) -> list[int]:
     counts = dict(
         queryset.filter(**{f"{field}__gte": since})
@@ -485,6 +499,9 @@ def queue_stats(*, hours: int = 48) -> dict:
         "backlog": backlog,
         "waiting": waiting,
         "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+        "oldest_waiting_words": duration_in_words(
+            int((now - oldest).total_seconds()) if oldest else 0
+        ),
         "resolutions_per_hour": round(rate, 2),
         "median_resolution_seconds": int(median(durations)) if durations else None,
         "deflection_rate": round(deflected / total_week, 4) if total_week else None,
@@ -536,7 +553,7 @@ def agent_handling_rate(*, now: datetime | None = None) -> HandlingRate:
             closed_at__gte=now - HANDLING_RATE_WINDOW,
             status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED],
         )
-        .exclude(resolution=RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT)
+        .exclude(resolution__in=RecoveryCase.AUTOMATED_RESOLUTIONS)
         .annotate(claimed_at=Subquery(last_claim))
         .filter(claimed_at__isnull=False)
         .values_list("claimed_at", "closed_at")
@@ -551,3 +568,487 @@ def agent_handling_rate(*, now: datetime | None = None) -> HandlingRate:
     return HandlingRate(
         cases_per_hour=round(3600 / seconds, 2), measured_cases=len(spans), source="queue"
     )
+
+
+# --- The agent's workspace ------------------------------------------------------------------
+
+# Actions that cannot be undone: the page asks for a confirmation that says what happens.
+CONFIRMED_ACTIONS = frozenset({"reauthenticate", "tell_login_email", "reject", "approve"})
+# Actions that close the case: their confirmation offers to take the next case at once.
+CLOSING_ACTIONS = frozenset({"reauthenticate", "tell_login_email", "reject"})
+
+
+def case_lease_active(*, case: RecoveryCase, user: User) -> bool:
+    """Whether `user` holds `case` now (a claim whose lease has not run out)."""
+    return (
+        case.status == CaseStatus.CLAIMED
+        and case.claimed_by_id == user.pk
+        and (case.lease_expires_at is None or case.lease_expires_at > timezone.now())
+    )
+
+
+@dataclass(frozen=True)
+class OfferedActions:
+    """What the case page offers: actions on the case, per requester, and approvals."""
+
+    case: frozenset[str]
+    requester: dict[int, frozenset[str]]
+    approvals: list[CaseApproval]
+
+    def for_requester(self, requester_id: int) -> frozenset[str]:
+        return self.requester.get(requester_id, frozenset())
+
+
+def _requester_actions(*, case: RecoveryCase, requester: RequesterForAgent) -> frozenset[str]:
+    """What the holder can do for one requester, from the state of their proofs and the
+    policy's decisions (the same `policy_check` the services ask)."""
+    account = case.matched_user
+    window = timezone.now() - timedelta(hours=24)
+    fresh = {kind for kind, proof in requester.proofs.items() if proof.created_at >= window}
+    offered = {"reveal_requester"}
+    if account is not None:
+        offered.add("start_email_change")
+        if account.phone and CaseProof.Kind.PHONE not in fresh:
+            offered.add("send_phone_code")
+        if CaseProof.Kind.EMAIL not in fresh:
+            offered.add("send_email_code")
+    document = requester.proofs.get(CaseProof.Kind.DOCUMENT)
+    if requester.evidence and document is None:
+        offered.add("attest_document")
+    if (
+        document is not None
+        and not requester.document_approved
+        and not any(a.decided_at is None for a in document.approvals.all())
+    ):
+        offered.add("request_document_approval")
+    for action, decision in requester.decisions.items():
+        if decision.allowed and account is not None:
+            offered.add(action)
+    if any(item.decision.allowed and not item.approval_pending for item in requester.email_changes):
+        offered.add("request_email_change_approval")
+    return frozenset(offered)
+
+
+def case_actions_offered(
+    *, case: RecoveryCase, requesters: list[RequesterForAgent], user: User
+) -> OfferedActions:
+    """The actions the case page shows `user`: only those the case's state, the holder's
+    claim, the role and each requester's proofs allow. The services check again."""
+    holds = case_lease_active(case=case, user=user)
+    supervisor = is_supervisor(user)
+    offered: set[str] = set()
+    if holds:
+        offered |= {"ask_customer", "reject", "escalate", "release", "note", "renew"}
+        if case.matched_user is not None:
+            offered.add("reveal")
+    if supervisor:
+        offered.add("note")
+        if case.is_open:
+            offered.add("reassign")
+    approvals: list[CaseApproval] = []
+    if supervisor:
+        approvals = [
+            approval
+            for approval in approval_list_pending().filter(case=case)
+            if approval.requested_by_id != user.pk
+            and (approval.proof is None or approval.proof.attested_by_id != user.pk)
+        ]
+        if approvals:
+            offered |= {"approve", "deny"}
+    per_requester = {
+        r.request.pk: _requester_actions(case=case, requester=r) if holds else frozenset()
+        for r in requesters
+    }
+    return OfferedActions(case=frozenset(offered), requester=per_requester, approvals=approvals)
+
+
+def case_action_is_offered(
+    *, case: RecoveryCase, user: User, action: str, cleaned_data: dict
+) -> bool:
+    """Whether the case page offers `action` to `user` for the posted requester or approval."""
+    offered = case_actions_offered(
+        case=case, requesters=case_requesters_for_agent(case=case), user=user
+    )
+    if action in ("approve", "deny"):
+        return any(a.pk == cleaned_data.get("approval_id") for a in offered.approvals)
+    if action in offered.case:
+        return True
+    requester = cleaned_data.get("requester") or case.pk
+    return action in offered.for_requester(requester)
+
+
+def _proven_channel(requester: RecoveryCase) -> str | None:
+    """The channel re-authentication sends its link to: the email when proven, else SMS."""
+    since = timezone.now() - timedelta(hours=24)
+    kinds = set(requester.proofs.filter(created_at__gte=since).values_list("kind", flat=True))
+    if CaseProof.Kind.EMAIL in kinds:
+        return "email"
+    if CaseProof.Kind.PHONE in kinds:
+        return "sms"
+    return None
+
+
+def case_action_consequences(*, case: RecoveryCase, action: str, cleaned_data: dict) -> list[str]:
+    """What an irreversible action will do, in words, for its confirmation step."""
+    from django.conf import settings
+    from django.utils.translation import gettext as _
+
+    from accounts.policy import SMS_SECRET_LIFETIME
+    from support.canned import REJECTION_REASONS, canned_text
+
+    user = case.matched_user
+    requester_id = cleaned_data.get("requester")
+    requester = case
+    if requester_id and requester_id != case.pk:
+        requester = RecoveryCase.objects.filter(pk=requester_id, merged_into=case).first() or case
+    if action == "reauthenticate" and user is not None:
+        channel = _proven_channel(requester)
+        link = (
+            _("A single-use recovery link goes by email to %(address)s, valid %(hours)s hours.")
+            % {"address": mask_email(user.email), "hours": settings.RECOVERY_LINK_HOURS}
+            if channel == "email"
+            else _(
+                "A single-use recovery link goes by text message to %(phone)s, valid "
+                "%(minutes)s minutes."
+            )
+            % {
+                "phone": mask_phone(user.phone),
+                "minutes": int(SMS_SECRET_LIFETIME.total_seconds() // 60),
+            }
+        )
+        return [
+            _("Every session of the account ends; its authenticator and backup codes are removed."),
+            link,
+            _("The account is on a security hold for %(hours)s hours.")
+            % {"hours": settings.SECURITY_HOLD_HOURS_RECOVERY},
+            _("Every contact on file is told."),
+            _("The case is resolved and closed."),
+        ]
+    if action == "tell_login_email" and user is not None:
+        told = [
+            _("The login email goes by email to %(address)s.") % {"address": mask_email(user.email)}
+        ]
+        if user.phone:
+            told.append(
+                _("A text message to %(phone)s names it, masked.")
+                % {"phone": mask_phone(user.phone)}
+            )
+        return [*told, _("The case is resolved and closed.")]
+    if action == "reject":
+        reason = cleaned_data.get("reason", "")
+        text = canned_text(REJECTION_REASONS, reason, case.language) if reason else ""
+        return [
+            _("The case closes without recovery; this cannot be undone.")
+            + " "
+            + _("The customer is told by email at %(address)s, with this reason: %(reason)s")
+            % {"address": mask_email(case.contact_email), "reason": text},
+        ]
+    if action == "approve":
+        approval = approval_list_pending().filter(pk=cleaned_data.get("approval_id") or 0).first()
+        if approval is None:
+            return []
+        if approval.email_change is not None:
+            return [
+                _(
+                    "The login email changes to %(address)s after %(hours)s hours, unless the "
+                    "old address or the phone cancels it; both are told now."
+                )
+                % {
+                    "address": mask_email(approval.email_change.new_email),
+                    "hours": settings.EMAIL_CHANGE_WAIT_HOURS,
+                },
+                _("The case is resolved and closed."),
+            ]
+        return [
+            _("The document check of %(requester)s counts as a proof.")
+            % {"requester": approval.proof.case.reference if approval.proof else case.reference},
+            _("The case goes back to %(agent)s, who asked.")
+            % {"agent": approval.requested_by.email},
+        ]
+    return []
+
+
+def _sent_what(template_key: str) -> str:
+    from django.utils.translation import gettext as _
+
+    words = {
+        "support/recovery_link": _("recovery link"),
+        "support/login_email_hint": _("login email"),
+        "support/case_updated": _("case update with a status link"),
+        "support/case_link": _("status link"),
+        "support/proof_code": _("verification code"),
+        "support/email_change_scheduled": _("notice of the email change, with a cancel link"),
+    }
+    if template_key.startswith("security/"):
+        return _("security notice")
+    return words.get(template_key, template_key)
+
+
+def case_notifications_sent_after(*, case: RecoveryCase, after_id: int) -> list[str]:
+    """What went out for the case since the outbox mark `after_id`, as "what → where"
+    lines with masked addresses (for the summary after an agent's action)."""
+    from django.utils.translation import gettext as _
+
+    from notifications.models import Notification
+    from notifications.selectors import notification_list_after
+
+    contacts = list(
+        RecoveryCase.objects.filter(Q(pk=case.pk) | Q(merged_into=case)).values_list(
+            "contact_email", flat=True
+        )
+    )
+    lines = []
+    for notice in notification_list_after(
+        after_id=after_id, account_id=case.matched_user_id, recipients=contacts
+    ):
+        if notice.channel == Notification.Channel.SMS:
+            where = _("text message to %(phone)s") % {"phone": mask_phone(notice.recipient)}
+        else:
+            where = _("email to %(address)s") % {"address": mask_email(notice.recipient)}
+        lines.append(f"{_sent_what(notice.template_key)} → {where}")
+    return lines
+
+
+def case_list_returning_to(*, agent: User) -> QuerySet[RecoveryCase]:
+    """Cases a supervisor decided on that wait for the agent who asked."""
+    return RecoveryCase.objects.filter(status=CaseStatus.WAITING, returns_to=agent).order_by(
+        "queued_at"
+    )
+
+
+@dataclass(frozen=True)
+class LapsedClaim:
+    case: RecoveryCase
+    expired_at: datetime
+
+
+def case_claim_lapsed(*, case_id: int, user: User) -> LapsedClaim | None:
+    """The case whose claim by `user` ran out, when that is the last thing that happened to
+    their claim (None otherwise: the case page then answers as for any case not theirs)."""
+    case = RecoveryCase.objects.filter(pk=case_id, merged_into__isnull=True).first()
+    if case is None:
+        return None
+    if (
+        case.status == CaseStatus.CLAIMED
+        and case.claimed_by_id == user.pk
+        and case.lease_expires_at is not None
+        and case.lease_expires_at <= timezone.now()
+    ):
+        return LapsedClaim(case=case, expired_at=case.lease_expires_at)
+    last = (
+        case.events.filter(type__in=[CaseEvent.Type.CLAIMED, CaseEvent.Type.LEASE_EXPIRED])
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if (
+        last is not None
+        and last.type == CaseEvent.Type.LEASE_EXPIRED
+        and last.details.get("agent_id") == user.pk
+    ):
+        return LapsedClaim(case=case, expired_at=last.created_at)
+    return None
+
+
+# Statuses as staff speak of them (the customers' words are the model's labels).
+STAFF_STATUS_LABELS = {
+    CaseStatus.NEW: _lazy("new, not yet triaged"),
+    CaseStatus.WAITING: _lazy("in the queue"),
+    CaseStatus.CLAIMED: _lazy("claimed by an agent"),
+    CaseStatus.AWAITING_CUSTOMER: _lazy("waiting for the customer"),
+    CaseStatus.RESOLVED: _lazy("resolved"),
+    CaseStatus.REJECTED: _lazy("rejected"),
+    CaseStatus.ESCALATED: _lazy("escalated to supervisors"),
+    CaseStatus.CANCELLED: _lazy("cancelled"),
+    CaseStatus.MERGED: _lazy("joined another case"),
+}
+
+
+def status_for_staff(status: str) -> Promise:
+    return STAFF_STATUS_LABELS.get(CaseStatus(status), _lazy("unknown"))
+
+
+@dataclass(frozen=True)
+class EarlierCase:
+    reference: str
+    status: Promise
+    resolution: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountHistory:
+    earlier_cases: list[EarlierCase]
+    disputed_event: Any
+
+
+def account_history_for_agent(*, case: RecoveryCase) -> AccountHistory:
+    """The account's earlier cases and, for a "this wasn't me" case, the event it disputes."""
+    from accounts.models import SecurityEvent
+
+    earlier: list[EarlierCase] = []
+    disputed = None
+    if case.matched_user_id is not None:
+        for row in (
+            RecoveryCase.objects.filter(matched_user_id=case.matched_user_id, merged_into=None)
+            .exclude(pk=case.pk)
+            .order_by("-created_at")[:10]
+        ):
+            earlier.append(
+                EarlierCase(
+                    reference=row.reference,
+                    status=status_for_staff(row.status),
+                    resolution=row.get_resolution_display() if row.resolution else "",
+                    created_at=row.created_at,
+                )
+            )
+    if case.kind == RecoveryCase.Kind.NOT_ME and case.matched_user_id is not None:
+        frozen = case.events.filter(type=CaseEvent.Type.FROZEN).first()
+        event_id = frozen.details.get("security_event_id") if frozen else None
+        if event_id:
+            disputed = SecurityEvent.objects.filter(
+                pk=event_id, account_id=case.matched_user_id
+            ).first()
+    return AccountHistory(earlier_cases=earlier, disputed_event=disputed)
+
+
+@dataclass(frozen=True)
+class CaseAge:
+    age: timedelta
+    sla: timedelta
+    due_at: datetime
+    breached: bool
+    closed: bool
+
+
+def sla_for(priority: int) -> timedelta:
+    from django.conf import settings
+
+    return timedelta(hours=settings.SUPPORT_SLA_HOURS[CasePriority(priority).name.lower()])
+
+
+def case_age_against_sla(*, case: RecoveryCase) -> CaseAge:
+    """How old the case is against the time its priority promises (`SUPPORT_SLA_HOURS`)."""
+    end = case.closed_at or timezone.now()
+    sla = sla_for(case.priority)
+    return CaseAge(
+        age=end - case.created_at,
+        sla=sla,
+        due_at=case.created_at + sla,
+        breached=end - case.created_at > sla,
+        closed=case.closed_at is not None,
+    )
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    at: datetime
+    what: str
+    requester: str
+    who: str
+    note: str
+    internal: bool
+    to_customer: bool
+    could_prove: str
+
+
+def _kind_words(kind: str | None) -> str:
+    try:
+        return str(CaseProof.Kind(kind or "").label)
+    except ValueError:
+        return ""
+
+
+def _channel_words(channel: str | None) -> str:
+    from django.utils.translation import gettext as _
+
+    return {"sms": _("by text message"), "email": _("by email")}.get(channel or "", "")
+
+
+def _event_in_words(event: CaseEvent) -> str:
+    """One timeline row in staff words: which proof, which channel, approved or denied."""
+    from django.utils.translation import gettext as _
+
+    details = event.details or {}
+    kind = _kind_words(details.get("kind"))
+    channel = _channel_words(details.get("channel"))
+    T = CaseEvent.Type
+    if event.type == T.PROOF_ADDED:
+        return _("Proof recorded: %(kind)s, code %(channel)s") % {"kind": kind, "channel": channel}
+    if event.type == T.CODE_SENT:
+        if details.get("delivered") is False:
+            return _("Customer asked for a code for %(kind)s: none on file, nothing sent") % {
+                "kind": kind
+            }
+        return _("Verification code sent %(channel)s for %(kind)s") % {
+            "channel": channel,
+            "kind": kind,
+        }
+    if event.type == T.CODE_FAILED:
+        return _("Wrong verification code for %(kind)s") % {"kind": kind}
+    if event.type in (T.APPROVAL_REQUESTED, T.APPROVAL_DECIDED):
+        try:
+            action = str(CaseApproval.Action(details.get("action") or "").label)
+        except ValueError:
+            action = ""
+        if event.type == T.APPROVAL_REQUESTED:
+            return _("Supervisor approval asked for: %(action)s") % {"action": action}
+        if details.get("approved"):
+            return _("Supervisor approved: %(action)s") % {"action": action}
+        return _("Supervisor denied: %(action)s") % {"action": action}
+    if event.type == T.REAUTHENTICATED:
+        return _("Re-authenticated: recovery link sent %(channel)s") % {"channel": channel}
+    if event.type == T.LOGIN_EMAIL_TOLD:
+        return _("Login email told to the email and phone on file")
+    if event.type == T.RELEASED:
+        return _("Given back to the queue")
+    if event.type == T.LEASE_EXPIRED:
+        return _("Claim ran out; back to the queue")
+    if event.type == T.DOCUMENT_CHECKED:
+        return _("Documents checked and attested")
+    if event.type == T.CONTACT_REVEALED:
+        return f"{event.get_type_display()}: {details.get('field', '')}"
+    return str(event.get_type_display())
+
+
+def case_timeline_in_words(*, case: RecoveryCase) -> list[TimelineRow]:
+    """The staff timeline with every row in words; internal notes are marked as such."""
+    from django.utils.translation import gettext as _
+
+    return [
+        TimelineRow(
+            at=event.created_at,
+            what=_event_in_words(event),
+            requester=event.case.reference,
+            who=event.actor.email if event.actor else _("customer or system"),
+            note=event.message,
+            internal=event.type == CaseEvent.Type.NOTE,
+            to_customer=event.visible_to_customer,
+            could_prove=event.could_prove_in_words,
+        )
+        for event in case_timeline_for_staff(case=case)
+    ]
+
+
+@dataclass(frozen=True)
+class ApprovalWithProofs:
+    approval: CaseApproval
+    proofs: list[CaseProof]
+
+
+def approval_list_pending_with_proofs() -> list[ApprovalWithProofs]:
+    """Pending approvals, each with the proofs of the requester it concerns."""
+    result = []
+    for approval in approval_list_pending():
+        if approval.proof is not None:
+            requester = approval.proof.case
+        elif approval.email_change is not None:
+            requester = approval.email_change.requester
+        else:
+            requester = approval.case
+        result.append(
+            ApprovalWithProofs(
+                approval=approval,
+                proofs=list(requester.proofs.select_related("attested_by").order_by("created_at")),
+            )
+        )
+    return result

@@ -12,40 +12,49 @@ from collections.abc import Callable, Mapping
 from functools import partial
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.forms import StaffRecheckForm
 from accounts.models import User
 from accounts.requests import signed_in_user
 from config.forms import ActionForm
+from notifications.selectors import notification_last_id
 from support import selectors
 from support.charts import line_chart_svg
 from support.forms import (
     ApprovalDecisionForm,
     AskCustomerForm,
     AttestDocumentForm,
+    ConfirmationForm,
     DocumentApprovalRequestForm,
     EmailChangeApprovalRequestForm,
     EmailChangeStartForm,
     EscalateForm,
+    NoteForm,
     ReassignForm,
     RejectForm,
     ReleaseForm,
     RequesterForm,
     RevealContactForm,
 )
-from support.models import CaseApproval, CaseEvidence, CaseProof, CaseStatus, RecoveryCase
+from support.models import CaseApproval, CaseEvidence, CaseProof, RecoveryCase
 from support.roles import is_agent, is_supervisor
 from support.services import actions
 from support.services.queue import (
     CaseActionError,
+    LeaseExpired,
+    case_claim_expire,
     case_claim_next,
     case_held_by,
+    case_lease_renew,
     case_reassign,
     case_release,
 )
@@ -80,9 +89,44 @@ CASE_ACTIONS: ActionTable = {
     "reject": (RejectForm, actions.case_reject),
     "escalate": (EscalateForm, actions.case_escalate),
     "release": (ReleaseForm, case_release),
+    "note": (NoteForm, actions.case_note_add),
     "reassign": (ReassignForm, case_reassign),
+    "approve": (
+        ApprovalDecisionForm,
+        partial(actions.case_approval_decide_on_case, approve=True),
+    ),
+    "deny": (
+        ApprovalDecisionForm,
+        partial(actions.case_approval_decide_on_case, approve=False),
+    ),
 }
-SUPERVISOR_ACTIONS = frozenset({"reassign"})
+SUPERVISOR_ACTIONS = frozenset({"reassign", "approve", "deny"})
+
+# What the summary after an action says was done, and the confirmation's button.
+ACTION_DONE = {
+    "send_phone_code": gettext_lazy("Code sent to the phone on file"),
+    "send_email_code": gettext_lazy("Code sent to the email on file"),
+    "attest_document": gettext_lazy("Document check recorded"),
+    "tell_login_email": gettext_lazy("Login email told; case resolved"),
+    "reauthenticate": gettext_lazy("Re-authenticated; case resolved"),
+    "request_document_approval": gettext_lazy("Sent to a supervisor for approval"),
+    "start_email_change": gettext_lazy("Login email change started"),
+    "request_email_change_approval": gettext_lazy("Sent to a supervisor for approval"),
+    "ask_customer": gettext_lazy("Question sent; the case waits for the customer"),
+    "reject": gettext_lazy("Case rejected"),
+    "escalate": gettext_lazy("Case escalated"),
+    "release": gettext_lazy("Case given back to the queue"),
+    "note": gettext_lazy("Internal note added"),
+    "reassign": gettext_lazy("Case reassigned"),
+    "approve": gettext_lazy("Approved"),
+    "deny": gettext_lazy("Denied"),
+}
+CONFIRM_BUTTON = {
+    "reauthenticate": gettext_lazy("Yes, re-authenticate"),
+    "tell_login_email": gettext_lazy("Yes, tell the login email"),
+    "reject": gettext_lazy("Yes, reject"),
+    "approve": gettext_lazy("Yes, approve"),
+}
 
 # The approvals page: service(supervisor=<the supervisor>, **form.cleaned_data).
 APPROVAL_ACTIONS: ActionTable = {
@@ -151,29 +195,61 @@ def _case_unavailable(request: HttpRequest) -> HttpResponse:
 
 
 def queue(request: HttpRequest) -> HttpResponse:
-    """The agent's start page: their current case, or the button to take the next one."""
-    agent = _require_agent(request)
+    """The agent's start page (where staff land after sign-in): their current case, or the
+    button to take the next one. Staff without a support role go on to the admin index."""
+    if not is_agent(request.user):
+        return redirect("admin:index")
+    agent = signed_in_user(request)
+    lapsed = case_claim_expire(agent=agent)
+    if lapsed is not None:
+        messages.warning(
+            request,
+            _("Your claim on %(reference)s ran out; it went back to the queue.")
+            % {"reference": lapsed.reference},
+        )
     return render(
         request,
         "admin/support/queue.html",
         _context(
             request,
-            title="Support queue",
+            title=_("Support queue"),
             current=case_held_by(agent=agent),
+            returning=selectors.case_list_returning_to(agent=agent),
             stats=selectors.queue_stats(hours=1),
             supervisor=is_supervisor(request.user),
         ),
     )
 
 
-@require_POST
-def take_next(request: HttpRequest) -> HttpResponse:
-    agent = _require_agent(request)
+def _take_next(request: HttpRequest, agent: User) -> HttpResponse:
     case = case_claim_next(agent=agent)
     if case is None:
-        messages.info(request, "The queue is empty. Well done.")
+        messages.info(request, _("The queue is empty. Well done."))
         return redirect("admin:support_queue")
     return redirect("admin:support_case_work", case.pk)
+
+
+@require_POST
+def take_next(request: HttpRequest) -> HttpResponse:
+    return _take_next(request, _require_agent(request))
+
+
+def _lease_expired(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The page for a claim that ran out: what happened, in words, and the way back."""
+    agent = signed_in_user(request)
+    case_claim_expire(agent=agent)
+    lapsed = selectors.case_claim_lapsed(case_id=case_id, user=agent)
+    return render(
+        request,
+        "admin/support/lease_expired.html",
+        _context(
+            request,
+            title=_("Your time on this case ran out"),
+            lapsed=lapsed,
+            lease_minutes=settings.CASE_LEASE_MINUTES,
+        ),
+        status=409,
+    )
 
 
 def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -182,10 +258,29 @@ def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
     try:
         case = selectors.case_get_for_agent(case_id=case_id, user=agent)
     except RecoveryCase.DoesNotExist:
+        if selectors.case_claim_lapsed(case_id=case_id, user=agent) is not None:
+            return _lease_expired(request, case_id)
         return _case_unavailable(request)
     if request.method == "POST":
         return _case_action(request, case)
     return _case_page(request, case)
+
+
+@require_POST
+def case_renew(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Keep the claim: the page's activity (or its button) renews the lease."""
+    agent = _require_agent(request)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    try:
+        case = case_lease_renew(case=RecoveryCase(pk=case_id), agent=agent)
+    except CaseActionError:
+        if wants_json:
+            return JsonResponse({"expired": True}, status=409)
+        return _lease_expired(request, case_id)
+    if wants_json:
+        assert case.lease_expires_at is not None
+        return JsonResponse({"expires_at": case.lease_expires_at.isoformat()})
+    return redirect("admin:support_case_work", case.pk)
 
 
 def _case_page(
@@ -202,23 +297,58 @@ def _case_page(
         _errors_as_messages(request, form)
         if action is not None:
             action_forms[action] = form
-    holds = case.status == CaseStatus.CLAIMED and case.claimed_by_id == request.user.pk
+    user = signed_in_user(request)
+    requesters = selectors.case_requesters_for_agent(case=case)
+    offered = selectors.case_actions_offered(case=case, requesters=requesters, user=user)
     return render(
         request,
         "admin/support/case_work.html",
         _context(
             request,
-            title=f"Case {case.reference}",
+            title=_("Case %(reference)s") % {"reference": case.reference},
             case=case,
-            holds=holds,
-            supervisor=is_supervisor(request.user),
+            holds=selectors.case_lease_active(case=case, user=user),
+            supervisor=is_supervisor(user),
+            offered=offered,
             account=selectors.account_summary_for_agent(user=case.matched_user),
-            requesters=selectors.case_requesters_for_agent(case=case),
-            timeline=selectors.case_timeline_for_staff(case=case),
+            history=selectors.account_history_for_agent(case=case),
+            requester_rows=[(r, offered.for_requester(r.request.pk)) for r in requesters],
+            status_words=selectors.status_for_staff(case.status),
+            timeline=selectors.case_timeline_in_words(case=case),
+            age=selectors.case_age_against_sla(case=case),
             forms=action_forms,
             revealed=request.session.pop("support_revealed", None),
+            lease_warning_seconds=settings.SUPPORT_LEASE_WARNING_MINUTES * 60,
         ),
         status=status,
+    )
+
+
+def _confirmation_page(
+    request: HttpRequest,
+    case: RecoveryCase,
+    action: str,
+    form: forms.Form,
+    *,
+    back: str | None = None,
+) -> HttpResponse:
+    """The step before an irreversible action: what it will do, and the buttons to do it."""
+    return render(
+        request,
+        "admin/support/case_confirm.html",
+        _context(
+            request,
+            title=_("Confirm: %(action)s") % {"action": CONFIRM_BUTTON[action]},
+            case=case,
+            action=action,
+            form=form,
+            consequences=selectors.case_action_consequences(
+                case=case, action=action, cleaned_data=form.cleaned_data
+            ),
+            confirm_label=CONFIRM_BUTTON[action],
+            offers_next=action in selectors.CLOSING_ACTIONS,
+            back_url=back or reverse("admin:support_case_work", args=[case.pk]),
+        ),
     )
 
 
@@ -233,9 +363,26 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
         _require_supervisor(request)
     if action is None or not form.is_valid():
         return _case_page(request, case, refused=(action, form), status=400)
+    step = ConfirmationForm(request.POST)
+    if not step.is_valid():
+        return _case_page(request, case, refused=(None, step), status=400)
+    agent = signed_in_user(request)
+    if (
+        action in selectors.CONFIRMED_ACTIONS
+        and not step.cleaned_data["confirmed"]
+        and selectors.case_action_is_offered(
+            case=case, user=agent, action=action, cleaned_data=form.cleaned_data
+        )
+    ):
+        # An action the page would not offer goes straight to its service, which refuses
+        # it in words; only one that would act asks to be confirmed first.
+        return _confirmation_page(request, case, action, form)
+    mark = notification_last_id()
     service = CASE_ACTIONS[action][1]
     try:
-        result = service(case_id=case.pk, agent=signed_in_user(request), **form.cleaned_data)
+        result = service(case_id=case.pk, agent=agent, **form.cleaned_data)
+    except LeaseExpired:
+        return _lease_expired(request, case.pk)
     except CaseActionError as exc:
         messages.error(request, str(exc))
         return redirect("admin:support_case_work", case.pk)
@@ -247,9 +394,20 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
             "value": result,
         }
         return redirect("admin:support_case_work", case.pk)
-    messages.success(request, _("Done."))
-    if case_held_by(agent=signed_in_user(request)) is None and not is_supervisor(request.user):
-        return redirect("admin:support_queue")
+    sent = selectors.case_notifications_sent_after(case=case, after_id=mark)
+    summary = _("%(done)s: %(reference)s.") % {
+        "done": ACTION_DONE[action],
+        "reference": case.reference,
+    }
+    summary += " " + (
+        _("Sent: %(sent)s.") % {"sent": "; ".join(sent)} if sent else _("Nothing was sent.")
+    )
+    messages.success(request, summary)
+    if case_held_by(agent=agent) is None:
+        if step.cleaned_data["then"] == "next":
+            return _take_next(request, agent)
+        if not is_supervisor(agent):
+            return redirect("admin:support_queue")
     return redirect("admin:support_case_work", case.pk)
 
 
@@ -279,7 +437,24 @@ def approvals(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         action, form = _posted_action(request, APPROVAL_ACTIONS)
-        if action is not None and form.is_valid():
+        step = ConfirmationForm(request.POST)
+        if action is not None and form.is_valid() and step.is_valid():
+            approval = CaseApproval.objects.select_related("case").get(
+                pk=form.cleaned_data["approval_id"]
+            )
+            if (
+                action in selectors.CONFIRMED_ACTIONS
+                and not step.cleaned_data["confirmed"]
+                and selectors.case_action_is_offered(
+                    case=approval.case,
+                    user=signed_in_user(request),
+                    action=action,
+                    cleaned_data=form.cleaned_data,
+                )
+            ):
+                return _confirmation_page(
+                    request, approval.case, action, form, back=reverse("admin:support_approvals")
+                )
             service = APPROVAL_ACTIONS[action][1]
             try:
                 service(supervisor=request.user, **form.cleaned_data)
@@ -295,8 +470,9 @@ def approvals(request: HttpRequest) -> HttpResponse:
         "admin/support/approvals.html",
         _context(
             request,
-            title="Pending approvals",
-            approvals=selectors.approval_list_pending(),
+            title=_("Pending approvals"),
+            approvals=selectors.approval_list_pending_with_proofs(),
+            form=ApprovalDecisionForm(auto_id="id_approval_%s"),
         ),
         status=status,
     )

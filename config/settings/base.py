@@ -208,6 +208,23 @@ CASE_LINK_DAYS_AFTER_CLOSE = env.int("DJANGO_CASE_LINK_DAYS_AFTER_CLOSE", defaul
 # Support queue: how long a claim lasts without agent activity, the proofs re-authentication
 # needs without a supervisor, the life of the recovery link and the email-change wait.
 CASE_LEASE_MINUTES = env.int("DJANGO_CASE_LEASE_MINUTES", default=20)
+# The agent's page warns this many minutes before the claim runs out.
+SUPPORT_LEASE_WARNING_MINUTES = env.int("DJANGO_SUPPORT_LEASE_WARNING_MINUTES", default=3)
+# A case an agent gave back is not offered to that agent again for this long; a case a
+# supervisor decided on waits this long for the agent who asked before anyone may take it.
+SUPPORT_GIVE_BACK_MINUTES = env.int("DJANGO_SUPPORT_GIVE_BACK_MINUTES", default=60)
+SUPPORT_RETURN_RESERVE_MINUTES = env.int("DJANGO_SUPPORT_RETURN_RESERVE_MINUTES", default=30)
+# Hours from a case's opening to its resolution that each priority promises (its SLA).
+SUPPORT_SLA_HOURS = {
+    "normal": env.int("DJANGO_SUPPORT_SLA_HOURS_NORMAL", default=24),
+    "high": env.int("DJANGO_SUPPORT_SLA_HOURS_HIGH", default=8),
+    "urgent": env.int("DJANGO_SUPPORT_SLA_HOURS_URGENT", default=2),
+}
+# The customers' estimated wait: the agents' resolutions over this many recent hours.
+SUPPORT_ETA_WINDOW_HOURS = env.int("DJANGO_SUPPORT_ETA_WINDOW_HOURS", default=4)
+# A case waiting for the customer's answer: reminders after these days, closed after the last.
+SUPPORT_REMINDER_DAYS = env.list("DJANGO_SUPPORT_REMINDER_DAYS", cast=int, default=[1, 3])
+SUPPORT_AUTO_CLOSE_DAYS = env.int("DJANGO_SUPPORT_AUTO_CLOSE_DAYS", default=7)
 RECOVERY_LINK_HOURS = env.int("DJANGO_RECOVERY_LINK_HOURS", default=24)
 EMAIL_CHANGE_WAIT_HOURS = env.int("DJANGO_EMAIL_CHANGE_WAIT_HOURS", default=24)
 # Hours an account stays on hold after its 2FA was set up again or it was recovered by support.

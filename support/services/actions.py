@@ -138,15 +138,15 @@ def case_reveal_contact(
     that requester typed.
     """
     if not reason.strip():
-        raise CaseActionError("Say why you need the full value.")
+        raise CaseActionError(_("Say why you need the full value."))
     if field not in ("email", "phone"):
-        raise CaseActionError("There is nothing to reveal.")
+        raise CaseActionError(_("There is nothing to reveal."))
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
         if requester is None:
             user = case.matched_user
             if user is None:
-                raise CaseActionError("There is nothing to reveal.")
+                raise CaseActionError(_("There is nothing to reveal."))
             value = getattr(user, field) or ""
             details: dict[str, str] = {"field": field}
         else:
@@ -181,7 +181,7 @@ def case_attest_document(
     attester approves it (`case_approval_request` with `CaseApproval.Action.DOCUMENT`).
     """
     if not note.strip():
-        raise CaseActionError("Describe what you checked.")
+        raise CaseActionError(_("Describe what you checked."))
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
         request = _requester(case, requester)
@@ -193,7 +193,7 @@ def case_attest_document(
             defaults={"by_customer": False, "attested_by": agent, "note": note},
         )
         if not created:
-            raise CaseActionError("The documents were already checked.")
+            raise CaseActionError(_("The documents were already checked."))
         case_event_add(
             case=request,
             type=CaseEvent.Type.DOCUMENT_CHECKED,
@@ -215,7 +215,7 @@ def case_tell_login_email(
         case = case_for_agent(case_id=case_id, agent=agent)
         request = _requester(case, requester)
         if case.matched_user is None:
-            raise CaseActionError("The case matches no account.")
+            raise CaseActionError(_("The case matches no account."))
         decision = requester_decision(requester=request, action=Action.TELL_LOGIN_EMAIL)
         if not decision:
             raise _refused(decision)
@@ -251,7 +251,7 @@ def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = No
         request = _requester(case, requester)
         user = case.matched_user
         if user is None:
-            raise CaseActionError("The case matches no account.")
+            raise CaseActionError(_("The case matches no account."))
         decision = requester_decision(requester=request, action=Action.REAUTHENTICATE)
         if not decision:
             raise _refused(decision)
@@ -324,7 +324,7 @@ def case_ask_customer(
         if canned:
             message = canned_text(CANNED_REPLIES, canned, case.language)
         if not message.strip():
-            raise CaseActionError("Write a message or pick a canned reply.")
+            raise CaseActionError(_("Write a message or pick a canned reply."))
         event = case_event_add(
             case=case,
             type=CaseEvent.Type.AGENT_MESSAGE,
@@ -346,7 +346,7 @@ def case_reject(*, case_id: int, agent: User, reason: str) -> RecoveryCase:
         try:
             text = canned_text(REJECTION_REASONS, reason, case.language)
         except KeyError:
-            raise CaseActionError("Pick a reason.") from None
+            raise CaseActionError(_("Pick a reason.")) from None
         case_event_add(
             case=case,
             type=CaseEvent.Type.REJECTED,
@@ -363,7 +363,7 @@ def case_reject(*, case_id: int, agent: User, reason: str) -> RecoveryCase:
 def case_escalate(*, case_id: int, agent: User, note: str) -> RecoveryCase:
     """Hand the case to the supervisors' queue with urgent priority."""
     if not note.strip():
-        raise CaseActionError("Say why you escalate.")
+        raise CaseActionError(_("Say why you escalate."))
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
         case.status = CaseStatus.ESCALATED
@@ -394,7 +394,7 @@ def case_approval_request(
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
         if case.approvals.filter(action=action, decided_at__isnull=True).exists():
-            raise CaseActionError("An approval for this is already pending.")
+            raise CaseActionError(_("An approval for this is already pending."))
         target: dict[str, object] = {}
         if action == CaseApproval.Action.DOCUMENT:
             request = _requester(case, requester)
@@ -412,7 +412,7 @@ def case_approval_request(
                 .first()
             )
             if change is None or change.status != EmailChange.Status.AWAITING_APPROVAL:
-                raise CaseActionError("The new email address must be proven first.")
+                raise CaseActionError(_("The new email address must be proven first."))
             decision = email_change_decision(change=change)
             if not decision:
                 raise _refused(decision)
@@ -438,11 +438,18 @@ def case_approval_request(
     return approval
 
 
-def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -> CaseApproval:
+def case_approval_decide(
+    *, approval_id: int, supervisor: User, approve: bool, note: str = ""
+) -> CaseApproval:
     """Four eyes: a supervisor who neither asked nor attested decides on what the approval
-    names; an approved email change (that one, never another) starts its waiting period."""
+    names; an approved email change (that one, never another) starts its waiting period.
+
+    `note` is the supervisor's word to the agent, kept with the decision and on the
+    timeline. A case that waited for the decision goes back to the agent who asked: their
+    next "Take next" gives it to them first (`SUPPORT_RETURN_RESERVE_MINUTES`).
+    """
     if not is_supervisor(supervisor):
-        raise CaseActionError("Only supervisors decide approvals.")
+        raise CaseActionError(_("Only supervisors decide approvals."))
     with transaction.atomic():
         approval = (
             # Lock the approval row only: what it names is a nullable (outer) join.
@@ -452,9 +459,9 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
             .first()
         )
         if approval is None:
-            raise CaseActionError("This approval was already decided.")
+            raise CaseActionError(_("This approval was already decided."))
         if approval.requested_by_id == supervisor.pk:
-            raise CaseActionError("You cannot approve your own request.")
+            raise CaseActionError(_("You cannot approve your own request."))
         if approval.proof is not None and approval.proof.attested_by_id == supervisor.pk:
             raise CaseActionError(
                 _("You attested this document check yourself: another supervisor decides.")
@@ -470,12 +477,14 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
         approval.decided_by = supervisor
         approval.decided_at = timezone.now()
         approval.approved = approve
-        approval.save(update_fields=["decided_by", "decided_at", "approved"])
+        approval.decision_note = note
+        approval.save(update_fields=["decided_by", "decided_at", "approved", "decision_note"])
         case = RecoveryCase.objects.select_for_update().get(pk=approval.case_id)
         case_event_add(
             case=case,
             type=CaseEvent.Type.APPROVAL_DECIDED,
             actor=supervisor,
+            message=note,
             details={
                 "action": approval.action,
                 "approved": approve,
@@ -495,12 +504,43 @@ def case_approval_decide(*, approval_id: int, supervisor: User, approve: bool) -
             change.status = EmailChange.Status.CANCELLED
             change.save(update_fields=["status", "updated_at"])
         if case.status == CaseStatus.ESCALATED:
-            # Back to the agents, ahead of new arrivals, to finish the case.
+            # Back to the agent who asked, ahead of new arrivals, to finish the case.
             case.status = CaseStatus.WAITING
             case.priority = max(case.priority, CasePriority.HIGH)
             case.queued_at = timezone.now()
-            case.save(update_fields=["status", "priority", "queued_at", "updated_at"])
+            case.returns_to_id = approval.requested_by_id
+            case.save(update_fields=["status", "priority", "queued_at", "returns_to", "updated_at"])
     return approval
+
+
+def case_approval_decide_on_case(
+    *, case_id: int, agent: User, approval_id: int, approve: bool, note: str = ""
+) -> CaseApproval:
+    """A supervisor decides, from the case page, an approval of that very case."""
+    if not CaseApproval.objects.filter(pk=approval_id, case_id=case_id).exists():
+        raise CaseActionError(_("This approval does not exist or was already decided."))
+    return case_approval_decide(
+        approval_id=approval_id, supervisor=agent, approve=approve, note=note
+    )
+
+
+def case_note_add(*, case_id: int, agent: User, note: str) -> CaseEvent:
+    """An internal note on the timeline: staff only, never shown to the customer.
+
+    The agent who holds the case writes one (renewing the lease); a supervisor on any case.
+    """
+    if not note.strip():
+        raise CaseActionError(_("Write the note."))
+    with transaction.atomic():
+        if is_supervisor(agent):
+            case = RecoveryCase.objects.select_for_update().filter(pk=case_id).first()
+            if case is None:
+                raise CaseActionError(_("This case is not claimed by you any more."))
+        else:
+            case = case_for_agent(case_id=case_id, agent=agent)
+        return case_event_add(
+            case=case, type=CaseEvent.Type.NOTE, actor=agent, message=note.strip()
+        )
 
 
 def _email_change_current(request: RecoveryCase) -> EmailChange | None:
@@ -531,9 +571,9 @@ def case_email_change_start(
         request = _requester(case, requester)
         user = case.matched_user
         if user is None:
-            raise CaseActionError("The case matches no account.")
+            raise CaseActionError(_("The case matches no account."))
         if User.objects.filter(email=new_email).exists():
-            raise CaseActionError("That address cannot be used.")
+            raise CaseActionError(_("That address cannot be used."))
         _no_hold(user)
         EmailChange.objects.filter(requester=request, status=EmailChange.Status.PROVING).update(
             status=EmailChange.Status.CANCELLED

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
@@ -21,6 +22,10 @@ class CaseActionError(Exception):
     """An agent action that is not allowed now; the message is shown to the agent."""
 
 
+class LeaseExpired(CaseActionError):
+    """The agent's claim on the case ran out; the case is back in the queue."""
+
+
 def _lease_end():
     return timezone.now() + timedelta(minutes=settings.CASE_LEASE_MINUTES)
 
@@ -31,6 +36,8 @@ def case_held_by(*, agent: User) -> RecoveryCase | None:
 
 # Pick, claim and record in one statement. The row lock then lives only inside the
 # database, for the length of one statement, never across a round trip to the client.
+# A case waits for the agent who asked a supervisor about it (`returns_to`) and is kept
+# from the agent who gave it back (`given_back_by`), each for a while after it was queued.
 _CLAIM_NEXT_SQL = """
 WITH next_case AS (
     SELECT id FROM {case}
@@ -38,13 +45,14 @@ WITH next_case AS (
       AND NOT EXISTS (
           SELECT 1 FROM {case} WHERE claimed_by_id = %(agent)s AND status = %(claimed)s
       )
+      AND {only}
     ORDER BY priority DESC, queued_at, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE {case} AS c
     SET status = %(claimed)s, claimed_by_id = %(agent)s, lease_expires_at = %(lease)s,
-        updated_at = %(now)s
+        returns_to_id = NULL, given_back_by_id = NULL, updated_at = %(now)s
     FROM next_case WHERE c.id = next_case.id
     RETURNING c.*
 ), event AS (
@@ -54,19 +62,27 @@ WITH next_case AS (
 )
 SELECT * FROM claimed
 """
+# First the cases that came back for this agent, then any other the agent may take.
+_RETURNING_TO_AGENT = "returns_to_id = %(agent)s"
+_OPEN_TO_AGENT = """(returns_to_id IS NULL OR returns_to_id = %(agent)s
+           OR queued_at < %(reserved_before)s)
+      AND (given_back_by_id IS NULL OR given_back_by_id <> %(agent)s
+           OR queued_at < %(given_back_before)s)"""
 
 
 def case_claim_next(*, agent: User) -> RecoveryCase | None:
     """Give the agent their current case, or claim the most urgent, longest-waiting one.
 
-    `FOR UPDATE SKIP LOCKED` lets many agents claim at once without waiting on each other's
-    rows; the one-active-claim constraint stops a double click from claiming two cases.
+    A case a supervisor decided on comes back first to the agent who asked; a case an agent
+    gave back does not go straight back to them. `FOR UPDATE SKIP LOCKED` lets many agents
+    claim at once without waiting on each other's rows; the one-active-claim constraint
+    stops a double click from claiming two cases.
     """
+    case_claim_expire(agent=agent)
     statuses = [CaseStatus.WAITING]
     if is_supervisor(agent):
         statuses.insert(0, CaseStatus.ESCALATED)
     now = timezone.now()
-    sql = _CLAIM_NEXT_SQL.format(case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table)
     params = {
         "statuses": [str(s) for s in statuses],
         "agent": agent.pk,
@@ -74,17 +90,23 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
         "lease": _lease_end(),
         "now": now,
         "event_type": str(CaseEvent.Type.CLAIMED),
+        "reserved_before": now - timedelta(minutes=settings.SUPPORT_RETURN_RESERVE_MINUTES),
+        "given_back_before": now - timedelta(minutes=settings.SUPPORT_GIVE_BACK_MINUTES),
     }
-    # Inside a request's transaction a savepoint keeps an IntegrityError from aborting it;
-    # on its own the statement is a transaction already.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    try:
-        with guard:
-            claimed = next(iter(RecoveryCase.objects.raw(sql, params)), None)
-    except IntegrityError:
-        claimed = None  # a concurrent request of the same agent claimed first
-    if claimed is not None:
-        return claimed
+    for only in (_RETURNING_TO_AGENT, _OPEN_TO_AGENT):
+        sql = _CLAIM_NEXT_SQL.format(
+            case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table, only=only
+        )
+        # Inside a request's transaction a savepoint keeps an IntegrityError from aborting
+        # it; on its own the statement is a transaction already.
+        guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        try:
+            with guard:
+                claimed = next(iter(RecoveryCase.objects.raw(sql, params)), None)
+        except IntegrityError:
+            claimed = None  # a concurrent request of the same agent claimed first
+        if claimed is not None:
+            return claimed
     current = case_held_by(agent=agent)
     return None if current is None else case_lease_renew(case=current, agent=agent)
 
@@ -96,9 +118,11 @@ def case_for_agent(*, case_id: int, agent: User) -> RecoveryCase:
     """
     case = RecoveryCase.objects.select_for_update().filter(pk=case_id).first()
     if case is None or case.status != CaseStatus.CLAIMED:
-        raise CaseActionError("This case is not claimed by you any more.")
+        raise CaseActionError(_("This case is not claimed by you any more."))
     if case.claimed_by_id != agent.pk:
-        raise CaseActionError("This case is held by another agent.")
+        raise CaseActionError(_("This case is held by another agent."))
+    if case.lease_expires_at is not None and case.lease_expires_at <= timezone.now():
+        raise LeaseExpired(_("Your claim on this case ran out."))
     case.lease_expires_at = _lease_end()
     case.save(update_fields=["lease_expires_at", "updated_at"])
     return case
@@ -110,21 +134,46 @@ def case_lease_renew(*, case: RecoveryCase, agent: User) -> RecoveryCase:
 
 
 def case_release(*, case_id: int, agent: User, reason: str) -> RecoveryCase:
-    """Give a case back to the queue; a reason is required and kept on the timeline."""
+    """Give a case back to the queue; a reason is required and kept on the timeline.
+
+    The case goes behind the others of its priority, and take-next does not hand it
+    straight back to the same agent (`SUPPORT_GIVE_BACK_MINUTES`).
+    """
     if not reason.strip():
-        raise CaseActionError("Say why you give the case back.")
+        raise CaseActionError(_("Say why you give the case back."))
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
-        _back_to_queue(case)
+        case.given_back_by = agent
+        case.queued_at = timezone.now()
+        _back_to_queue(case, also=["given_back_by", "queued_at"])
         case_event_add(case=case, type=CaseEvent.Type.RELEASED, actor=agent, message=reason)
     return case
 
 
-def _back_to_queue(case: RecoveryCase) -> None:
+def _back_to_queue(case: RecoveryCase, *, also: list[str] | None = None) -> None:
     case.status = CaseStatus.WAITING
     case.claimed_by = None
     case.lease_expires_at = None
-    case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
+    case.save(
+        update_fields=["status", "claimed_by", "lease_expires_at", "updated_at", *(also or [])]
+    )
+
+
+def case_claim_expire(*, agent: User) -> RecoveryCase | None:
+    """Return the agent's own claim to the queue if its lease ran out (before the sweep)."""
+    with transaction.atomic():
+        case = (
+            RecoveryCase.objects.select_for_update()
+            .filter(
+                claimed_by=agent, status=CaseStatus.CLAIMED, lease_expires_at__lte=timezone.now()
+            )
+            .first()
+        )
+        if case is None:
+            return None
+        _back_to_queue(case)
+        case_event_add(case=case, type=CaseEvent.Type.LEASE_EXPIRED, details={"agent_id": agent.pk})
+    return case
 
 
 def case_claims_release_stale() -> int:
@@ -156,11 +205,11 @@ def case_reassign(*, case_id: int, agent: User, assignee: User | None) -> Recove
     authenticator (the admin's sign-in asks for it), holding no other case.
     """
     if not is_supervisor(agent):
-        raise CaseActionError("Only supervisors can reassign cases.")
+        raise CaseActionError(_("Only supervisors can reassign cases."))
     with transaction.atomic():
         case = RecoveryCase.objects.select_for_update().get(pk=case_id)
         if not case.is_open:
-            raise CaseActionError("This case is closed.")
+            raise CaseActionError(_("This case is closed."))
         if assignee is None:
             _back_to_queue(case)
         else:
@@ -168,11 +217,13 @@ def case_reassign(*, case_id: int, agent: User, assignee: User | None) -> Recove
                 TOTPDevice.objects.filter(user=assignee, confirmed=True).exists()
             ):
                 raise CaseActionError(
-                    "That staff member cannot take cases: only active agents and supervisors "
-                    "who sign in with an authenticator can."
+                    _(
+                        "That staff member cannot take cases: only active agents and "
+                        "supervisors who sign in with an authenticator can."
+                    )
                 )
             if case_held_by(agent=assignee) not in (None, case):
-                raise CaseActionError("That agent already holds a case.")
+                raise CaseActionError(_("That agent already holds a case."))
             case.status = CaseStatus.CLAIMED
             case.claimed_by = assignee
             case.lease_expires_at = _lease_end()

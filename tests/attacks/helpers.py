@@ -138,7 +138,8 @@ class Desk:
         with self.capture():
             response = self.client.post(
                 reverse("admin:support_case_work", args=[case_id]),
-                {"action": action, **data},
+                # The staff member confirms what the page asks them to confirm.
+                {"action": action, "confirmed": "on", **data},
                 follow=True,
             )
         return response.content.decode()
@@ -152,6 +153,7 @@ class Desk:
                     "action": decision,
                     "approval_id": approval_id,
                     "otp_code": fresh_code(self.staff),
+                    "confirmed": "on",
                 },
                 follow=True,
             )

@@ -170,11 +170,13 @@ BAD_INPUT = [
         {"action": "release", "reason": TOO_LONG_REASON},
         "at most 500 characters",
     ),
+    ("note-empty", {"action": "note", "note": "  "}, "Write the note."),
+    ("note-too-long", {"action": "note", "note": "n" * 4001}, "at most 4000 characters"),
 ]
 # The button (and the requester it is for) is their whole input.
 NO_INPUT_ACTIONS = {"send_phone_code", "send_email_code", "tell_login_email", "reauthenticate"}
 # Tested with a supervisor below.
-SUPERVISOR_ACTIONS = {"reassign"}
+SUPERVISOR_ACTIONS = {"reassign", "approve", "deny"}
 
 # A valid POST of every action, for the requests that must fail on the case, not the input.
 VALID_INPUT = {
@@ -191,7 +193,10 @@ VALID_INPUT = {
     "reject": {"reason": "not_verified"},
     "escalate": {"note": "Looks like a SIM swap"},
     "release": {"reason": "Needs a Portuguese speaker"},
+    "note": {"note": "Customer called; sounded like the account holder"},
     "reassign": {"assignee": ""},
+    "approve": {"approval_id": "1"},
+    "deny": {"approval_id": "1"},
 }
 
 
@@ -363,8 +368,9 @@ def test_reassign_stays_a_supervisors_action(desk, other_agent, nothing_written)
     assert response.status_code == 403
 
 
-def test_a_supervisor_reassigns_to_an_agent(desk, supervisor, other_agent):
+def test_a_supervisor_reassigns_to_an_agent(desk, supervisor, other_agent, settings):
     """The valid choice still works: the case moves to the chosen agent."""
+    settings.SUPPORT_GIVE_BACK_MINUTES = 0
     desk.holder_client.post(desk.work_url(), {"action": "release", "reason": "Going home"})
     assert case_claim_next(agent=desk.holder).pk == desk.case.pk
     client = admin_client(supervisor)

@@ -230,12 +230,15 @@ def test_a_missing_case_answers_404_to_staff(world):
 
 
 def test_a_staff_member_without_a_role_reaches_no_support_page(world):
-    """Staff who are neither agents nor supervisors get 403 everywhere in the queue."""
+    """Staff who are neither agents nor supervisors get 403 everywhere in the queue; the
+    queue itself, where every staff member lands after sign-in, sends them to the index."""
     outsider = staff_member("outsider@desk.example", "Support agents")
     outsider.groups.clear()
     client = admin_client(outsider)
     before = snapshot()
-    for endpoint in ("queue", "take_next", "case_page", "action", "evidence"):
+    for endpoint in ("take_next", "case_page", "action", "evidence"):
         method, path, data = world.url(endpoint)
         assert getattr(client, method)(path, data).status_code == 403, endpoint
+    method, path, data = world.url("queue")
+    assert getattr(client, method)(path, data)["Location"] == reverse("admin:index")
     assert snapshot() == before
