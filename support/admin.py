@@ -55,7 +55,7 @@ class RecoveryCaseAdmin(CaseRowsAdmin):
 
     list_display = [
         "reference",
-        "status",
+        "staff_status",
         "priority",
         "kind",
         "created_at",
@@ -78,6 +78,11 @@ class RecoveryCaseAdmin(CaseRowsAdmin):
     ]
 
     case_field = ""
+
+    @admin.display(description=_("status"), ordering="status")
+    def staff_status(self, obj: RecoveryCase) -> str:
+        """The status in staff words (the model's labels are the customers')."""
+        return str(selectors.status_for_staff(obj.status))
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

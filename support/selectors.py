@@ -343,7 +343,9 @@ def case_get_for_agent(*, case_id: int, user: User) -> RecoveryCase:
     # A request that joined another case is a requester of that case, not a case.
     cases = cases.filter(merged_into__isnull=True)
     if not is_supervisor(user):
-        cases = cases.filter(status=CaseStatus.CLAIMED, claimed_by=user)
+        cases = cases.filter(
+            status=CaseStatus.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now()
+        )
     return cases.get(pk=case_id)
 
 

@@ -4,6 +4,7 @@
   "use strict";
 
   var RENEW_EVERY_MS = 60 * 1000;
+  var RENEW_WHEN_WARNED_MS = 5 * 1000;
 
   function typing(target) {
     var tag = target && target.tagName;
@@ -77,8 +78,7 @@
     var expiresAt = Date.parse(lease.dataset.expiresAt);
     var warnMs = parseInt(lease.dataset.warnSeconds, 10) * 1000;
     var token = lease.querySelector("input[name=csrfmiddlewaretoken]").value;
-    var lastRenewal = Date.now();
-    var activeSinceRenewal = false;
+    var lastRenewal = 0;
     var expired = false;
 
     function render() {
@@ -89,7 +89,6 @@
           lease.classList.add("lease-expired");
           countdown.textContent = lease.dataset.expiredText;
           warning.textContent = "";
-          window.location.href = window.location.pathname;
         }
         return;
       }
@@ -102,7 +101,6 @@
 
     function renew() {
       lastRenewal = Date.now();
-      activeSinceRenewal = false;
       fetch(lease.dataset.renewUrl, {
         method: "POST",
         credentials: "same-origin",
@@ -116,9 +114,10 @@
     }
 
     function activity() {
-      activeSinceRenewal = true;
+      if (expired) return;
       var left = expiresAt - Date.now();
-      if (Date.now() - lastRenewal >= RENEW_EVERY_MS || (left <= warnMs && left > 0)) renew();
+      var since = Date.now() - lastRenewal;
+      if (since >= RENEW_EVERY_MS || (left <= warnMs && since >= RENEW_WHEN_WARNED_MS)) renew();
     }
 
     ["keydown", "mousedown", "input", "scroll", "touchstart"].forEach(function (name) {
