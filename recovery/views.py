@@ -405,9 +405,9 @@ def _case_status_page(
             "accepts_input": support_selectors.request_accepts_input(request=own),
             "offers_hint": support_selectors.request_offers_hint(request=own),
             "place": place,
-            # A moment, so the template can word the wait ("1 day") in the page's language.
-            "wait_until": timezone.now() + place.estimated_wait
-            if place and place.estimated_wait
+            # Moments, so the template can word the wait ("1 day") in the page's language.
+            "wait_range": [timezone.now() + bound for bound in place.wait_range]
+            if place and place.wait_range
             else None,
             "reference": own.reference,
             "timeline": support_selectors.case_timeline_for_customer(case=own),

@@ -31,17 +31,17 @@ from support.models import (
 )
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP, is_supervisor
 
-RESOLUTION_RATE_WINDOW = timedelta(hours=24)
-
 
 @dataclass(frozen=True)
 class QueuePlace:
     position: int
-    estimated_wait: timedelta | None
+    # The estimated wait as (shortest, longest), from the agents' recent rate; None without one.
+    wait_range: tuple[timedelta, timedelta] | None
 
 
 def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
-    """Where a waiting case stands: cases ahead of it, and that count over the recent rate.
+    """Where a waiting case stands: cases ahead of it, and the wait at the agents' recent
+    resolution rate as a range (`wait_range`).
 
     A request that joined an account's open case gets the place its own request would have
     had in the queue, so its page cannot tell that the number's account has an open case.
@@ -57,19 +57,8 @@ def case_queue_place(*, case: RecoveryCase) -> QueuePlace | None:
         )
         .count()
     )
-    since = timezone.now() - RESOLUTION_RATE_WINDOW
-    # The agents' rate: automated resolutions would make the wait look shorter than it is,
-    # and each one would move every customer's estimate.
-    closed = (
-        RecoveryCase.objects.filter(
-            closed_at__gte=since, status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]
-        )
-        .exclude(resolution__in=RecoveryCase.AUTOMATED_RESOLUTIONS)
-        .count()
-    )
-    per_hour = closed / (RESOLUTION_RATE_WINDOW.total_seconds() / 3600)
-    wait = timedelta(hours=(ahead + 1) / per_hour) if per_hour else None
-    return QueuePlace(position=ahead + 1, estimated_wait=wait)
+    wait = wait_range(position=ahead + 1)
+    return QueuePlace(position=ahead + 1, wait_range=wait)
 
 
 def case_timeline_for_customer(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
@@ -456,10 +445,74 @@ def _hourly(queryset: QuerySet, field: str, since: datetime, hours: int) -> list
     return [counts.get(start + timedelta(hours=i), 0) for i in range(hours)]
 
 
-def queue_stats(*, hours: int = 48) -> dict:
-    """The supervisor's view of the queue (also `manage.py queue_stats`)."""
-    now = timezone.now()
-    cases = RecoveryCase.objects.all()
+AUTOMATED = RecoveryCase.AUTOMATED_RESOLUTIONS
+CLOSED = [CaseStatus.RESOLVED, CaseStatus.REJECTED]
+# Timeline rows that close a case, by the kind of resolution they count as for their actor.
+RESOLVING_EVENTS = {
+    CaseEvent.Type.REAUTHENTICATED: RecoveryCase.Resolution.REAUTHENTICATED,
+    CaseEvent.Type.LOGIN_EMAIL_TOLD: RecoveryCase.Resolution.LOGIN_EMAIL_TOLD,
+    CaseEvent.Type.REJECTED: RecoveryCase.Resolution.REJECTED,
+    CaseEvent.Type.EMAIL_CHANGE_SCHEDULED: RecoveryCase.Resolution.EMAIL_CHANGED,
+}
+
+
+def _median(values: list[float]) -> float | None:
+    return median(values) if values else None
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def agent_resolution_rate(*, now: datetime | None = None) -> float:
+    """Cases the agents closed per hour over the last `SUPPORT_ETA_WINDOW_HOURS`, the
+    automated ones left out (they never waited in the queue)."""
+    now = now or timezone.now()
+    hours = settings.SUPPORT_ETA_WINDOW_HOURS
+    closed = (
+        RecoveryCase.objects.filter(
+            status__in=CLOSED, closed_at__gte=now - timedelta(hours=hours), closed_at__lte=now
+        )
+        .exclude(resolution__in=AUTOMATED)
+        .count()
+    )
+    return closed / hours
+
+
+def wait_range(*, position: int, now: datetime | None = None) -> tuple[timedelta, timedelta] | None:
+    """How long `position` cases take at the agents' recent rate, as a range.
+
+    With k resolutions in the window, the rate is uncertain by about √k (Poisson): the range
+    runs from the wait at (k + √k) to the wait at (k - √k), never below half of k.
+    """
+    hours = settings.SUPPORT_ETA_WINDOW_HOURS
+    resolved = agent_resolution_rate(now=now) * hours
+    if not resolved:
+        return None
+    spread = resolved**0.5
+    fast, slow = resolved + spread, max(resolved - spread, resolved / 2)
+    return (
+        timedelta(hours=position * hours / fast),
+        timedelta(hours=position * hours / slow),
+    )
+
+
+def queue_stats(*, hours: int = 48, days: int = 7, now: datetime | None = None) -> dict:
+    """The support metrics of the dashboard and `manage.py queue_stats`, over `days` days.
+
+    - first response: from a request's arrival to the first thing staff sent its customer;
+    - resolution time: opening to closing of the cases agents closed (automated left out);
+    - SLA attainment per priority: of the cases agents closed, the share closed within the
+      priority's `SUPPORT_SLA_HOURS`;
+    - reopen rate: of the cases closed, the share that was reopened at some point;
+    - deflection: of the distinct requests (a joined request is part of its case, not a
+      request of its own), the share triage resolved automatically;
+    - per agent: the cases each staff member closed, by kind of resolution;
+    - arrivals and resolutions per hour for the last `hours` hours, with their hours.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    cases = RecoveryCase.objects.filter(merged_into__isnull=True)
     backlog = {
         f"{row['status']}/{CasePriority(row['priority']).label}": row["n"]
         for row in cases.filter(status__in=OPEN_STATUSES)
@@ -468,56 +521,98 @@ def queue_stats(*, hours: int = 48) -> dict:
         .order_by("status", "priority")
     }
     oldest = cases.filter(status=CaseStatus.WAITING).aggregate(oldest=Min("queued_at"))["oldest"]
-    day_ago = now - timedelta(hours=24)
-    resolved_24h = cases.filter(
-        closed_at__gte=day_ago, status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]
-    )
-    durations = sorted(
-        (closed - created).total_seconds()
-        for created, closed in resolved_24h.values_list("created_at", "closed_at")[:20000]
-        if closed is not None
-    )
-    week = cases.filter(created_at__gte=now - timedelta(days=7))
-    total_week = week.count()
-    deflected = week.filter(resolution=RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT).count()
-    rate = resolved_24h.count() / 24
-    waiting = cases.filter(status=CaseStatus.WAITING).count()
-    per_agent = list(
+    oldest_seconds = int((now - oldest).total_seconds()) if oldest else 0
+
+    arrived = cases.filter(created_at__gte=since, created_at__lte=now)
+    first_staff = (
         CaseEvent.objects.filter(
-            created_at__gte=day_ago,
+            Q(case=OuterRef("pk")) | Q(case__merged_into=OuterRef("pk")),
             actor__isnull=False,
-            type__in=[
-                CaseEvent.Type.LOGIN_EMAIL_TOLD,
-                CaseEvent.Type.REAUTHENTICATED,
-                CaseEvent.Type.REJECTED,
-            ],
+            visible_to_customer=True,
         )
-        .values("actor__email")
-        .annotate(n=Count("id"))
-        .order_by("-n")
+        .order_by("created_at")
+        .values("created_at")[:1]
     )
-    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    first_responses = [
+        (answered - created).total_seconds()
+        for created, answered in arrived.annotate(answered=Subquery(first_staff)).values_list(
+            "created_at", "answered"
+        )
+        if answered is not None
+    ]
+    closed = cases.filter(status__in=CLOSED, closed_at__gte=since, closed_at__lte=now)
+    by_agents = [
+        (priority, opened, closed_at)
+        for priority, opened, closed_at in closed.exclude(resolution__in=AUTOMATED).values_list(
+            "priority", "created_at", "closed_at"
+        )
+        if closed_at is not None
+    ]
+    sla: dict[str, dict[str, Any]] = {}
+    for priority in CasePriority:
+        key = priority.name.lower()
+        limit = sla_for(priority)
+        durations = [c - o for p, o, c in by_agents if p == priority]
+        within = sum(1 for d in durations if d <= limit)
+        sla[key] = {
+            "hours": settings.SUPPORT_SLA_HOURS[key],
+            "closed": len(durations),
+            "within": within,
+            "attainment": _ratio(within, len(durations)),
+        }
+    reopened = closed.filter(events__type=CaseEvent.Type.REOPENED).values("pk").distinct().count()
+    requests = arrived.count()
+    deflected = arrived.filter(resolution__in=AUTOMATED).count()
+    per_agent: dict[str, dict[str, int]] = {}
+    for row in (
+        CaseEvent.objects.filter(
+            created_at__gte=since,
+            created_at__lte=now,
+            actor__isnull=False,
+            type__in=list(RESOLVING_EVENTS),
+        )
+        .values("actor__email", "type")
+        .annotate(n=Count("id"))
+        .order_by("actor__email")
+    ):
+        counts = per_agent.setdefault(row["actor__email"], {"total": 0})
+        kind = str(RESOLVING_EVENTS[CaseEvent.Type(row["type"])])
+        counts[kind] = counts.get(kind, 0) + row["n"]
+        counts["total"] += row["n"]
+    resolution_seconds = [(c - o).total_seconds() for _p, o, c in by_agents]
+    rate = agent_resolution_rate(now=now)
+    waiting = cases.filter(status=CaseStatus.WAITING).count()
+    clear = wait_range(position=waiting, now=now) if waiting else None
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    first_response = _median(first_responses)
+    resolution = _median(resolution_seconds)
     return {
         "backlog": backlog,
         "waiting": waiting,
-        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
-        "oldest_waiting_words": duration_in_words(
-            int((now - oldest).total_seconds()) if oldest else 0
+        "oldest_waiting_seconds": oldest_seconds,
+        "oldest_waiting_words": duration_in_words(oldest_seconds),
+        "window_days": days,
+        "first_response_median_seconds": first_response,
+        "first_response_median_words": duration_in_words(first_response),
+        "resolution_median_seconds": resolution,
+        "resolution_median_words": duration_in_words(resolution),
+        "sla": sla,
+        "closed": closed.count(),
+        "reopened": reopened,
+        "reopen_rate": _ratio(reopened, closed.count()),
+        "requests": requests,
+        "deflected": deflected,
+        "deflection_rate": _ratio(deflected, requests),
+        "per_agent": per_agent,
+        "agent_resolutions_per_hour": round(rate, 2),
+        "projected_clear_words": (
+            [duration_in_words(bound.total_seconds()) for bound in clear] if clear else None
         ),
-        "resolutions_per_hour": round(rate, 2),
-        "median_resolution_seconds": int(median(durations)) if durations else None,
-        "deflection_rate": round(deflected / total_week, 4) if total_week else None,
-        "per_agent_24h": {row["actor__email"]: row["n"] for row in per_agent},
-        "projected_clear_hours": round(waiting / rate, 1) if rate else None,
         "pending_approvals": CaseApproval.objects.filter(decided_at__isnull=True).count(),
-        "arrivals_hourly": _hourly(cases, "created_at", since, hours),
-        "resolutions_hourly": _hourly(
-            cases.filter(status__in=[CaseStatus.RESOLVED, CaseStatus.REJECTED]),
-            "closed_at",
-            since,
-            hours,
-        ),
-        "hours_start": since.isoformat(),
+        "hours": [(start + timedelta(hours=i)).isoformat() for i in range(hours)],
+        "arrivals_hourly": _hourly(cases, "created_at", start, hours),
+        "resolutions_hourly": _hourly(cases.filter(status__in=CLOSED), "closed_at", start, hours),
+        "hours_start": start.isoformat(),
     }
 
 
@@ -692,7 +787,6 @@ def _proven_channel(requester: RecoveryCase) -> str | None:
 
 def case_action_consequences(*, case: RecoveryCase, action: str, cleaned_data: dict) -> list[str]:
     """What an irreversible action will do, in words, for its confirmation step."""
-    from django.conf import settings
     from django.utils.translation import gettext as _
 
     from accounts.policy import SMS_SECRET_LIFETIME
@@ -923,8 +1017,6 @@ class CaseAge:
 
 
 def sla_for(priority: int) -> timedelta:
-    from django.conf import settings
-
     return timedelta(hours=settings.SUPPORT_SLA_HOURS[CasePriority(priority).name.lower()])
 
 

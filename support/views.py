@@ -273,10 +273,15 @@ def case_renew(request: HttpRequest, case_id: int) -> HttpResponse:
     wants_json = request.headers.get("Accept", "").startswith("application/json")
     try:
         case = case_lease_renew(case=RecoveryCase(pk=case_id), agent=agent)
-    except CaseActionError:
+    except LeaseExpired:
         if wants_json:
             return JsonResponse({"expired": True}, status=409)
         return _lease_expired(request, case_id)
+    except CaseActionError:
+        # Not theirs (or no such case): the same answer as the case page gives.
+        if wants_json:
+            return JsonResponse({"expired": True}, status=404)
+        return _case_unavailable(request)
     if wants_json:
         assert case.lease_expires_at is not None
         return JsonResponse({"expires_at": case.lease_expires_at.isoformat()})
@@ -479,22 +484,19 @@ def approvals(request: HttpRequest) -> HttpResponse:
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """The supervisor's figures (each defined in `selectors.queue_stats`)."""
     _require_supervisor(request)
     stats = selectors.queue_stats()
     chart = line_chart_svg(
         {
-            "arrivals": ("#0b5cad", stats["arrivals_hourly"]),
-            "resolutions": ("#1a7f37", stats["resolutions_hourly"]),
+            _("arrivals"): ("#0b5cad", stats["arrivals_hourly"]),
+            _("resolutions"): ("#1a7f37", stats["resolutions_hourly"]),
         },
-        title="Arrivals and resolutions per hour, last 48 hours",
+        title=_("Arrivals and resolutions per hour, last 48 hours (UTC)"),
+        x_labels=[hour[11:16] for hour in stats["hours"]],
     )
     return render(
         request,
         "admin/support/dashboard.html",
-        _context(
-            request,
-            title="Supervisor dashboard",
-            stats=stats,
-            chart=chart,
-        ),
+        _context(request, title=_("Supervisor dashboard"), stats=stats, chart=chart),
     )

@@ -110,6 +110,7 @@ OTHER_PATHS = {
     "admin:support_approvals": "supervisor approvals (support's policy)",
     "admin:support_dashboard": "read-only",
     "admin:support_case_work": "the agent's case page (support's policy)",
+    "admin:support_case_renew": "renews the lease of the case the agent holds",
     "admin:support_evidence": "serves an uploaded file",
 }
 # Admin models: every one but the account itself is read-only for everyone.

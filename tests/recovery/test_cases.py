@@ -266,14 +266,23 @@ def test_status_page_shows_state_and_place_in_queue(client, django_capture_on_co
 
 
 def test_status_page_estimates_the_wait_in_words(client, django_capture_on_commit_callbacks):
-    """The estimate comes from the recent resolution rate and reads as words in the page's
-    language, not as a raw duration."""
+    """The estimate comes from the agents' recent resolution rate (automated resolutions
+    left out) and reads as a range in words in the page's language, not a raw duration."""
     with time_machine.travel("2026-06-01 08:00:00", tick=False):
-        # One case closed in the last 24 hours: one per day, and this case is second in line.
+        # One case an agent closed in the last 4 hours (k = 1, so the rate is 1 ± 1 per 4 h,
+        # never below half); this case is second in line: between 4 and 16 hours. An
+        # automated resolution does not make the agents look faster.
         RecoveryCase.objects.create(
             reference="RC-0000-0001",
             contact_email="done@example.org",
             status=CaseStatus.RESOLVED,
+            closed_at=timezone.now(),
+        )
+        RecoveryCase.objects.create(
+            reference="RC-0000-0002",
+            contact_email="auto@example.org",
+            status=CaseStatus.RESOLVED,
+            resolution=RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT,
             closed_at=timezone.now(),
         )
         opened(open_case(Client(), capture=django_capture_on_commit_callbacks))
@@ -282,10 +291,10 @@ def test_status_page_estimates_the_wait_in_words(client, django_capture_on_commi
         )
         html = follow_link(client, link).content.decode().replace("\xa0", " ")
         assert "Your place in the queue: 2." in html
-        assert "Estimated wait: about 2 days." in html
+        assert "Estimated wait: between 4 hours and 16 hours." in html
         german = client.get(reverse("recover_case"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
         german = german.replace("\xa0", " ")
-        assert "2 Tage" in german
+        assert "zwischen 4 Stunden und 16 Stunden" in german
         assert "0:00:00" not in html + german
 
 

@@ -225,3 +225,19 @@ def test_a_supervisor_notes_on_any_case(supervisor, account):
     case = waiting_case(matched_user=account)
     event = case_note_add(case_id=case.pk, agent=supervisor, note="Watch this one")
     assert event.type == CaseEvent.Type.NOTE and event.actor == supervisor
+
+
+def test_only_the_holder_renews_a_claim(agent, other_agent, proven_case):
+    """Renewing someone else's case answers as for a missing case and changes nothing."""
+    case_claim_next(agent=agent)
+    proven_case.refresh_from_db()
+    renew = reverse("admin:support_case_renew", args=[proven_case.pk])
+    assert admin_client(other_agent).post(renew).status_code == 404
+    before = proven_case.lease_expires_at
+    RecoveryCase.objects.filter(pk=proven_case.pk).update(
+        lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    answer = admin_client(agent).post(renew, HTTP_ACCEPT="application/json")
+    assert answer.status_code == 200
+    proven_case.refresh_from_db()
+    assert proven_case.lease_expires_at >= before

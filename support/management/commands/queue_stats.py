@@ -1,4 +1,4 @@
-"""Print the support queue's figures: backlog, oldest wait, rates."""
+"""Print the support metrics: backlog, waits, response and resolution times, SLA, rates."""
 
 from __future__ import annotations
 
@@ -9,26 +9,43 @@ from django.core.management.base import BaseCommand
 from support.selectors import queue_stats
 
 
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
+
+
 class Command(BaseCommand):
-    help = "Backlog by status and priority, oldest wait, resolution and deflection rates."
+    help = (
+        "Backlog, oldest wait, first response, resolution time without automated cases, "
+        "SLA attainment per priority, reopen and deflection rates, resolutions per agent."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true")
+        parser.add_argument("--days", type=int, default=7, help="window of the rates (days)")
 
     def handle(self, *args, **options) -> None:
-        stats = queue_stats(hours=24)
+        stats = queue_stats(hours=24, days=options["days"])
         if options["json"]:
             self.stdout.write(json.dumps(stats))
             return
-        self.stdout.write(
-            f"Waiting: {stats['waiting']}  oldest: {stats['oldest_waiting_seconds']} s"
-        )
+        self.stdout.write(f"Waiting: {stats['waiting']}  oldest: {stats['oldest_waiting_words']}")
         for key, count in stats["backlog"].items():
             self.stdout.write(f"  {key:<32} {count}")
-        deflection = stats["deflection_rate"]
         self.stdout.write(
-            f"Resolved per hour (24 h): {stats['resolutions_per_hour']}  "
-            f"median resolution: {stats['median_resolution_seconds'] or '-'} s  "
-            f"deflection (7 d): {'-' if deflection is None else f'{deflection:.1%}'}  "
+            f"Last {stats['window_days']} days: first response (median) "
+            f"{stats['first_response_median_words']}, resolution by agents (median) "
+            f"{stats['resolution_median_words']}"
+        )
+        for priority, row in stats["sla"].items():
+            self.stdout.write(
+                f"  SLA {priority:<7} {row['hours']:>3} h: {_percent(row['attainment'])} "
+                f"of {row['closed']} closed by agents"
+            )
+        self.stdout.write(
+            f"Reopen rate: {_percent(stats['reopen_rate'])}  "
+            f"deflection: {_percent(stats['deflection_rate'])} "
+            f"({stats['deflected']} of {stats['requests']} requests)  "
             f"pending approvals: {stats['pending_approvals']}"
         )
+        for email, counts in stats["per_agent"].items():
+            self.stdout.write(f"  {email:<40} {counts['total']}")
