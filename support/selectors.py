@@ -124,8 +124,13 @@ def request_email_change_proving(*, request: RecoveryCase) -> bool:
 
 def request_accepts_input(*, request: RecoveryCase) -> bool:
     """Whether a requester's page offers codes and replies (a joined request always does,
-    so the page never changes with the state of the case it joined)."""
-    return request.is_open or _reads_as_waiting(request)
+    so the page never changes with the state of the case it joined; a case closed for want
+    of an answer does, so that the answer opens it again)."""
+    return (
+        request.is_open
+        or _reads_as_waiting(request)
+        or request.resolution == RecoveryCase.Resolution.NO_ANSWER
+    )
 
 
 PROOF_METHODS = {

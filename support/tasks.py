@@ -45,3 +45,10 @@ def tokens_expire_task() -> dict:
     from support.services.cleanup import tokens_expire
 
     return tokens_expire()
+
+
+@shared_task
+def cases_awaiting_customer_follow_up_task() -> dict:
+    from support.services.reminders import cases_awaiting_customer_follow_up
+
+    return cases_awaiting_customer_follow_up()

@@ -345,6 +345,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recovery.tasks.self_service_apply_due_task",
         "schedule": crontab(minute="*/5"),
     },
+    "remind-or-close-waiting-cases": {
+        "task": "support.tasks.cases_awaiting_customer_follow_up_task",
+        "schedule": crontab(minute="*/15"),
+    },
     "expire-tokens": {
         "task": "support.tasks.tokens_expire_task",
         "schedule": crontab(minute=7),

@@ -335,7 +335,16 @@ def case_ask_customer(
         case.status = CaseStatus.AWAITING_CUSTOMER
         case.claimed_by = None
         case.lease_expires_at = None
-        case.save(update_fields=["status", "claimed_by", "lease_expires_at", "updated_at"])
+        case.reminders_sent = 0
+        case.save(
+            update_fields=[
+                "status",
+                "claimed_by",
+                "lease_expires_at",
+                "reminders_sent",
+                "updated_at",
+            ]
+        )
         _notify_contact(case, key=f"message:{event.pk}")
     return case
 

@@ -418,10 +418,45 @@ def case_customer_reply(*, case: RecoveryCase, message: str) -> CaseEvent:
             case.priority = max(case.priority, CasePriority.HIGH)
             case.save(update_fields=["status", "priority", "updated_at"])
             case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
-        elif case.resolution == RecoveryCase.Resolution.SELF_SERVICE_OFFERED:
-            # Writing to us instead of taking the self-service path asks for an agent.
+        elif case.resolution in DEFLECTIONS:
+            # Writing to us after the hint or instead of the self-service path asks for an
+            # agent.
             _case_reopen_deflected(case)
+        elif _closed_for_no_answer(case) and not _account_has_open_case(case):
+            # The answer that never came: the case opens again, ahead of new arrivals.
+            case.status = CaseStatus.WAITING
+            case.resolution = ""
+            case.closed_at = None
+            case.queued_at = timezone.now()
+            case.priority = max(case.priority, CasePriority.HIGH)
+            case.save(
+                update_fields=[
+                    "status",
+                    "resolution",
+                    "closed_at",
+                    "queued_at",
+                    "priority",
+                    "updated_at",
+                ]
+            )
+            case_event_add(case=case, type=CaseEvent.Type.REOPENED, visible_to_customer=True)
     return event
+
+
+def _closed_for_no_answer(case: RecoveryCase) -> bool:
+    return (
+        case.status == CaseStatus.CANCELLED
+        and case.resolution == RecoveryCase.Resolution.NO_ANSWER
+        and not case.is_joined
+    )
+
+
+def _account_has_open_case(case: RecoveryCase) -> bool:
+    return bool(case.matched_user_id) and (
+        RecoveryCase.objects.filter(matched_user_id=case.matched_user_id, status__in=OPEN_STATUSES)
+        .exclude(pk=case.pk)
+        .exists()
+    )
 
 
 def case_reopen_after_hint(*, case: RecoveryCase) -> bool:

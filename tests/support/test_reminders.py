@@ -1,0 +1,91 @@
+"""Cases waiting for the customer: reminders after 1 and 3 days, closed after 7, reopened
+by the customer's answer; every message through the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.utils import timezone
+
+from notifications.models import Notification
+from support.models import CaseEvent, CaseStatus, RecoveryCase
+from support.services.actions import case_ask_customer
+from support.services.cases import case_customer_reply
+from support.services.queue import case_claim_next
+from support.tasks import cases_awaiting_customer_follow_up_task
+from tests.support.conftest import waiting_case
+
+pytestmark = pytest.mark.django_db
+
+
+def run_follow_up(capture) -> dict:
+    with capture(execute=True):
+        return cases_awaiting_customer_follow_up_task.apply().get()
+
+
+def test_reminders_then_closing_then_reopening_by_the_answer(
+    agent, django_capture_on_commit_callbacks, mailoutbox
+):
+    """Day 1 and day 3 bring one reminder each (never twice), day 7 closes the case with
+    a message that says how to go on; the customer's reply opens it again for the agents."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        case = waiting_case(contact_email="waits@example.org")
+        case_claim_next(agent=agent)
+        case_ask_customer(case_id=case.pk, agent=agent, canned="more_details")
+    capture = django_capture_on_commit_callbacks
+
+    def at(hours: float) -> dict:
+        with time_machine.travel(start + timedelta(hours=hours), tick=False):
+            return run_follow_up(capture)
+
+    assert at(23) == {"reminded": 0, "closed": 0}
+    assert at(25) == {"reminded": 1, "closed": 0}
+    assert at(26) == {"reminded": 0, "closed": 0}, "one reminder per day, not per run"
+    assert at(73) == {"reminded": 1, "closed": 0}
+    assert at(100) == {"reminded": 0, "closed": 0}
+    assert at(7 * 24 + 1) == {"reminded": 0, "closed": 1}
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CANCELLED
+    assert case.resolution == RecoveryCase.Resolution.NO_ANSWER
+
+    sent = Notification.objects.filter(recipient="waits@example.org").order_by("pk")
+    keys = [n.template_key for n in sent]
+    assert keys.count("support/case_reminder") == 2
+    assert keys[-1] == "support/case_closed_no_answer"
+    subjects = [m.subject for m in mailoutbox]
+    assert sum("waiting for your answer" in s for s in subjects) == 2
+    assert any("was closed" in s for s in subjects)
+    assert "reply on your status page" in mailoutbox[-1].body
+    types = list(case.events.values_list("type", flat=True))
+    assert types.count(CaseEvent.Type.REMINDER_SENT) == 2
+    assert CaseEvent.Type.AUTO_CLOSED in types
+
+    with time_machine.travel(start + timedelta(days=8), tick=False):
+        case_customer_reply(case=case, message="Sorry, I was travelling. My old number is …")
+    case.refresh_from_db()
+    assert case.status == CaseStatus.WAITING and case.resolution == ""
+    assert case.events.filter(type=CaseEvent.Type.REOPENED).exists()
+
+
+def test_an_answer_in_time_stops_the_reminders(agent, django_capture_on_commit_callbacks):
+    """A case the customer answered is back in the queue: no reminder, no closing."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        case = waiting_case()
+        case_claim_next(agent=agent)
+        case_ask_customer(case_id=case.pk, agent=agent, message="Which phone did you use?")
+        case_customer_reply(case=case, message="+49 151 …")
+    with time_machine.travel(start + timedelta(days=8), tick=False):
+        assert run_follow_up(django_capture_on_commit_callbacks) == {"reminded": 0, "closed": 0}
+    case.refresh_from_db()
+    assert case.status == CaseStatus.WAITING
+
+
+def test_the_follow_up_runs_on_the_beat():
+    """Celery beat runs the follow-up task regularly."""
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "support.tasks.cases_awaiting_customer_follow_up_task" in tasks
