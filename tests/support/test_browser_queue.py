@@ -152,7 +152,8 @@ def test_agent_works_the_queue_and_the_customer_recovers(browsers, dev_inbox):
     submitted = agent_page.locator(requester).inner_text()
     assert "= phone on file" in submitted
     assert "(one is the email on file)" in submitted
-    assert agent_page.locator(f"{requester} button[value=reauthenticate]").is_disabled()
+    # Re-authentication is not offered before the proofs allow it.
+    assert agent_page.locator(f"{requester} button[value=reauthenticate]").count() == 0
     agent_page.click(f"{requester} button[value=send_phone_code]")
     wait_for_path(agent_page, case_path)
 
@@ -181,6 +182,9 @@ def test_agent_works_the_queue_and_the_customer_recovers(browsers, dev_inbox):
     reauth = agent_page.locator(f"{requester} button[value=reauthenticate]")
     assert reauth.is_enabled()
     reauth.click()
+    # The confirmation says what will happen; nothing happened yet.
+    assert "Every session of the account ends" in agent_page.locator("#consequences").inner_text()
+    agent_page.click("#confirm")
     # Holding no case any more, the agent is back at the queue, free to take the next one.
     wait_for_path(agent_page, "/admin/support/recoverycase/queue/")
     agent_page.locator("#take-next").wait_for()

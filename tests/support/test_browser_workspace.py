@@ -7,6 +7,7 @@ drives Debian's Chromium against pytest-django's live server.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def wait_until(condition, *, timeout: float = 10.0):
 
 
 def test_an_agents_day_resolves_a_proofs_done_case_in_two_key_presses(open_browser, agent):
-    """Sign-in lands on the queue; Take next opens the oldest case; "r" asks to confirm the
+    """Sign-in lands on the queue; "n" (Take next) opens the oldest case; "r" asks to confirm the
     re-authentication in words; Enter confirms and opens the next case, with a summary of
     what was sent where. Resolving takes 2 interactions including the confirmation."""
     first = proofs_done_case("first.customer@example.com", "+4915100000011", minutes_ago=30)
@@ -111,8 +112,18 @@ def test_an_agents_day_resolves_a_proofs_done_case_in_two_key_presses(open_brows
 
     sign_in(desk)
     wait_for_path(desk.page, QUEUE)
-    desk.click("#take-next")
+    # "?" opens the shortcuts' help, Escape closes it; "n" takes the next case.
+    help_overlay = desk.page.locator("#shortcuts-help")
+    desk.page.keyboard.press("?")
+    help_overlay.wait_for(state="visible")
+    assert "Take the next case" in help_overlay.inner_text()
+    desk.page.keyboard.press("Escape")
+    help_overlay.wait_for(state="hidden")
+    desk.press("n")
     wait_for_path(desk.page, work_path(first))
+    if os.environ.get("WORKSPACE_SCREENSHOT"):
+        desk.page.set_viewport_size({"width": 1280, "height": 1000})
+        desk.page.screenshot(path=os.environ["WORKSPACE_SCREENSHOT"], full_page=False)
     # Only what the proofs allow is offered: no code to send, no email change approval.
     requester = f"#requester-{first.reference}"
     assert desk.page.locator(f"{requester} button[value=send_phone_code]").count() == 0
@@ -144,7 +155,7 @@ def test_an_agents_day_resolves_a_proofs_done_case_in_two_key_presses(open_brows
 
     # The same with the mouse on the second case: the button, then the confirmation.
     desk.interactions.clear()
-    desk.click(f"#requester-{second.reference} button[value=reauthenticate]")
+    desk.click(f"#ready-{second.reference} button[value=reauthenticate]")
     desk.click("#confirm-and-next")
     wait_for_path(desk.page, QUEUE)
     assert len(desk.interactions) == 2
