@@ -78,7 +78,6 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
     claim at once without waiting on each other's rows; the one-active-claim constraint
     stops a double click from claiming two cases.
     """
-    case_claim_expire(agent=agent)
     statuses = [CaseStatus.WAITING]
     if is_supervisor(agent):
         statuses.insert(0, CaseStatus.ESCALATED)
@@ -93,7 +92,10 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
         "reserved_before": now - timedelta(minutes=settings.SUPPORT_RETURN_RESERVE_MINUTES),
         "given_back_before": now - timedelta(minutes=settings.SUPPORT_GIVE_BACK_MINUTES),
     }
-    for only in (_RETURNING_TO_AGENT, _OPEN_TO_AGENT):
+    passes = [_OPEN_TO_AGENT]
+    if RecoveryCase.objects.filter(status=CaseStatus.WAITING, returns_to=agent).exists():
+        passes.insert(0, _RETURNING_TO_AGENT)
+    for only in passes:
         sql = _CLAIM_NEXT_SQL.format(
             case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table, only=only
         )
@@ -108,7 +110,13 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
         if claimed is not None:
             return claimed
     current = case_held_by(agent=agent)
-    return None if current is None else case_lease_renew(case=current, agent=agent)
+    if current is None:
+        return None
+    if current.lease_expires_at is not None and current.lease_expires_at <= timezone.now():
+        # The agent's own claim ran out before the sweep: it goes back, then they take anew.
+        case_claim_expire(agent=agent)
+        return case_claim_next(agent=agent)
+    return case_lease_renew(case=current, agent=agent)
 
 
 def case_for_agent(*, case_id: int, agent: User) -> RecoveryCase:

@@ -241,3 +241,16 @@ def test_only_the_holder_renews_a_claim(agent, other_agent, proven_case):
     assert answer.status_code == 200
     proven_case.refresh_from_db()
     assert proven_case.lease_expires_at >= before
+
+
+def test_take_next_after_the_own_claim_ran_out_returns_it_and_claims_again(agent):
+    """Before the sweep ran, Take next puts the agent's lapsed claim back (with its timeline
+    entry) and claims the most urgent waiting case, here that same one."""
+    case = waiting_case()
+    case_claim_next(agent=agent)
+    RecoveryCase.objects.filter(pk=case.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    again = case_claim_next(agent=agent)
+    assert again.pk == case.pk and again.lease_expires_at > timezone.now()
+    assert case.events.filter(type=CaseEvent.Type.LEASE_EXPIRED).count() == 1
