@@ -12,12 +12,17 @@ from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.contacts import mask_email, mask_phone
-from accounts.models import User
-from accounts.policy import Action, Decision, Method, Proof, policy_check
+from accounts.models import SecurityEvent, User
+from accounts.policy import SMS_SECRET_LIFETIME, Action, Decision, Method, Proof, policy_check
+from notifications.models import Notification
+from notifications.selectors import notification_list_after
+from support.canned import REJECTION_REASONS, canned_text
 from support.models import (
     OPEN_STATUSES,
     CaseApproval,
@@ -427,8 +432,6 @@ def approval_list_pending() -> QuerySet[CaseApproval]:
 
 def duration_in_words(seconds: float | None) -> str:
     """A duration as people say it, in the page's language ("2 hours, 5 minutes")."""
-    from django.utils.timesince import timesince
-    from django.utils.translation import gettext as _
 
     if seconds is None:
         return "—"
@@ -792,10 +795,6 @@ def _proven_channel(requester: RecoveryCase) -> str | None:
 
 def case_action_consequences(*, case: RecoveryCase, action: str, cleaned_data: dict) -> list[str]:
     """What an irreversible action will do, in words, for its confirmation step."""
-    from django.utils.translation import gettext as _
-
-    from accounts.policy import SMS_SECRET_LIFETIME
-    from support.canned import REJECTION_REASONS, canned_text
 
     user = case.matched_user
     requester_id = cleaned_data.get("requester")
@@ -870,7 +869,6 @@ def case_action_consequences(*, case: RecoveryCase, action: str, cleaned_data: d
 
 
 def _sent_what(template_key: str) -> str:
-    from django.utils.translation import gettext as _
 
     words = {
         "support/recovery_link": _("recovery link"),
@@ -888,10 +886,6 @@ def _sent_what(template_key: str) -> str:
 def case_notifications_sent_after(*, case: RecoveryCase, after_id: int) -> list[str]:
     """What went out for the case since the outbox mark `after_id`, as "what → where"
     lines with masked addresses (for the summary after an agent's action)."""
-    from django.utils.translation import gettext as _
-
-    from notifications.models import Notification
-    from notifications.selectors import notification_list_after
 
     contacts = list(
         RecoveryCase.objects.filter(Q(pk=case.pk) | Q(merged_into=case)).values_list(
@@ -984,7 +978,6 @@ class AccountHistory:
 
 def account_history_for_agent(*, case: RecoveryCase) -> AccountHistory:
     """The account's earlier cases and, for a "this wasn't me" case, the event it disputes."""
-    from accounts.models import SecurityEvent
 
     earlier: list[EarlierCase] = []
     disputed = None
@@ -1058,14 +1051,12 @@ def _kind_words(kind: str | None) -> str:
 
 
 def _channel_words(channel: str | None) -> str:
-    from django.utils.translation import gettext as _
 
     return {"sms": _("by text message"), "email": _("by email")}.get(channel or "", "")
 
 
 def _event_in_words(event: CaseEvent) -> str:
     """One timeline row in staff words: which proof, which channel, approved or denied."""
-    from django.utils.translation import gettext as _
 
     details = event.details or {}
     kind = _kind_words(details.get("kind"))
@@ -1111,7 +1102,6 @@ def _event_in_words(event: CaseEvent) -> str:
 
 def case_timeline_in_words(*, case: RecoveryCase) -> list[TimelineRow]:
     """The staff timeline with every row in words; internal notes are marked as such."""
-    from django.utils.translation import gettext as _
 
     return [
         TimelineRow(
