@@ -14,7 +14,7 @@ from functools import partial
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -50,7 +50,6 @@ from support.roles import is_agent, is_supervisor
 from support.services import actions
 from support.services.queue import (
     CaseActionError,
-    LeaseExpired,
     case_claim_expire,
     case_claim_next,
     case_held_by,
@@ -174,6 +173,31 @@ def _posted_action(request: HttpRequest, table: ActionTable) -> tuple[str | None
     return action, _action_form(table, action, request.POST, request=request)
 
 
+def _previewed_action(
+    request: HttpRequest, table: ActionTable
+) -> tuple[str | None, forms.Form | None]:
+    """The POSTed action and its input checked for the confirmation step, or (action, None).
+
+    The preview never checks (nor spends) a fresh authenticator code: the confirmation
+    asks for it, and the confirmed POST checks it with everything else.
+    """
+    chosen = ActionForm(request.POST, actions=table)
+    if not chosen.is_valid():
+        return None, None
+    action = chosen.cleaned_data["action"]
+    form = _action_form(table, action, request.POST)
+    if form.is_valid():
+        return action, form
+    if isinstance(form, StaffRecheckForm):
+        # Without a staff member bound, a code form answers "missing" once its fields are valid.
+        errors = form.errors.as_data()
+        if set(errors) == {NON_FIELD_ERRORS} and all(
+            error.code == "missing" for error in errors[NON_FIELD_ERRORS]
+        ):
+            return action, form
+    return action, None
+
+
 def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:
     for name, errors in form.errors.items():
         field = form.fields.get(name)
@@ -271,12 +295,13 @@ def case_renew(request: HttpRequest, case_id: int) -> HttpResponse:
     """Keep the claim: the page's activity (or its button) renews the lease."""
     agent = _require_agent(request)
     wants_json = request.headers.get("Accept", "").startswith("application/json")
-    try:
-        case = case_lease_renew(case=RecoveryCase(pk=case_id), agent=agent)
-    except LeaseExpired:
+    if selectors.case_claim_lapsed(case_id=case_id, user=agent) is not None:
         if wants_json:
+            case_claim_expire(agent=agent)
             return JsonResponse({"expired": True}, status=409)
         return _lease_expired(request, case_id)
+    try:
+        case = case_lease_renew(case=RecoveryCase(pk=case_id), agent=agent)
     except CaseActionError:
         # Not theirs (or no such case): the same answer as the case page gives.
         if wants_json:
@@ -363,11 +388,9 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
     Input the form refuses answers 400 with the page and the errors, and nothing is
     written; a service that refuses (the policy, the case's state) is shown as a message.
     """
-    action, form = _posted_action(request, CASE_ACTIONS)
+    action, preview = _previewed_action(request, CASE_ACTIONS)
     if action in SUPERVISOR_ACTIONS:
         _require_supervisor(request)
-    if action is None or not form.is_valid():
-        return _case_page(request, case, refused=(action, form), status=400)
     step = ConfirmationForm(request.POST)
     if not step.is_valid():
         return _case_page(request, case, refused=(None, step), status=400)
@@ -375,19 +398,21 @@ def _case_action(request: HttpRequest, case: RecoveryCase) -> HttpResponse:
     if (
         action in selectors.CONFIRMED_ACTIONS
         and not step.cleaned_data["confirmed"]
+        and preview is not None
         and selectors.case_action_is_offered(
-            case=case, user=agent, action=action, cleaned_data=form.cleaned_data
+            case=case, user=agent, action=action, cleaned_data=preview.cleaned_data
         )
     ):
         # An action the page would not offer goes straight to its service, which refuses
         # it in words; only one that would act asks to be confirmed first.
-        return _confirmation_page(request, case, action, form)
+        return _confirmation_page(request, case, action, preview)
+    action, form = _posted_action(request, CASE_ACTIONS)
+    if action is None or not form.is_valid():
+        return _case_page(request, case, refused=(action, form), status=400)
     mark = notification_last_id()
     service = CASE_ACTIONS[action][1]
     try:
         result = service(case_id=case.pk, agent=agent, **form.cleaned_data)
-    except LeaseExpired:
-        return _lease_expired(request, case.pk)
     except CaseActionError as exc:
         messages.error(request, str(exc))
         return redirect("admin:support_case_work", case.pk)
@@ -441,25 +466,28 @@ def approvals(request: HttpRequest) -> HttpResponse:
     _require_supervisor(request)
     status = 200
     if request.method == "POST":
-        action, form = _posted_action(request, APPROVAL_ACTIONS)
+        action, preview = _previewed_action(request, APPROVAL_ACTIONS)
         step = ConfirmationForm(request.POST)
-        if action is not None and form.is_valid() and step.is_valid():
+        if (
+            action in selectors.CONFIRMED_ACTIONS
+            and preview is not None
+            and step.is_valid()
+            and not step.cleaned_data["confirmed"]
+        ):
             approval = CaseApproval.objects.select_related("case").get(
-                pk=form.cleaned_data["approval_id"]
+                pk=preview.cleaned_data["approval_id"]
             )
-            if (
-                action in selectors.CONFIRMED_ACTIONS
-                and not step.cleaned_data["confirmed"]
-                and selectors.case_action_is_offered(
-                    case=approval.case,
-                    user=signed_in_user(request),
-                    action=action,
-                    cleaned_data=form.cleaned_data,
-                )
+            if selectors.case_action_is_offered(
+                case=approval.case,
+                user=signed_in_user(request),
+                action=action,
+                cleaned_data=preview.cleaned_data,
             ):
                 return _confirmation_page(
-                    request, approval.case, action, form, back=reverse("admin:support_approvals")
+                    request, approval.case, action, preview, back=reverse("admin:support_approvals")
                 )
+        action, form = _posted_action(request, APPROVAL_ACTIONS)
+        if action is not None and form.is_valid() and step.is_valid():
             service = APPROVAL_ACTIONS[action][1]
             try:
                 service(supervisor=request.user, **form.cleaned_data)

@@ -22,10 +22,6 @@ class CaseActionError(Exception):
     """An agent action that is not allowed now; the message is shown to the agent."""
 
 
-class LeaseExpired(CaseActionError):
-    """The agent's claim on the case ran out; the case is back in the queue."""
-
-
 def _lease_end():
     return timezone.now() + timedelta(minutes=settings.CASE_LEASE_MINUTES)
 
@@ -129,8 +125,6 @@ def case_for_agent(*, case_id: int, agent: User) -> RecoveryCase:
         raise CaseActionError(_("This case is not claimed by you any more."))
     if case.claimed_by_id != agent.pk:
         raise CaseActionError(_("This case is held by another agent."))
-    if case.lease_expires_at is not None and case.lease_expires_at <= timezone.now():
-        raise LeaseExpired(_("Your claim on this case ran out."))
     case.lease_expires_at = _lease_end()
     case.save(update_fields=["lease_expires_at", "updated_at"])
     return case

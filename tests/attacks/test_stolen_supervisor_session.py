@@ -53,9 +53,10 @@ def test_a_stolen_session_without_the_authenticator_decides_no_approval(agent, s
     thief = admin_client(supervisor)
 
     for code in ("", "123456"):
+        # The thief posts the confirmation step itself: the code is what stops them.
         response = thief.post(
             reverse(APPROVALS),
-            {"action": "approve", "approval_id": approval.pk, "otp_code": code},
+            {"action": "approve", "approval_id": approval.pk, "otp_code": code, "confirmed": "on"},
         )
         assert response.status_code == 400
         page = response.content.decode()
@@ -83,7 +84,8 @@ def test_the_supervisors_fresh_code_decides_and_a_replayed_one_is_refused(agent,
     code = fresh_code(supervisor)
 
     approved = client.post(
-        reverse(APPROVALS), {"action": "approve", "approval_id": first.pk, "otp_code": code}
+        reverse(APPROVALS),
+        {"action": "approve", "approval_id": first.pk, "otp_code": code, "confirmed": "on"},
     )
     replayed = client.post(
         reverse(APPROVALS), {"action": "deny", "approval_id": second.pk, "otp_code": code}
@@ -113,7 +115,12 @@ def test_the_sign_in_code_does_not_confirm_a_step(agent, supervisor):
 
     response = client.post(
         reverse(APPROVALS),
-        {"action": "approve", "approval_id": approval.pk, "otp_code": sign_in_code},
+        {
+            "action": "approve",
+            "approval_id": approval.pk,
+            "otp_code": sign_in_code,
+            "confirmed": "on",
+        },
     )
 
     assert response.status_code == 400

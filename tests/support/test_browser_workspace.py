@@ -22,7 +22,7 @@ from accounts.models import User
 from support.models import CaseApproval, CaseEvent, CaseProof, CaseStatus, RecoveryCase
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from tests.factories import PASSWORD, UserFactory, totp_code
-from tests.support.conftest import staff_member, waiting_case
+from tests.support.conftest import fresh_code, staff_member, waiting_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -269,6 +269,8 @@ def test_an_approval_returns_the_case_to_the_agent_who_asked(
     boss.page.fill("#case-approvals input[name=note]", "Photo and name match")
     boss.page.click("#case-approvals button[value=approve]")
     assert "counts as a proof" in boss.page.locator("#consequences").inner_text()
+    # The confirmation asks for a fresh code from the supervisor's authenticator.
+    boss.page.fill("#confirm-code input[name=otp_code]", fresh_code(supervisor))
     boss.page.click("#confirm")
     boss.page.locator("ul.messagelist").wait_for()
     approval = CaseApproval.objects.get(case=case)

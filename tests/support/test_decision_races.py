@@ -288,7 +288,12 @@ def test_four_supervisors_approving_through_the_approvals_page_at_once_decide_on
         [
             lambda client=client, code=code: client.post(
                 reverse("admin:support_approvals"),
-                {"action": "approve", "approval_id": approval.pk, "otp_code": code},
+                {
+                    "action": "approve",
+                    "approval_id": approval.pk,
+                    "otp_code": code,
+                    "confirmed": "on",
+                },
             )
             for client, code in zip(clients, codes, strict=True)
         ]

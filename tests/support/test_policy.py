@@ -303,7 +303,12 @@ def test_four_eyes_the_requester_cannot_approve_their_own_request(
     assert case.reference in page and "your own request" in page
     answer = client.post(
         reverse("admin:support_approvals"),
-        {"approval_id": approval.pk, "action": "approve", "otp_code": fresh_code(supervisor)},
+        {
+            "approval_id": approval.pk,
+            "action": "approve",
+            "otp_code": fresh_code(supervisor),
+            "confirmed": "on",
+        },
         follow=True,
     )
     assert "You cannot approve your own request." in answer.content.decode()

@@ -18,7 +18,7 @@ from support.selectors import case_timeline_in_words
 from support.services.actions import case_approval_request, case_note_add
 from support.services.queue import case_claim_next, case_release
 from tests.factories import PASSWORD, totp_code
-from tests.support.conftest import ACCOUNT_EMAIL, admin_client, waiting_case
+from tests.support.conftest import ACCOUNT_EMAIL, admin_client, fresh_code, waiting_case
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +212,13 @@ def test_a_decided_approval_returns_the_case_to_the_agent_who_asked(
     assert "Phone on file" in page and "proven by code" in page
     client.post(
         reverse("admin:support_approvals"),
-        {"action": "approve", "approval_id": approval.pk, "note": "Looks right", "confirmed": "on"},
+        {
+            "action": "approve",
+            "approval_id": approval.pk,
+            "note": "Looks right",
+            "confirmed": "on",
+            "otp_code": fresh_code(supervisor),
+        },
     )
     approval.refresh_from_db()
     assert approval.approved and approval.decision_note == "Looks right"
