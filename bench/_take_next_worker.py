@@ -35,6 +35,7 @@ from support.roles import is_supervisor  # noqa: E402
 from support.services.cases import case_event_add  # noqa: E402
 from support.services.queue import (  # noqa: E402
     _CLAIM_NEXT_SQL,
+    _OPEN_TO_AGENT,
     case_claim_next,
     case_held_by,
     case_lease_renew,
@@ -112,7 +113,7 @@ class PlainAgent:
     def __init__(self, agent_id: int) -> None:
         self.agent_id = agent_id
         self.sql = _CLAIM_NEXT_SQL.format(
-            case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table
+            case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table, only=_OPEN_TO_AGENT
         )
         self.conn = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
 
@@ -127,6 +128,8 @@ class PlainAgent:
                 "lease": now + timedelta(minutes=settings.CASE_LEASE_MINUTES),
                 "now": now,
                 "event_type": str(CaseEvent.Type.CLAIMED),
+                "reserved_before": now - timedelta(minutes=settings.SUPPORT_RETURN_RESERVE_MINUTES),
+                "given_back_before": now - timedelta(minutes=settings.SUPPORT_GIVE_BACK_MINUTES),
             },
         ).fetchone()
         return None if row is None else row[0]
