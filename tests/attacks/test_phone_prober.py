@@ -144,7 +144,7 @@ def test_a_victims_phone_reads_like_a_number_nobody_has_at_every_step(
     assert ACCOUNT_PHONE not in worlds["nobody heard"]
     status_page = dict((step[0], step[-1]) for step in worlds["nobody"])["status page"].decode()
     assert "Your place in the queue: 14." in status_page
-    assert "Estimated wait: about" in status_page
+    assert "Estimated wait: between" in status_page
     assert "If this phone number belongs to an account" in status_page
     for victim_step, nobody_step in zip(worlds["victim"], worlds["nobody"], strict=True):
         assert victim_step == nobody_step, victim_step[0]
