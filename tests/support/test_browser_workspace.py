@@ -334,7 +334,7 @@ def test_staff_pages_have_no_serious_accessibility_violations(open_browser, supe
     confirmation, the approvals page and the dashboard."""
     from tests.conftest import ROOT
 
-    axe_source = (ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js").read_bytes()
+    axe_source = (ROOT / "tests" / "static" / "axe" / "axe.min.js").read_bytes()
     case = proofs_done_case("axe.customer@example.com", "+4915100000061", minutes_ago=3)
     boss = open_browser(supervisor)
     sign_in(boss)
