@@ -185,6 +185,8 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
     status_link = re.search(r'id="status-link" href="[^"]*(/recover/case/[^"]+/)"', page).group(1)
     _wait(lambda: mail_to(smtp_sink, CUSTOMER["email"]), 60, "the status-link email", log)
     assert customer.get(status_link)[1].endswith("/recover/case/")
+    # Triage led the request to self-service; the customer asks for an agent instead.
+    customer.post("/recover/case/", {"action": "not_helped"})
 
     # Codes to the phone and the email on file, typed on the status page.
     customer.post("/recover/case/", {"action": "send_phone_code"})

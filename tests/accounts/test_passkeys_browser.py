@@ -145,12 +145,12 @@ def test_register_sign_out_sign_in_with_passkey_rename_and_remove(authenticator_
     page.goto("/account/security/passkeys/")
     page.fill(f"#passkey-name-{passkey.pk}", "Work laptop")
     page.click("form.passkey-rename button[type=submit]")
-    page.locator("li.message.success").wait_for()
+    page.locator("p.message.success").wait_for()
     assert page.locator(".passkey-name").inner_text() == "Work laptop"
     assert notices_of(SecurityEvent.Type.PASSKEY_RENAMED, user) == everyone
 
     page.click("form.passkey-remove button[type=submit]")
-    page.locator("li.message.success").wait_for()
+    page.locator("p.message.success").wait_for()
     assert page.locator("li.passkey").count() == 0
     assert not WebAuthnCredential.objects.filter(user=user).exists()
     assert notices_of(SecurityEvent.Type.PASSKEY_REMOVED, user) == everyone

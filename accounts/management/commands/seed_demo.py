@@ -20,12 +20,13 @@ from accounts.services.two_factor import two_factor_provision
 from accounts.services.users import user_create, user_permissions_change
 from support.models import OPEN_STATUSES, RecoveryCase
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
-from support.services.cases import case_open
+from support.services.cases import case_open, case_reopen_after_hint
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the demo, never used in production
 CUSTOMER_COUNT = 50
 REENROLMENT_COUNT = 5
 SHOWN_CUSTOMERS = 5
+DEMO_CASE_TEXT = "I lost my phone with the authenticator app and cannot sign in."
 FIRST_NAMES = ["anna", "ben", "clara", "david", "eva", "felix", "greta", "hans", "ida", "jonas"]
 DOMAINS = ["gmail.com", "web.de", "outlook.com", "gmx.de", "yahoo.com"]
 
@@ -88,7 +89,11 @@ class Command(BaseCommand):
                     for seed in seeds:
                         accounts.append(self._account(seed))
                         bar.update()
-            self._cases(customers)
+            demo_cases = self._cases(customers)
+        # Triage (run as the transaction commits) leads these accounts to self-service first;
+        # the demo customers answered "none of this works for me", so they wait for an agent.
+        for case in demo_cases:
+            case_reopen_after_hint(case=case)
         open_cases = RecoveryCase.objects.filter(status__in=OPEN_STATUSES).count()
         flagged = User.objects.filter(
             pk__in=[user.pk for user in customers], reenrolment_required=True
@@ -110,17 +115,21 @@ class Command(BaseCommand):
         for user in [*staff, *customers[:SHOWN_CUSTOMERS]]:
             self.stdout.write(f"  {user.email:<28} phone {user.phone or '-':<15} key {_key(user)}")
 
-    def _cases(self, customers: list[User]) -> None:
+    def _cases(self, customers: list[User]) -> list[RecoveryCase]:
         """A few open cases from customers who lost their email or authenticator."""
+        opened: list[RecoveryCase] = []
         for i, user in enumerate(customers[10:20]):
             if not RecoveryCase.objects.filter(matched_user=user).exists():
-                case_open(
-                    contact_email=f"new.address.{i}@example.net",
-                    contact_phone=user.phone or "",
-                    emails_tried=[user.email],
-                    language=user.language,
-                    description="I lost my phone with the authenticator app and cannot sign in.",
+                opened.append(
+                    case_open(
+                        contact_email=f"new.address.{i}@example.net",
+                        contact_phone=user.phone or "",
+                        emails_tried=[user.email],
+                        language=user.language,
+                        description=DEMO_CASE_TEXT,
+                    ).case
                 )
+        return opened
 
     def _account(self, seed: DemoAccount) -> User:
         """The demo account, found by its phone (or, if that changed, its first email), or
