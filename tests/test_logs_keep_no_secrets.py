@@ -220,7 +220,7 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
     case_id = int(re.search(r"/(\d+)/work/", url).group(1))
     desk.post(
         reverse("admin:support_case_work", args=[case_id]),
-        {"action": "reauthenticate", "requester": case_id},
+        {"action": "reauthenticate", "requester": case_id, "confirmed": "on"},
     )
     recovery = re.compile(r"/recover/reset/[A-Za-z0-9_-]{20,}/")
     _wait(
