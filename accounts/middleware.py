@@ -20,7 +20,7 @@ UNVERIFIED_ALLOWED_PREFIXES = (
     "/admin/",
     "/recover/",
     "/static/",
-    "/i18n/",
+    "/language/",
     "/healthz",
     "/dev/inbox/",
 )
@@ -107,12 +107,13 @@ class DependencyUnavailableMiddleware:
     and sign-up included: their attempt limits live in Redis) cannot be rate-limited or
     counted without Redis, so before its view runs, and before the request's transaction
     opens, Redis is asked once; if it does not answer, the friendly 503 page says that
-    nothing was changed. Signing out and choosing the language write nothing that needs a
-    limit and stay open. The service API limits its callers in Redis itself.
+    nothing was changed. Signing out writes nothing that needs a limit and stays open;
+    choosing the language is a link (GET) and is never refused. The service API limits its
+    callers in Redis itself.
     """
 
     UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-    OPEN_WITHOUT_REDIS = ("/accounts/logout/", "/i18n/", "/api/", "/healthz")
+    OPEN_WITHOUT_REDIS = ("/accounts/logout/", "/api/", "/healthz")
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response

@@ -5,7 +5,7 @@ from django.urls import include, path
 
 from accounts import urls as accounts_urls
 from accounts.forms import StaffOTPLoginForm
-from config import views
+from config import language, views
 from config.admin_site import StaffAdminSite
 from notifications import views as notifications_views
 
@@ -31,7 +31,7 @@ urlpatterns = [
     path("account/", include(accounts_urls.account_urlpatterns)),
     path("recover/", include("recovery.urls")),
     path("api/v1/", include("api.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("language/<str:language>/", language.language_switch, name="language_switch"),
     path("admin/", admin.site.urls),
     path("dev/inbox/", notifications_views.dev_inbox, name="dev_inbox"),
 ]

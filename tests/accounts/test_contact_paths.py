@@ -95,7 +95,7 @@ OTHER_PATHS = {
     "recover_frozen": "notice page",
     "api_restrictions": "bearer-token read of the restrictions",
     "api_openapi": "schema",
-    "set_language": "page language",
+    "language_switch": "page language cookie, nothing else",
     "dev_inbox": "DEBUG only, read-only",
     "admin:index": "admin home",
     "admin:login": "staff sign-in",

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_language_cookie_is_http_only_and_same_site(client):
     """Choosing a language sets a cookie scripts cannot read and other sites cannot send."""
-    response = client.post("/i18n/setlang/", {"language": "de", "next": "/"})
+    response = client.get("/language/de/", {"next": "/"})
     cookie = response.cookies["django_language"]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
 
