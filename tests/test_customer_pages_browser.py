@@ -1,12 +1,13 @@
 """Every customer page, in English and German, at desktop and phone widths: nothing wider
 than the screen, and no serious or critical accessibility violation (axe-core).
 
-Chromium walks the pages as customers reach them: anonymous pages and forms, a case opened
-and its status page, a first authenticator set up with its backup codes, the security page,
-and the second step of a sign-in. axe-core is loaded from `tests/static/axe/` (a copy of the
-npm package) into each page through the DevTools protocol, so the site's CSP stays as it is.
-With `SCREENSHOTS_DIR` set, the main pages are also saved as PNGs there (the README's
-pictures in docs/screenshots/ come from this).
+Chromium walks the pages as customers reach them: anonymous pages and forms, the links of
+confirmation and reset emails, a case opened and its status page, a first authenticator set up
+with its backup codes, the security page, allauth's less-used pages (sessions, confirming it is
+you by password or by code, signing out), and the second step of a sign-in. axe-core is
+loaded from `tests/static/axe/` (a copy of the npm package) into each page through the
+DevTools protocol, so the site's CSP stays as it is. With `SCREENSHOTS_DIR` set, the main
+pages are also saved as PNGs there (the README's pictures in docs/screenshots/ come from this).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
@@ -120,6 +122,10 @@ def walk_anonymous_pages(walk: Walk) -> None:
         ("not-found", "/no-such-page/"),
         ("lost-2fa", "/recover/lost-2fa/"),
         ("new-email", "/recover/new-email/"),
+        ("account-inactive", "/accounts/inactive/"),
+        ("email-confirm-invalid", "/accounts/confirm-email/not-a-key/"),
+        ("password-reset-link-invalid", "/accounts/password/reset/key/1-not-a-key/"),
+        ("password-reset-done", "/accounts/password/reset/key/done/"),
     ]:
         response = page.goto(path)
         if name in {"lost-2fa", "new-email"} and response.status == 404:
@@ -146,6 +152,16 @@ def walk_anonymous_pages(walk: Walk) -> None:
     submit(page, "main form[method=post]")
     walk.check("password-reset-sent")
 
+    stranger = UserFactory()
+    EmailAddress.objects.filter(user=stranger).update(verified=False)
+    address = EmailAddress.objects.get(user=stranger)
+    go(page, f"/accounts/confirm-email/{EmailConfirmationHMAC(address).key}/")
+    walk.check("email-confirm")
+
+    go(page, password_reset_link(stranger))
+    page.locator("input[name=password1]").wait_for()
+    walk.check("password-reset-new-password")
+
     go(page, "/accounts/signup/")
     page.fill("input[name=email]", f"walker.{walk.language}@example.com")
     page.fill("input[name=phone]", "+4915100000" + ("101" if walk.language == "en" else "202"))
@@ -153,6 +169,15 @@ def walk_anonymous_pages(walk: Walk) -> None:
     page.fill("input[name=password2]", PASSWORD)
     submit(page, "main form[method=post]")
     walk.check("sign-up-sent")
+
+
+def password_reset_link(user) -> str:
+    """The link of a password-reset email, as allauth makes it."""
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+
+    uid = user_pk_to_url_str(user)
+    return f"/accounts/password/reset/key/{uid}-{default_token_generator.make_token(user)}/"
 
 
 def walk_case_pages(walk: Walk) -> None:
@@ -196,6 +221,15 @@ def walk_account_pages(walk: Walk) -> None:
     walk.check("email-closed")
     go(page, "/accounts/password/change/")
     walk.check("password-change")
+    go(page, "/accounts/sessions/")
+    walk.check("sessions")
+    go(page, "/accounts/reauthenticate/")
+    walk.check("reauthenticate")
+    go(page, "/accounts/reauthenticate/code/")
+    walk.check("reauthenticate-code-request")
+    submit(page, "main form[method=post]")
+    page.locator("input[name=code]").wait_for()
+    walk.check("reauthenticate-code")
     go(page, "/accounts/logout/")
     walk.check("sign-out")
     submit(page, "main form[method=post]")
@@ -235,6 +269,6 @@ def test_every_customer_page_fits_the_screen_and_passes_axe(
         walk_account_pages(walk)
     finally:
         context.close()
-    assert len(walk.visited) >= 25, walk.visited
+    assert len(walk.visited) >= 39, walk.visited
     assert walk.failed_requests == []
     assert walk.problems == [], "\n".join(walk.problems)
