@@ -38,6 +38,10 @@ IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
+EMAIL_SUBJECTS = {
+    "en": "Your code to confirm it's you",
+    "de": "Ihr Code zur Bestätigung, dass Sie es sind",
+}
 HEADINGS = {
     "en": {
         "reauthenticate": "Confirm it's you",
@@ -97,6 +101,8 @@ def test_confirming_it_is_you_by_password_and_by_code(
         )
     assert response["Location"].startswith(reverse("account_confirm_reauthentication_code"))
     assert [message.to for message in mailoutbox] == [[user.email]]
+    assert mailoutbox[0].subject == "[Recovery Desk] " + EMAIL_SUBJECTS[language]
+    assert "Sign-In Code" not in mailoutbox[0].body
     html = client.get(response["Location"]).content.decode()
     assert heading(html) == HEADINGS[language]["code"]
     assert user.email in html and 'name="code"' in html
