@@ -144,3 +144,62 @@ def test_sign_up_closed_is_ours(language, monkeypatch):
     assert heading(html) == HEADINGS[language]["closed"]
     assert reverse("account_login") in html
     assert_ours(html, language)
+
+
+ALLAUTH_EMAILS = {
+    "en": {
+        "signup": ("Confirm your email address", "confirm the address with this link"),
+        "taken": ("You already have an account", "you already have an account with it"),
+        "reset": ("Reset your password", "choose a new password with this link"),
+        "unknown": ("No account uses this email address", "no Recovery Desk account uses it"),
+    },
+    "de": {
+        "signup": ("Bestätigen Sie Ihre E-Mail-Adresse", "bestätigen Sie die Adresse"),
+        "taken": ("Sie haben bereits ein Konto", "damit bereits ein Konto"),
+        "reset": ("Passwort zurücksetzen", "wählen Sie mit diesem Link ein neues Passwort"),
+        "unknown": ("Kein Konto verwendet diese E-Mail-Adresse", "kein Recovery-Desk-Konto"),
+    },
+}
+ALLAUTH_EMAIL_WORDING = (
+    "Please Confirm",
+    "Password Reset E-mail",
+    "Account Already Exists",
+    "Unknown Account",
+    "You're receiving this",
+    "Bitte bestätigen",
+)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_allauth_emails_read_in_our_words(language, mailoutbox, django_capture_on_commit_callbacks):
+    """Sign-up, sign-up with a taken email, and a password reset for a known and an unknown
+    address each send one email, in sentence case and the customer's language."""
+    UserFactory(email="taken@example.com")
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    signup = {"password1": "a-long-passphrase-2", "password2": "a-long-passphrase-2"}
+    sent = {
+        "signup": lambda: client.post(
+            reverse("account_signup"),
+            {**signup, "email": "new@example.com", "phone": "+4915123456701"},
+        ),
+        "taken": lambda: client.post(
+            reverse("account_signup"),
+            {**signup, "email": "taken@example.com", "phone": "+4915123456702"},
+        ),
+        "reset": lambda: client.post(
+            reverse("account_reset_password"), {"email": "taken@example.com"}
+        ),
+        "unknown": lambda: client.post(
+            reverse("account_reset_password"), {"email": "nobody@example.com"}
+        ),
+    }
+    for kind, send in sent.items():
+        mailoutbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            send()
+        subject, phrase = ALLAUTH_EMAILS[language][kind]
+        assert [m.subject for m in mailoutbox] == ["[Recovery Desk] " + subject], kind
+        body = mailoutbox[0].body
+        assert phrase in " ".join(body.split()), kind
+        assert not [w for w in ALLAUTH_EMAIL_WORDING if w in body], kind
+        client.logout()
