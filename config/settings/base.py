@@ -242,6 +242,9 @@ NEW_EMAIL_WAIT_HOURS = env.int("DJANGO_NEW_EMAIL_WAIT_HOURS", default=72)
 SELF_SERVICE_TRIAGE = env.bool("DJANGO_SELF_SERVICE_TRIAGE", default=True)
 SELF_SERVICE_RISK_EXTRA_HOURS = env.int("DJANGO_SELF_SERVICE_RISK_EXTRA_HOURS", default=24)
 SELF_SERVICE_RISK_LOOKBACK_DAYS = env.int("DJANGO_SELF_SERVICE_RISK_LOOKBACK_DAYS", default=7)
+# A wait of H hours ends H / this many hours after it starts. Only the benchmark settings
+# change it (to compress days of waiting into seconds); production refuses any other value.
+SELF_SERVICE_WAIT_COMPRESSION = 1.0
 
 # --- Notifications ----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASE_URL, env
+from .base import DATABASE_URL, SELF_SERVICE_WAIT_COMPRESSION, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
@@ -16,6 +16,15 @@ if len(AUDIT_KEY) < 32:
     )
 if not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set (postgres://user:password@host/name).")
+# Compressed self-service waits are for benchmarks only: a production that shortened the
+# wait every contact on file has to stop an account takeover must not start at all.
+if env("DJANGO_BENCH_SELF_SERVICE_WAIT_COMPRESSION", default="") or (
+    SELF_SERVICE_WAIT_COMPRESSION != 1
+):
+    raise ImproperlyConfigured(
+        "DJANGO_BENCH_SELF_SERVICE_WAIT_COMPRESSION is for benchmark builds only: production "
+        "never shortens a self-service wait. Unset it."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
