@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Result
 
-BENCHMARKS = ["revocation", "take_next", "phone_lookup", "delivery", "crisis", "timing"]
+BENCHMARKS = ["revocation", "take_next", "phone_lookup", "delivery", "crisis", "lockout", "timing"]
 
 
 def machine() -> dict:
