@@ -38,6 +38,9 @@ back in with no agent (target >= 99%), the cases left for agents, and the hours 
 need to clear them (target <= 4 h) beside today's. The burn-down (customers still locked
 out, hour by hour, with and without self-service) goes into the notes for the report's chart.
 
+`BENCH_LOCKOUT_REDIS_URL` names the Redis database it flushes and uses (default: the
+benchmarks' own, db 7).
+
 Run as `python -m bench.bench_lockout prepare|proofs ...` it is also the small Django
 program the benchmark starts for the steps that need the app.
 """
