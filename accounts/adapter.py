@@ -21,6 +21,10 @@ class AccountAdapter(DefaultAccountAdapter):
         user.language = translation.get_language() or "en"
         return super().save_user(request, user, form, commit=commit)
 
+    def login_attempts_key(self, request, login: str) -> str:
+        """The key allauth counts failed sign-ins under (`login_failed`) for a typed email."""
+        return self._get_login_attempts_cache_key(request, email=login)
+
     def pre_login(self, request, user, **kwargs):
         """A frozen account ("this wasn't me") cannot sign in until support clears it."""
         if user.frozen_at is not None:

@@ -1,4 +1,4 @@
-"""URLs of the accounts app, under /accounts/2fa/, /account/ and over three allauth pages."""
+"""URLs of the accounts app, under /accounts/2fa/, /account/ and over four allauth pages."""
 
 from django.urls import path
 from django.views.i18n import JavaScriptCatalog
@@ -44,6 +44,7 @@ passkey_ceremony_urlpatterns = (
 )
 
 allauth_overrides = [
+    path("login/", views.login, name="account_login"),
     path("email/", views.email_management_closed, name="account_email"),
     path("password/change/", views.password_change, name="account_change_password"),
     path("password/set/", views.password_set, name="account_set_password"),

@@ -7,9 +7,11 @@ import base64
 import qrcode
 import qrcode.image.svg
 from allauth.account import views as allauth_views
+from allauth.account.adapter import get_adapter
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,7 +39,7 @@ from accounts.services.two_factor import (
     two_factor_verify,
 )
 from accounts.services.users import sign_in_record, user_sessions_end_others
-from config.ratelimits import too_many_response
+from config.ratelimits import allauth_form_page_too_many, too_many_response
 
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
 
@@ -77,6 +79,22 @@ def backup_codes_page(request: HttpRequest, codes: list[str]) -> HttpResponse:
         "accounts/backup_codes.html",
         {"codes": codes, "codes_text": text, "continue_url": reverse("account_security")},
     )
+
+
+class LoginView(allauth_views.LoginView):
+    """allauth's sign-in; over its failed-attempts limit, our 429 with the email kept.
+
+    allauth answers that limit with an error on the page (200, no `Retry-After`); it is
+    counted for every typed email, known or not, so the 429 tells nothing of the account.
+    """
+
+    def form_invalid(self, form) -> HttpResponse:
+        if form.has_error(NON_FIELD_ERRORS, code="too_many_login_attempts"):
+            key = get_adapter(self.request).login_attempts_key(
+                self.request, form.cleaned_data.get("login", "")
+            )
+            return allauth_form_page_too_many(self, action="login_failed", key=key)
+        return super().form_invalid(form)
 
 
 @method_decorator(login_required, name="dispatch")
@@ -331,5 +349,6 @@ def password_set(request: HttpRequest) -> HttpResponse:
     )
 
 
+login = LoginView.as_view()
 two_factor_verify_view = TwoFactorVerifyView.as_view()
 two_factor_setup_view = TwoFactorSetupView.as_view()

@@ -25,7 +25,8 @@ urlpatterns = [
     path("accounts/2fa/", include(accounts_urls.two_factor_urlpatterns)),
     path("accounts/2fa/passkey/", include(accounts_urls.passkey_ceremony_urlpatterns)),
     # allauth pages that would change the login email or the password outside the policy
-    # and the security hold are answered by ours (accounts/views.py).
+    # and the security hold are answered by ours (accounts/views.py), and the sign-in
+    # answers its failed-attempts limit with our 429.
     path("accounts/", include(accounts_urls.allauth_overrides)),
     path("accounts/", include("allauth.urls")),
     path("account/", include(accounts_urls.account_urlpatterns)),

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 
-from config.ratelimits import too_many_response
+from config.ratelimits import allauth_too_many_response
 
 # Errors that mean PostgreSQL or Redis cannot be reached (or dropped the connection), not
 # that the request or the code is wrong: the answer is "try again", 503.
@@ -81,8 +81,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def too_many_requests(request: HttpRequest) -> HttpResponse:
-    """allauth's answer over its own limits (sign-in, sign-up, reset): our 429 page."""
-    return too_many_response(request)
+    """allauth's answer over its own limits (sign-in, sign-up, reset, …): our 429 page."""
+    return allauth_too_many_response(request)
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
