@@ -11,7 +11,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import User
+from accounts.services.audit import AuditContext
 from accounts.services.holds import security_changes_check
+from accounts.services.users import sign_in_wrong_password_record
 from notifications.services import notification_reference_new, prerendered_email_queue
 
 
@@ -20,6 +22,13 @@ class AccountAdapter(DefaultAccountAdapter):
         user.phone = form.cleaned_data.get("phone") or None
         user.language = translation.get_language() or "en"
         return super().save_user(request, user, form, commit=commit)
+
+    def authentication_failed(self, request, **credentials) -> None:
+        """A refused password goes into that account's sign-in history (never the password);
+        an email with no account leaves nothing, at the same cost."""
+        sign_in_wrong_password_record(
+            email=str(credentials.get("email") or ""), context=AuditContext.from_request(request)
+        )
 
     def login_attempts_key(self, request, login: str) -> str:
         """The key allauth counts failed sign-ins under (`login_failed`) for a typed email."""

@@ -371,16 +371,27 @@ class CampaignTarget(models.Model):
 
 
 class SignIn(models.Model):
-    """A completed sign-in (password and second factor), for the customer's own history.
+    """A sign-in to the account, completed or refused, for the customer's own history.
 
-    Not part of the audit chain: it records no change, only where the account was used,
-    and only the newest ones of each account are kept (`SIGN_IN_HISTORY_KEPT`).
+    Not part of the audit chain and no security event: it records no change, only where
+    the account was used or tried. Never what was typed (password or code). Only the
+    newest of each account are kept, completed and refused apart (`SIGN_IN_HISTORY_KEPT`),
+    so a stranger's failures cannot push the customer's own sign-ins out of the history.
     """
+
+    class Outcome(models.TextChoices):
+        SIGNED_IN = "signed_in", _("Signed in")
+        WRONG_PASSWORD = "wrong_password", _("Failed: wrong password")
+        WRONG_SECOND_FACTOR = (
+            "wrong_second_factor",
+            _("Failed: right password, wrong two-factor code"),
+        )
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SIGNED_IN)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"], name="sign_in_user_recent_idx")]

@@ -68,7 +68,7 @@ def security_event_list_recent(*, user: User, limit: int = 20) -> QuerySet[Secur
 
 
 def sign_in_list_recent(*, user: User, limit: int = 10) -> QuerySet[SignIn]:
-    """The account's newest completed sign-ins, newest first."""
+    """The account's newest sign-ins, completed and refused, newest first."""
     return SignIn.objects.filter(user=user).order_by("-created_at", "-id")[:limit]
 
 

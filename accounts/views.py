@@ -38,7 +38,11 @@ from accounts.services.two_factor import (
     totp_device_start,
     two_factor_verify,
 )
-from accounts.services.users import sign_in_record, user_sessions_end_others
+from accounts.services.users import (
+    sign_in_record,
+    sign_in_wrong_code_record,
+    user_sessions_end_others,
+)
 from config.ratelimits import allauth_form_page_too_many, too_many_response
 
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
@@ -132,6 +136,9 @@ class TwoFactorVerifyView(View):
             context=AuditContext.from_request(request),
         )
         if result.device is None:
+            sign_in_wrong_code_record(
+                user=signed_in_user(request), context=AuditContext.from_request(request)
+            )
             if result.too_many and result.locked_until:
                 form.add_error(
                     None,

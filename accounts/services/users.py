@@ -1,4 +1,5 @@
-"""Account changes outside 2FA: signup, duplicate-phone notice, sessions, contacts, roles."""
+"""Account changes outside 2FA: signup, duplicate-phone notice, sessions, contacts, roles;
+the sign-in history."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet, Subquery
+from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.contacts import InvalidPhoneNumber, mask_email, mask_phone, phone_to_e164
@@ -229,8 +233,22 @@ def user_create(
     return user
 
 
-# Sign-ins kept per account for its security page.
+# Sign-ins kept per account for its security page: this many completed, and this many refused.
 SIGN_IN_HISTORY_KEPT = 20
+
+FAILED_OUTCOMES = (SignIn.Outcome.WRONG_PASSWORD, SignIn.Outcome.WRONG_SECOND_FACTOR)
+
+
+def _sign_ins_prune(*, users: QuerySet[User], failed: bool) -> None:
+    """Drop the account's completed (or refused) sign-ins beyond the newest kept, in one
+    DELETE whether or not `users` finds an account."""
+    kept_apart = Q(outcome__in=FAILED_OUTCOMES)
+    stale = (
+        SignIn.objects.filter(kept_apart if failed else ~kept_apart, user__in=users)
+        .order_by("-created_at", "-id")
+        .values("pk")[SIGN_IN_HISTORY_KEPT:]
+    )
+    SignIn.objects.filter(pk__in=Subquery(stale)).delete()
 
 
 def sign_in_record(*, user: User, context: AuditContext) -> SignIn:
@@ -239,8 +257,47 @@ def sign_in_record(*, user: User, context: AuditContext) -> SignIn:
         sign_in = SignIn.objects.create(
             user=user, ip_address=context.ip_address, user_agent=context.user_agent[:300]
         )
-        stale = SignIn.objects.filter(user=user).order_by("-created_at", "-id")[
-            SIGN_IN_HISTORY_KEPT:
-        ]
-        SignIn.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+        _sign_ins_prune(users=User.objects.filter(pk=user.pk), failed=False)
     return sign_in
+
+
+def sign_in_wrong_code_record(*, user: User, context: AuditContext) -> None:
+    """Remember a refused second factor after the right password (never the code typed)."""
+    with transaction.atomic():
+        SignIn.objects.create(
+            user=user,
+            ip_address=context.ip_address,
+            user_agent=context.user_agent[:300],
+            outcome=SignIn.Outcome.WRONG_SECOND_FACTOR,
+        )
+        _sign_ins_prune(users=User.objects.filter(pk=user.pk), failed=True)
+
+
+def sign_in_wrong_password_record(*, email: str, context: AuditContext) -> None:
+    """Remember a refused password in the history of the account with this login email.
+
+    The password is not taken. For an email with no account nothing is written, by the
+    very same statements (an INSERT … SELECT that finds no row, a DELETE that finds
+    none): the sign-in page must take the same time whether an account exists (SPEC §7).
+    """
+    users = User.objects.alias(email_lower=Lower("email")).filter(email_lower=email.lower())
+    select_sql, params = users.values_list("id", flat=True).query.sql_with_params()
+    # The SELECT is compiled by the ORM and every value is a bound parameter.
+    insert = (
+        f"INSERT INTO {SignIn._meta.db_table} "  # noqa: S608 # nosec B608
+        "(user_id, created_at, ip_address, user_agent, outcome) "
+        f"SELECT pk_source.id, %s, %s, %s, %s FROM ({select_sql}) AS pk_source"
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                insert,
+                [
+                    timezone.now(),
+                    context.ip_address,
+                    context.user_agent[:300],
+                    SignIn.Outcome.WRONG_PASSWORD.value,
+                    *params,
+                ],
+            )
+        _sign_ins_prune(users=users, failed=True)
