@@ -9,7 +9,9 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import PASSWORD, UserFactory
+from accounts.services.audit import AuditContext
+from accounts.services.two_factor import two_factor_provision
+from tests.factories import PASSWORD, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +174,28 @@ def test_reset_link_page_over_its_limit_says_when(limits, language):
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) == 59
     assert WORDS[language] in refused.content.decode()
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_password_change_over_its_per_account_limit_says_when(limits, language):
+    """A signed-in page of allauth limited per account: nothing to keep (only passwords),
+    the wait of that account's limit."""
+    limits(change_password="1/m/user")
+    user = UserFactory()
+    device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    with time_machine.travel("2026-11-20 10:00:00", tick=False) as clock:
+        client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+        assert (
+            client.post(reverse("two_factor_verify"), {"code": totp_code(device)}).status_code
+            == 302
+        )
+        typed = {"oldpassword": TYPED_PASSWORD, "password1": "x", "password2": "x"}
+        assert client.post(reverse("account_change_password"), typed).status_code == 200
+        clock.shift(20)
+        refused = client.post(reverse("account_change_password"), typed)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) == 40
+    html = refused.content.decode()
+    assert WORDS[language] in html
+    assert TYPED_PASSWORD not in html
