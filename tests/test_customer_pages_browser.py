@@ -203,16 +203,18 @@ def walk_case_pages(walk: Walk) -> None:
     walk.check("case-status-replied")
 
 
-def sign_in(page, email: str) -> None:
+def sign_in(page, email: str, password: str = PASSWORD) -> None:
     go(page, "/accounts/login/")
     page.fill("input[name=login]", email)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", password)
     submit(page, "main form[method=post]")
 
 
 def walk_account_pages(walk: Walk) -> None:
     page = walk.page
     newcomer = UserFactory()
+    # A refused attempt first, so the security page's history shows a failed sign-in too.
+    sign_in(page, newcomer.email, password="not-the-password-0")
     sign_in(page, newcomer.email)
     page.locator("#manual-key").wait_for()
     walk.check("two-factor-setup")
@@ -225,6 +227,7 @@ def walk_account_pages(walk: Walk) -> None:
     walk.check("backup-codes")
     go(page, "/account/security/")
     walk.check("security")
+    assert page.locator("#sign-ins strong.warn").count() == 1
     go(page, "/accounts/email/")
     walk.check("email-closed")
     go(page, "/accounts/password/change/")
