@@ -229,9 +229,13 @@ class SecurityEvent(models.Model):
         )
         NOTICE_RETRACTED = "notice_retracted", _("Message sent in error retracted")
         SELF_SERVICE_REQUESTED = "self_service_requested", _("Self-service recovery requested")
+        SELF_SERVICE_CODE_SENT = (
+            "self_service_code_sent",
+            _("Self-service recovery: a code was sent"),
+        )
         SELF_SERVICE_PROOF_ADDED = (
             "self_service_proof_added",
-            _("Self-service recovery: a code was confirmed"),
+            _("Self-service recovery: a code or a passkey was confirmed"),
         )
         SELF_SERVICE_WAIT_STARTED = (
             "self_service_wait_started",

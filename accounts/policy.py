@@ -136,18 +136,21 @@ POLICY: dict[Action, Rule] = {
             "account, a supervisor's approval of this change, then the waiting period."
         ),
     ),
+    # A passkey still on the account is the second proof like a code to a contact on file
+    # (SPEC §4a: two methods, one of them possession); with the password it is a sign-in,
+    # which `SELF_SERVICE_APP_WITH_PASSKEY` lets through at once.
     Action.SELF_SERVICE_LOST_FACTOR: Rule(
         alternatives=(
             (
                 frozenset({Method.PASSWORD, Method.BACKUP_CODE}),
-                frozenset({Method.PHONE_CODE, Method.EMAIL_CODE}),
+                frozenset({Method.PHONE_CODE, Method.EMAIL_CODE, Method.AUTHENTICATOR}),
             ),
         ),
         hold_setting="SECURITY_HOLD_HOURS_REENROLMENT",
         wait_setting="SELF_SERVICE_WAIT_HOURS",
         description=_(
             "Recover a lost second factor: the password or a backup code, and a code to the "
-            "phone or email on file."
+            "phone or email on file or a passkey."
         ),
     ),
     Action.SELF_SERVICE_NEW_EMAIL: Rule(

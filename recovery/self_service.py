@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.contacts import mask_email, mask_phone
 from accounts.hashing import HashPurpose, keyed_hash, keyed_hash_candidates, keyed_hash_matches
@@ -198,10 +199,16 @@ def _notify_contacts(
 ) -> None:
     """Tell every contact on file what this step did, with a cancel link when `cancel`."""
     user = attempt.user
+    # Each notice names only the proofs this account can still give, so it is true as sent.
+    has_passkey = (
+        attempt.kind == Kind.LOST_FACTOR
+        and WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+    )
     for channel, recipient in _contacts(user):
         context: dict[str, object] = {
             "step": step,
             "kind": attempt.kind,
+            "has_passkey": has_passkey,
             "masked_email": mask_email(user.email),
             "masked_new_email": mask_email(attempt.new_email),
             "wait_ends_at": f"{attempt.wait_ends_at:%Y-%m-%d %H:%M}"
@@ -292,8 +299,14 @@ def self_service_start(
         _notify_contacts(attempt, step=f"requested_{method}", event=event)
         if kind == Kind.NEW_EMAIL:
             for channel in PATH_CHANNELS[kind]:
-                _code_send(attempt, channel=channel)
+                _code_send(attempt, channel=channel, context=context)
     return Started(attempt=attempt, session_token=session_token)
+
+
+def _refuse_if_frozen(attempt: SelfServiceRecovery) -> None:
+    """A frozen account (its owner said "not me") sends no code and takes no proof."""
+    if User.objects.filter(pk=attempt.user_id, frozen_at__isnull=False).exists():
+        raise SelfServiceRefused(SelfServiceRefused.FROZEN)
 
 
 def _waiting_elsewhere(user: User) -> QuerySet[SelfServiceRecovery]:
@@ -324,7 +337,16 @@ def _destination(attempt: SelfServiceRecovery, channel: str) -> str:
     }[channel]
 
 
-def _code_send(attempt: SelfServiceRecovery, *, channel: str) -> bool:
+def _masked_destination(channel: str, destination: str) -> str:
+    return mask_phone(destination) if channel == Channel.PHONE else mask_email(destination)
+
+
+def _code_send(attempt: SelfServiceRecovery, *, channel: str, context: AuditContext) -> bool:
+    """Issue a code for `channel`, queue it, and record the sending (masked target, no code).
+
+    Only an attempt, which exists after a right first proof on a known account, sends: an
+    unknown account never reaches this, so the event reveals and delays nothing to it.
+    """
     destination = _destination(attempt, channel)
     if channel not in PATH_CHANNELS[Kind(attempt.kind)] or not destination:
         return False
@@ -351,17 +373,27 @@ def _code_send(attempt: SelfServiceRecovery, *, channel: str) -> bool:
             "minutes": int(lifetime.total_seconds() // 60),
         },
     )
+    _event(
+        attempt,
+        SecurityEvent.Type.SELF_SERVICE_CODE_SENT,
+        context,
+        channel=channel,
+        to=_masked_destination(channel, destination),
+    )
     return True
 
 
-def self_service_code_send(*, attempt: SelfServiceRecovery, channel: str) -> bool:
+def self_service_code_send(
+    *, attempt: SelfServiceRecovery, channel: str, context: AuditContext
+) -> bool:
     """Send a code for a proof the attempt still needs; only to the contact on file (or,
     for a new login email, the new address), never to one typed on the page."""
     with transaction.atomic():
         attempt = SelfServiceRecovery.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status != Status.PROVING:
             return False
-        return _code_send(attempt, channel=channel)
+        _refuse_if_frozen(attempt)
+        return _code_send(attempt, channel=channel, context=context)
 
 
 def self_service_code_verify(
@@ -380,6 +412,7 @@ def self_service_code_verify(
         )
         if attempt.status != Status.PROVING or channel not in PATH_CHANNELS[Kind(attempt.kind)]:
             return CodeCheck.NONE
+        _refuse_if_frozen(attempt)
         result = one_time_code_check(
             user=attempt.user,
             purpose=CHANNEL_PURPOSES[channel],
@@ -395,6 +428,73 @@ def self_service_code_verify(
         if policy_check(ACTIONS[Kind(attempt.kind)], attempt_proofs(attempt), now=timezone.now()):
             _wait_start(attempt, context)
     return result
+
+
+class PasskeyOutcome:
+    """What a passkey proof led to in /recover/lost-2fa/."""
+
+    REFUSED = "refused"
+    PROVEN = "proven"
+    SIGNED_IN = "signed_in"
+
+
+def self_service_passkey_prove(
+    *, attempt: SelfServiceRecovery, passkey_id: int, context: AuditContext
+) -> str:
+    """A passkey of the account, verified by a WebAuthn assertion in the session of this
+    attempt, is the `authenticator` proof (`accounts.services.passkeys.passkey_proof`).
+
+    With the password it is what a sign-in is: the policy's `self_service_app_with_passkey`
+    lets the customer replace the app at once (SIGNED_IN; the caller signs the session in
+    with that passkey). With a backup code it fills the lost-factor rule, and the wait
+    starts as after a code. The attempt row is locked, as for codes.
+    """
+    from accounts.services.passkeys import passkey_proof
+
+    with transaction.atomic():
+        attempt = (
+            SelfServiceRecovery.objects.select_for_update()
+            .select_related("user")
+            .get(pk=attempt.pk)
+        )
+        if attempt.kind != Kind.LOST_FACTOR or attempt.status != Status.PROVING:
+            return PasskeyOutcome.REFUSED
+        _refuse_if_frozen(attempt)
+        proof = passkey_proof(user=attempt.user, passkey_id=passkey_id)
+        if proof is None:
+            return PasskeyOutcome.REFUSED
+        method = Method.AUTHENTICATOR
+        attempt.proofs = [p for p in attempt.proofs if p["method"] != method] + [
+            {"method": str(method), "at": proof.at.isoformat()}
+        ]
+        attempt.save(update_fields=["proofs", "updated_at"])
+        _event(
+            attempt,
+            SecurityEvent.Type.SELF_SERVICE_PROOF_ADDED,
+            context,
+            proof=method,
+            passkey_id=passkey_id,
+        )
+        now = timezone.now()
+        proofs = attempt_proofs(attempt)
+        if policy_check(Action.SELF_SERVICE_APP_WITH_PASSKEY, proofs, now=now):
+            attempt.status = Status.COMPLETED
+            attempt.completed_at = now
+            attempt.save(update_fields=["status", "completed_at", "updated_at"])
+            return PasskeyOutcome.SIGNED_IN
+        if policy_check(ACTIONS[Kind.LOST_FACTOR], proofs, now=now):
+            _wait_start(attempt, context)
+    return PasskeyOutcome.PROVEN
+
+
+def self_service_passkey_offered(*, attempt: SelfServiceRecovery) -> bool:
+    """Whether the attempt can still be proven with a passkey: a lost factor, still proving,
+    on an account with a passkey."""
+    return (
+        attempt.kind == Kind.LOST_FACTOR
+        and attempt.status == Status.PROVING
+        and WebAuthnCredential.objects.filter(user=attempt.user_id, confirmed=True).exists()
+    )
 
 
 def self_service_missing(*, attempt: SelfServiceRecovery) -> tuple:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from recovery import views
+from recovery import passkeys, views
 
 urlpatterns = [
     path("", views.hub, name="recover_hub"),
@@ -12,6 +12,16 @@ urlpatterns = [
     path("2fa/setup/", views.reenrol_setup, name="recover_2fa_setup"),
     path("lost-2fa/", views.lost_2fa, name="recover_lost_2fa"),
     path("lost-2fa/setup/", views.lost_2fa_setup, name="recover_lost_2fa_setup"),
+    path(
+        "lost-2fa/passkey/begin/",
+        passkeys.lost_2fa_passkey_begin,
+        name="recover_lost_2fa_passkey_begin",
+    ),
+    path(
+        "lost-2fa/passkey/complete/",
+        passkeys.lost_2fa_passkey_complete,
+        name="recover_lost_2fa_passkey_complete",
+    ),
     path("new-email/", views.new_email, name="recover_new_email"),
     path("stop/", views.self_service_cancel_view, name="recover_self_service_cancel"),
     path(

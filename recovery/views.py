@@ -21,6 +21,9 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_http_methods
+from django_otp_webauthn.templatetags.otp_webauthn import (
+    get_configuration as otp_webauthn_configuration,
+)
 
 from accounts import selectors as account_selectors
 from accounts.contacts import mask_email, mask_phone, phone_country_code
@@ -68,6 +71,7 @@ from recovery.self_service import (
     self_service_code_send,
     self_service_code_verify,
     self_service_missing,
+    self_service_passkey_offered,
     self_service_start,
 )
 from recovery.services import (
@@ -603,6 +607,17 @@ def _self_service_attempt(
     return attempt
 
 
+def _passkey_configuration(request: HttpRequest) -> dict[str, Any]:
+    """django-otp-webauthn's script settings, pointed at the lost-2fa passkey endpoints."""
+    return otp_webauthn_configuration(
+        request,
+        {
+            "beginAuthenticationUrl": reverse("recover_lost_2fa_passkey_begin"),
+            "completeAuthenticationUrl": reverse("recover_lost_2fa_passkey_complete"),
+        },
+    )
+
+
 class SelfServiceAction(NamedTuple):
     """One button of a self-service page: its form, and whether it needs a started attempt."""
 
@@ -699,7 +714,9 @@ class SelfServiceView(View):
         ):
             return _too_many(request)
         channel = form.cleaned_data["channel"]
-        self_service_code_send(attempt=attempt, channel=channel)
+        self_service_code_send(
+            attempt=attempt, channel=channel, context=AuditContext.from_request(request)
+        )
         return redirect(f"{request.path}?sent={channel}")
 
     def do_verify_code(
@@ -770,6 +787,10 @@ class SelfServiceView(View):
                     for channel in PATH_CHANNELS[SelfServiceRecovery.Kind(attempt.kind)]
                 ],
                 missing=self_service_missing(attempt=attempt),
+                passkey_offered=self_service_passkey_offered(attempt=attempt),
+                passkey_config=_passkey_configuration(request)
+                if self_service_passkey_offered(attempt=attempt)
+                else None,
                 risks=[RISK_WORDS[risk] for risk in attempt.risk_factors if risk in RISK_WORDS],
                 wait_end=hold_end_in_words(attempt.wait_ends_at) if attempt.wait_ends_at else "",
                 hold_end=hold_end_in_words(attempt.user.security_hold_until)

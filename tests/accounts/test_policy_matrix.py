@@ -35,7 +35,7 @@ EXPECTED = {
     ),
     Action.SELF_SERVICE_LOST_FACTOR: lambda s: (
         bool(s & {Method.PASSWORD, Method.BACKUP_CODE})
-        and bool(s & {Method.PHONE_CODE, Method.EMAIL_CODE})
+        and bool(s & {Method.PHONE_CODE, Method.EMAIL_CODE, Method.AUTHENTICATOR})
     ),
     Action.SELF_SERVICE_NEW_EMAIL: lambda s: (
         {

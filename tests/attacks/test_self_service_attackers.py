@@ -200,7 +200,7 @@ def test_two_confirmations_at_once_give_one_success(sms_outbox):
         kind="lost_factor", identifier=ACCOUNT_EMAIL, password=PASSWORD, context=context
     )
     attempt = started.attempt
-    self_service_code_send(attempt=attempt, channel="phone")
+    self_service_code_send(attempt=attempt, channel="phone", context=AuditContext())
     code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
 
     results = _at_once(
@@ -247,3 +247,27 @@ def test_a_second_browser_cannot_finish_the_owners_attempt(victim, capture, sms_
         "recover_lost_2fa"
     )
     assert owner.attempt.status == Status.WAITING
+
+
+@pytest.mark.django_db
+def test_a_frozen_account_takes_no_more_codes_and_starts_no_wait(
+    victim, capture, sms_outbox, mailoutbox
+):
+    """The phisher with password and SIM started; the owner, warned by the start notice,
+    freezes the account. The phisher's code that arrived before the freeze starts no wait,
+    and no new code goes out: the frozen page, and nothing written."""
+    user, _codes = victim
+    phisher = lost_2fa(capture, browser(ip="203.0.113.91", user_agent="Phish/4"))
+    assert phisher.start(identifier=ACCOUNT_PHONE, password=PASSWORD).status_code == 302
+    phisher.send("phone")
+    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
+    User.objects.filter(pk=user.pk).update(frozen_at=timezone.now())
+    texts_before, events_before = len(sms_outbox), SecurityEvent.objects.count()
+
+    assert phisher.send("phone").status_code == 403
+    assert phisher.verify("phone", code).status_code == 403
+    assert len(sms_outbox) == texts_before
+    assert SecurityEvent.objects.count() == events_before
+    attempt = phisher.attempt
+    assert attempt.status == Status.PROVING and attempt.wait_ends_at is None
+    assert not SelfServiceCancelLink.objects.filter(attempt=attempt).exists()

@@ -87,8 +87,9 @@ def test_password_and_phone_code_start_a_24_hour_wait_every_contact_can_stop(
         .order_by("seq")
         .values_list("type", flat=True)
     )
-    assert types[-3:] == [
+    assert types[-4:] == [
         "self_service_requested",
+        "self_service_code_sent",
         "self_service_proof_added",
         "self_service_wait_started",
     ]
@@ -482,3 +483,29 @@ def test_an_attempt_nobody_finished_gives_way_to_a_new_one_that_waits_again(
         assert old.status == Status.ABANDONED
         assert first.finish().status_code == 302
     assert not User.objects.get(pk=customer[0].pk).reenrolment_required
+
+
+def test_only_a_just_used_passkey_of_the_account_is_a_proof(customer, capture):
+    """The service behind the passkey ceremony: another account's passkey, or one of the
+    account's passkeys never used, proves nothing and writes nothing."""
+    from accounts.services.audit import AuditContext as Context
+    from recovery.self_service import PasskeyOutcome, self_service_passkey_prove
+    from tests.accounts.test_passkeys import passkey_for
+    from tests.factories import UserFactory
+
+    user, _codes = customer
+    path = lost_2fa(capture)
+    path.start(identifier=ACCOUNT_EMAIL, password=PASSWORD)
+    attempt = path.attempt
+    strangers = passkey_for(UserFactory(email="other@example.net", phone=None), used=True)
+    unused = passkey_for(user, used=False)
+    events = SecurityEvent.objects.count()
+    for passkey in (strangers, unused):
+        outcome = self_service_passkey_prove(
+            attempt=attempt, passkey_id=passkey.pk, context=Context()
+        )
+        assert outcome == PasskeyOutcome.REFUSED
+    attempt.refresh_from_db()
+    assert [p["method"] for p in attempt.proofs] == ["password"]
+    assert attempt.status == Status.PROVING
+    assert SecurityEvent.objects.count() == events
