@@ -124,14 +124,24 @@ def account_restrictions(*, user: User, now: datetime | None = None) -> AccountR
     )
 
 
+# The second factors a revocation can remove (`revoke_2fa --factors`), all by default.
+REVOCABLE_FACTORS = ("totp", "backup", "passkey")
+
+
 @dataclass(frozen=True)
 class RevocationForecast:
-    """What a revocation of `selected` customers will cost: self-service, agents, SMS."""
+    """What a revocation of `selected` customers will cost: self-service, agents, SMS.
+
+    `factors` are the second factors the revocation removes: backup codes and passkeys
+    count toward self-service only when the revocation keeps them.
+    """
 
     selected: int
     with_phone: int
     with_verified_email: int
     with_backup_codes: int
+    with_passkey: int
+    factors: tuple[str, ...]
     self_service: int
     agent_cases: int
     cases_per_agent_hour: float
@@ -144,12 +154,24 @@ class RevocationForecast:
     def self_service_share(self) -> float:
         return round(self.self_service / self.selected, 4) if self.selected else 0.0
 
+    @property
+    def backup_codes_kept(self) -> bool:
+        return "backup" not in self.factors
+
+    @property
+    def passkeys_kept(self) -> bool:
+        return "passkey" not in self.factors
+
     def as_dict(self) -> dict:
         return {
             "selected": self.selected,
+            "factors_removed": list(self.factors),
             "with_phone": self.with_phone,
             "with_verified_email": self.with_verified_email,
             "with_backup_codes": self.with_backup_codes,
+            "backup_codes_kept": self.backup_codes_kept,
+            "with_passkey": self.with_passkey,
+            "passkeys_kept": self.passkeys_kept,
             "self_service": self.self_service,
             "self_service_share": self.self_service_share,
             "agent_cases": self.agent_cases,
@@ -161,16 +183,28 @@ class RevocationForecast:
         }
 
 
+SELF_SERVICE_ACTIONS = (
+    Action.SELF_SERVICE_LOST_FACTOR,
+    Action.SELF_SERVICE_NEW_EMAIL,
+    Action.SELF_SERVICE_APP_WITH_PASSKEY,
+)
+
+
 def revocation_forecast(
-    *, users: QuerySet[User], now: datetime | None = None
+    *,
+    users: QuerySet[User],
+    factors: tuple[str, ...] = REVOCABLE_FACTORS,
+    now: datetime | None = None,
 ) -> RevocationForecast:
     """The load a revocation of `users` puts on self-service and on the agents.
 
     A customer can recover alone when the methods they still hold after the revocation
-    fill a self-service rule of the policy table (accounts.policy); the revocation removes
-    the authenticator and the backup codes, so what is left is the password, a code to the
-    phone on file and a code to a verified email. Everyone else becomes an agent case,
-    worked at the agents' handling rate (support.selectors.agent_handling_rate).
+    fill a self-service rule of the policy table (accounts.policy): the password, a code to
+    the phone on file, a code to a verified email, and the backup codes and passkeys that
+    the revocation's `factors` leave in place (it removes the authenticator app always).
+    Those who had backup codes or a passkey are counted either way; only kept ones count
+    toward self-service. Everyone else becomes an agent case, worked at the agents'
+    handling rate (support.selectors.agent_handling_rate).
     """
     # The queue belongs to support, which builds on accounts: read it at call time.
     from support.selectors import agent_handling_rate
@@ -186,30 +220,35 @@ def revocation_forecast(
                 )
             ),
             has_backup_codes=Exists(BackupCode.objects.filter(device__user=OuterRef("pk"))),
+            has_passkey=Exists(
+                WebAuthnCredential.objects.filter(user=OuterRef("pk"), confirmed=True)
+            ),
             has_password=~Q(password__startswith=UNUSABLE_PASSWORD_PREFIX) & ~Q(password=""),
         )
-        .values("has_phone", "has_verified_email", "has_backup_codes", "has_password")
+        .values(
+            "has_phone", "has_verified_email", "has_backup_codes", "has_passkey", "has_password"
+        )
         .annotate(n=Count("id"))
     )
-    selected = with_phone = with_email = with_codes = self_service = 0
+    selected = with_phone = with_email = with_codes = with_passkey = self_service = 0
     for combo in combos:
         count = combo["n"]
         selected += count
         with_phone += count * combo["has_phone"]
         with_email += count * combo["has_verified_email"]
         with_codes += count * combo["has_backup_codes"]
+        with_passkey += count * combo["has_passkey"]
         held = {
             Method.PASSWORD: combo["has_password"],
             Method.PHONE_CODE: combo["has_phone"],
             Method.EMAIL_CODE: combo["has_verified_email"],
+            Method.BACKUP_CODE: combo["has_backup_codes"] and "backup" not in factors,
+            Method.AUTHENTICATOR: combo["has_passkey"] and "passkey" not in factors,
             # A new address is the requester's own: anyone can prove one.
             Method.NEW_EMAIL_CODE: True,
         }
         proofs = [Proof(method=method, at=now) for method, has in held.items() if has]
-        if any(
-            policy_check(action, proofs, now=now)
-            for action in (Action.SELF_SERVICE_LOST_FACTOR, Action.SELF_SERVICE_NEW_EMAIL)
-        ):
+        if any(policy_check(action, proofs, now=now) for action in SELF_SERVICE_ACTIONS):
             self_service += count
     texts_by_country: dict[int, int] = {}
     for phone in (
@@ -232,6 +271,8 @@ def revocation_forecast(
         with_phone=with_phone,
         with_verified_email=with_email,
         with_backup_codes=with_codes,
+        with_passkey=with_passkey,
+        factors=tuple(factors),
         self_service=self_service,
         agent_cases=agent_cases,
         cases_per_agent_hour=rate.cases_per_hour,

@@ -32,6 +32,7 @@ from accounts.models import (
     SecurityEvent,
     User,
 )
+from accounts.selectors import REVOCABLE_FACTORS
 from accounts.services.audit import security_events_append_many
 from accounts.services.pg_arrays import pg_int_array, pg_token_array
 from notifications.models import Notification
@@ -49,7 +50,7 @@ SMS_OVER_BUDGET = "over the daily SMS budget of its country"
 # The second factors a campaign can remove (`revoke_2fa --factors`); all by default. An
 # incident that exposed TOTP secrets leaves the passkeys, whose private keys never left
 # the customers' devices: `--factors totp,backup`.
-FACTORS = ("totp", "backup", "passkey")
+FACTORS = REVOCABLE_FACTORS
 
 
 def revocation_factors_parse(value: str | None) -> tuple[str, ...]:

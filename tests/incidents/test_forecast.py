@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import timedelta
 from io import StringIO
 
@@ -11,6 +12,7 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.utils import timezone
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import BackupCode, BackupCodeDevice, User
 from accounts.selectors import revocation_forecast
@@ -168,3 +170,67 @@ def test_a_users_file_lists_the_lines_that_match_no_customer(tmp_path, populatio
     assert result["count"] == 1
     assert result["unmatched"] == ["nobody@example.com", staff.email, "99999999"]
     assert "3 lines of" in err.getvalue() and "nobody@example.com" in err.getvalue()
+
+
+def _passkey(user: User) -> None:
+    WebAuthnCredential.objects.create(
+        user=user,
+        name="Passkey 1",
+        confirmed=True,
+        credential_id=secrets.token_bytes(32),
+        public_key=secrets.token_bytes(77),
+        sign_count=0,
+    )
+
+
+@pytest.fixture
+def kept_factor_groups(population):
+    """Beside the 31: customers whose way back depends on what the revocation keeps.
+
+    | group | n | phone | password | backup codes | passkey | alone when kept?        |
+    | g     | 3 | no    | yes      | no           | yes     | passkey kept: password + passkey |
+    | h     | 2 | yes   | no       | yes          | no      | codes kept: backup code + phone  |
+    """
+    for user in _group("g", 3, phone=False, verified=False, password=True, codes=False):
+        _passkey(user)
+    _group("h", 2, phone=True, verified=False, password=False, codes=True)
+
+
+@pytest.mark.parametrize(
+    ("factors", "self_service", "codes_kept", "passkeys_kept"),
+    [
+        ("totp,backup,passkey", 22, False, False),
+        ("totp,backup", 25, False, True),
+        ("totp,passkey", 24, True, False),
+        ("totp", 27, True, True),
+    ],
+)
+def test_backup_codes_and_passkeys_count_only_when_the_revocation_keeps_them(
+    kept_factor_groups, queue_history, factors, self_service, codes_kept, passkeys_kept
+):
+    """revoke_2fa removes backup codes by default, so they never count toward self-service
+    then (group d and h stay agent cases); how many had them is still reported, and the
+    text says whether they count. The same figures in --json and in text."""
+    out = StringIO()
+    call_command("revoke_2fa", "--all", "--dry-run", "--json", "--factors", factors, stdout=out)
+    forecast = json.loads(out.getvalue())["forecast"]
+    assert forecast["selected"] == 36
+    assert forecast["with_backup_codes"] == 16
+    assert forecast["with_passkey"] == 3
+    assert forecast["factors_removed"] == factors.split(",")
+    assert (forecast["backup_codes_kept"], forecast["passkeys_kept"]) == (
+        codes_kept,
+        passkeys_kept,
+    )
+    assert forecast["self_service"] == self_service
+    assert forecast["agent_cases"] == 36 - self_service
+
+    out = StringIO()
+    call_command("revoke_2fa", "--all", "--dry-run", "--factors", factors, stdout=out)
+    text = out.getvalue()
+    codes_words = "kept by this revocation" if codes_kept else "removed by this revocation"
+    passkey_words = "kept by this revocation" if passkeys_kept else "removed by this revocation"
+    assert f"with unused backup codes: 16 ({codes_words}" in text
+    assert f"with a passkey:           3 ({passkey_words}" in text
+    assert f"can recover by themselves: {self_service} ({self_service / 36:.1%})" in text
+    assert f"expected agent cases:     {36 - self_service}" in text

@@ -132,7 +132,13 @@ class Command(BaseCommand):
                 self.stderr.write(f"  {line}")
         count = users.count()
         if options["dry_run"]:
-            self._forecast_write(users, count=count, unmatched=unmatched, as_json=options["json"])
+            self._forecast_write(
+                users,
+                count=count,
+                unmatched=unmatched,
+                factors=tuple(selection["factors"]),
+                as_json=options["json"],
+            )
             return None
         if not (options["reason"] or "").strip():
             raise CommandError("--reason is required.")
@@ -144,9 +150,17 @@ class Command(BaseCommand):
             reason=options["reason"], operator=getpass.getuser(), users=users, selection=selection
         )
 
-    def _forecast_write(self, users, *, count: int, unmatched: list[str], as_json: bool) -> None:
+    def _forecast_write(
+        self,
+        users,
+        *,
+        count: int,
+        unmatched: list[str],
+        factors: tuple[str, ...],
+        as_json: bool,
+    ) -> None:
         sample = list(users.order_by("pk").values_list("email", flat=True)[:10])
-        forecast = revocation_forecast(users=users)
+        forecast = revocation_forecast(users=users, factors=factors)
         if as_json:
             self.stdout.write(
                 json.dumps(
@@ -173,8 +187,11 @@ class Command(BaseCommand):
             f"  selected:                 {forecast.selected}\n"
             f"  with a phone on file:     {forecast.with_phone}\n"
             f"  with a verified email:    {forecast.with_verified_email}\n"
+            f"  removes:                  {', '.join(forecast.factors)}\n"
             f"  with unused backup codes: {forecast.with_backup_codes} "
-            "(the revocation removes them)\n"
+            f"({_kept_words(forecast.backup_codes_kept)})\n"
+            f"  with a passkey:           {forecast.with_passkey} "
+            f"({_kept_words(forecast.passkeys_kept)})\n"
             f"  can recover by themselves: {forecast.self_service} "
             f"({forecast.self_service_share:.1%})\n"
             f"  expected agent cases:     {forecast.agent_cases}\n"
@@ -182,3 +199,9 @@ class Command(BaseCommand):
             f"{forecast.cases_per_agent_hour} cases per agent-hour ({rate_from})\n"
             f"  campaign texts over today's SMS budget: {forecast.texts_over_budget}"
         )
+
+
+def _kept_words(kept: bool) -> str:
+    if kept:
+        return "kept by this revocation: they count toward self-service below"
+    return "removed by this revocation: they do not count toward self-service below"
