@@ -5,6 +5,7 @@ from __future__ import annotations
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import BackupCode, User
 from accounts.policy import Action, Method, Proof, policy_check
@@ -18,7 +19,8 @@ SELF_SERVICE_ACTIONS = {
 
 def account_provable_methods(*, user: User) -> list[Method]:
     """The methods the account's data allows someone to prove: a usable password, a phone
-    on file, a verified login email, unused backup codes, a confirmed authenticator."""
+    on file, a verified login email, unused backup codes, a confirmed authenticator app or
+    passkey."""
     methods = []
     if user.has_usable_password():
         methods.append(Method.PASSWORD)
@@ -28,9 +30,13 @@ def account_provable_methods(*, user: User) -> list[Method]:
         methods.append(Method.EMAIL_CODE)
     if BackupCode.objects.filter(device__user=user).exists():
         methods.append(Method.BACKUP_CODE)
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists() or _has_passkey(user):
         methods.append(Method.AUTHENTICATOR)
     return methods
+
+
+def _has_passkey(user: User) -> bool:
+    return WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
 
 
 def account_self_service_paths(
@@ -45,6 +51,9 @@ def account_self_service_paths(
         return []
     now = timezone.now()
     methods = account_provable_methods(user=user) if methods is None else methods
+    # Self-service takes a passkey as the authenticator, never the app the customer lost.
+    if Method.AUTHENTICATOR in methods and not _has_passkey(user):
+        methods = [method for method in methods if method != Method.AUTHENTICATOR]
     paths = []
     for kind, action in SELF_SERVICE_ACTIONS.items():
         brought = [Method.NEW_EMAIL_CODE] if kind == SelfServiceRecovery.Kind.NEW_EMAIL else []

@@ -150,3 +150,19 @@ def test_the_switch_sends_every_matched_request_to_the_agents(capture, settings)
 def test_the_hub_links_both_paths(client):
     html = client.get(reverse("recover_hub")).content.decode()
     assert reverse("recover_lost_2fa") in html and reverse("recover_new_email") in html
+
+
+def test_only_a_passkey_is_an_authenticator_the_lost_2fa_path_can_take():
+    """/recover/lost-2fa/ accepts a passkey as the second method, never the authenticator
+    app the customer lost: password + app alone leads to no self-service path; password +
+    a passkey leads to the lost-2fa path."""
+    from tests.accounts.test_passkeys import passkey_for
+
+    user, _codes = customer_account(email="app.only@example.org", phone=None)
+    EmailAddress.objects.filter(user=user).update(verified=False)
+    BackupCode.objects.filter(device__user=user).delete()
+    assert set(account_provable_methods(user=user)) == {"password", "authenticator"}
+    assert account_self_service_paths(user=user) == []
+
+    passkey_for(user)
+    assert account_self_service_paths(user=user) == [Kind.LOST_FACTOR]
