@@ -195,12 +195,19 @@ class Decision:
         return self.allowed
 
 
-def policy_check(action: Action, proofs: Iterable[Proof], *, now: datetime) -> Decision:
+def policy_check(
+    action: Action,
+    proofs: Iterable[Proof],
+    *,
+    now: datetime,
+    unavailable: frozenset[Method] = frozenset(),
+) -> Decision:
     """Whether `proofs` (all of ONE requester) satisfy `action`'s rule at `now`.
 
     Proofs outside the rule's window and documents without two different staff members do
     not count. Approval is not a proof: a rule with `approval` answers `needs_approval`,
-    and the service that acts checks the approval bound to its change.
+    and the service that acts checks the approval bound to its change. `unavailable`
+    methods (those the requester's path cannot take) are left out of what is missing.
     """
     rule = POLICY[action]
     methods = frozenset(p.method for p in proofs if p.counts and now - p.at <= rule.window)
@@ -215,7 +222,9 @@ def policy_check(action: Action, proofs: Iterable[Proof], *, now: datetime) -> D
     return Decision(
         action=action,
         allowed=False,
-        missing=tuple(_slot_in_words(slot - methods) for slot in best),
+        missing=tuple(
+            _slot_in_words((slot - methods - unavailable) or (slot - methods)) for slot in best
+        ),
         needs_approval=rule.approval,
     )
 

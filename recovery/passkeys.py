@@ -16,6 +16,7 @@ from django.contrib.auth import login as auth_login
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp import login as otp_login
 from django_otp_webauthn import exceptions as webauthn_errors
 from django_otp_webauthn import views as webauthn_views
@@ -32,6 +33,13 @@ from recovery.self_service import (
 )
 
 logger = getLogger(__name__)
+
+REFUSALS = {
+    SelfServiceRefused.ALREADY_WAITING: gettext_lazy(
+        "A recovery of this account is already in its waiting period. Every contact on file "
+        "was told about it and can stop it."
+    ),
+}
 
 # The ceremony's challenge, kept apart from the sign-in ceremony's and tied to one attempt.
 PASSKEY_STATE_SESSION_KEY = "recovery_lost_factor_passkey_state"
@@ -104,8 +112,10 @@ class LostFactorPasskeyComplete(
                 passkey_id=device.pk,
                 context=AuditContext.from_request(request),  # type: ignore[arg-type]
             )
-        except SelfServiceRefused:
-            raise PasskeyRefused(detail=_("This account is frozen")) from None
+        except SelfServiceRefused as refused:
+            raise PasskeyRefused(
+                detail=REFUSALS.get(refused.reason, _("This account is frozen"))
+            ) from None
         if outcome == PasskeyOutcome.REFUSED:
             raise webauthn_errors.InvalidState()
         if outcome == PasskeyOutcome.SIGNED_IN:

@@ -498,9 +498,18 @@ def self_service_passkey_offered(*, attempt: SelfServiceRecovery) -> bool:
 
 
 def self_service_missing(*, attempt: SelfServiceRecovery) -> tuple:
-    """What the policy still needs from this attempt, in words."""
+    """What the policy still needs from this attempt, in words: an authenticator only when
+    the account has a passkey (the lost app is never one this path can take)."""
+    unavailable = (
+        frozenset()
+        if self_service_passkey_offered(attempt=attempt)
+        else frozenset({Method.AUTHENTICATOR})
+    )
     return policy_check(
-        ACTIONS[Kind(attempt.kind)], attempt_proofs(attempt), now=timezone.now()
+        ACTIONS[Kind(attempt.kind)],
+        attempt_proofs(attempt),
+        now=timezone.now(),
+        unavailable=unavailable,
     ).missing
 
 

@@ -509,3 +509,25 @@ def test_only_a_just_used_passkey_of_the_account_is_a_proof(customer, capture):
     assert [p["method"] for p in attempt.proofs] == ["password"]
     assert attempt.status == Status.PROVING
     assert SecurityEvent.objects.count() == events
+
+
+def test_the_page_offers_a_passkey_only_to_an_account_that_has_one(customer, capture):
+    """Without a passkey the page asks for a code to a contact and names no authenticator
+    (the app is what was lost); with one, it offers the passkey ceremony too."""
+    from tests.accounts.test_passkeys import passkey_for
+
+    user, _codes = customer
+    path = lost_2fa(capture)
+    path.start(identifier=ACCOUNT_EMAIL, password=PASSWORD)
+    page = path.get().content.decode()
+    assert (
+        "Still needed: one of: a code sent to the phone on file; a code sent to the email on "
+        "file</p>" in page
+    )
+    assert "passkey" not in page.lower()
+
+    passkey_for(user)
+    page = path.get().content.decode()
+    assert 'id="passkey-verification-placeholder"' in page
+    assert "/recover/lost-2fa/passkey/begin/" in page
+    assert "a passkey" in page
