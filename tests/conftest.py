@@ -14,6 +14,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 
 from notifications.sms import backends as sms_backends
 
@@ -35,6 +36,15 @@ def service_missing(reason: str) -> None:
     if os.environ.get("REQUIRE_SERVICES") == "1":
         pytest.fail(f"required service not available: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a German request earlier in the same
+    thread would otherwise leave German active for services called directly."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
