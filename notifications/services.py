@@ -115,6 +115,27 @@ def notification_queue(
     )
 
 
+def notifications_queue_many(rows: Sequence[Notification]) -> list[Notification]:
+    """`notification_queue(..., enqueue=False)` for many unsaved rows, in two statements.
+
+    Returns the stored rows in the order given: for a key already used, the existing row.
+    Security notices are refused as there.
+    """
+    for row in rows:
+        if row.template_key.startswith("security/"):
+            raise NoticeRefused(row.template_key)
+    if not rows:
+        return []
+    for row, reference in zip(rows, notification_references_new(len(rows)), strict=True):
+        row.status = Notification.Status.PENDING
+        row.reference = reference
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    stored = Notification.objects.in_bulk(
+        [row.idempotency_key for row in rows], field_name="idempotency_key"
+    )
+    return [stored[row.idempotency_key] for row in rows]
+
+
 def notifications_deliver_after_commit(notification_ids: Sequence[int]) -> None:
     """Send the rows from this process, in one go, once the current transaction commits.
 

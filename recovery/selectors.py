@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from allauth.account.models import EmailAddress
+from django.db.models import F
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
@@ -21,17 +24,45 @@ def account_provable_methods(*, user: User) -> list[Method]:
     """The methods the account's data allows someone to prove: a usable password, a phone
     on file, a verified login email, unused backup codes, a confirmed authenticator app or
     passkey."""
-    methods = []
-    if user.has_usable_password():
-        methods.append(Method.PASSWORD)
-    if user.phone:
-        methods.append(Method.PHONE_CODE)
-    if EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists():
-        methods.append(Method.EMAIL_CODE)
-    if BackupCode.objects.filter(device__user=user).exists():
-        methods.append(Method.BACKUP_CODE)
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists() or _has_passkey(user):
-        methods.append(Method.AUTHENTICATOR)
+    return accounts_provable_methods(users=[user])[user.pk]
+
+
+def accounts_provable_methods(*, users: Sequence[User]) -> dict[int, list[Method]]:
+    """`account_provable_methods` for many accounts at once, in four queries whatever
+    their number (triage asks it of a whole batch of requests)."""
+    ids = {user.pk for user in users}
+    if not ids:
+        return {}
+    # The login email itself, verified (compared as PostgreSQL compares `iexact`).
+    email_verified = set(
+        EmailAddress.objects.filter(
+            user_id__in=ids, verified=True, email__iexact=F("user__email")
+        ).values_list("user_id", flat=True)
+    )
+    with_backup_codes = set(
+        BackupCode.objects.filter(device__user_id__in=ids).values_list("device__user_id", flat=True)
+    )
+    with_authenticator = set(
+        TOTPDevice.objects.filter(user_id__in=ids, confirmed=True).values_list("user_id", flat=True)
+    ) | set(
+        WebAuthnCredential.objects.filter(user_id__in=ids, confirmed=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    methods: dict[int, list[Method]] = {}
+    for user in users:
+        found = []
+        if user.has_usable_password():
+            found.append(Method.PASSWORD)
+        if user.phone:
+            found.append(Method.PHONE_CODE)
+        if user.pk in email_verified:
+            found.append(Method.EMAIL_CODE)
+        if user.pk in with_backup_codes:
+            found.append(Method.BACKUP_CODE)
+        if user.pk in with_authenticator:
+            found.append(Method.AUTHENTICATOR)
+        methods[user.pk] = found
     return methods
 
 

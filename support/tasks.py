@@ -6,9 +6,15 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True)
-def case_triage_task(case_id: int, notification_ids: list[int] | None = None) -> str:
-    from support.services import case_triage
+def case_triage_task(
+    case_id: int | None = None, notification_ids: list[int] | None = None
+) -> str | dict[str, int]:
+    """Triage every case waiting for it, in batches; or the one case named (a task queued
+    before triage went by batch)."""
+    from support.services.cases import case_triage, cases_triage_due
 
+    if case_id is None:
+        return cases_triage_due()
     return case_triage(case_id=case_id, also_send=notification_ids or ())
 
 

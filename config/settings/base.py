@@ -114,7 +114,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": REDIS_URL,
         }
     }
@@ -205,6 +205,9 @@ NOT_ME_LINK_DAYS = env.int("DJANGO_NOT_ME_LINK_DAYS", default=7)
 CASE_LINK_DAYS = env.int("DJANGO_CASE_LINK_DAYS", default=30)
 # How long a request's status links still open its page after it closed.
 CASE_LINK_DAYS_AFTER_CLOSE = env.int("DJANGO_CASE_LINK_DAYS_AFTER_CLOSE", default=7)
+# Cases one triage transaction takes at most: in a flood, a few statements per batch rather
+# than per case.
+CASE_TRIAGE_BATCH_SIZE = env.int("DJANGO_CASE_TRIAGE_BATCH_SIZE", default=200)
 # Support queue: how long a claim lasts without agent activity, the proofs re-authentication
 # needs without a supervisor, the life of the recovery link and the email-change wait.
 CASE_LEASE_MINUTES = env.int("DJANGO_CASE_LEASE_MINUTES", default=20)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from accounts.contacts import mask_email
@@ -31,8 +35,9 @@ from notifications.services import (
     REFERENCE_ALPHABET,
     notification_queue,
     notifications_deliver_after_commit,
+    notifications_queue_many,
 )
-from recovery.selectors import account_provable_methods, account_self_service_paths
+from recovery.selectors import account_self_service_paths, accounts_provable_methods
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,
@@ -45,6 +50,12 @@ from support.models import (
     RecoveryLink,
 )
 from support.tasks import case_triage_task
+
+logger = logging.getLogger(__name__)
+
+# Set while a triage task is on its way: the requests meanwhile need not ask for another.
+TRIAGE_DUE_KEY = "support:case-triage-due"
+TRIAGE_DUE_KEY_SECONDS = 10
 
 # Resolutions made by triage alone, which the customer can send on to an agent.
 DEFLECTIONS = RecoveryCase.AUTOMATED_RESOLUTIONS
@@ -188,13 +199,13 @@ def _case_open_once(
             _case_join_record(request=case, case=existing)
         for upload in files or []:
             _evidence_store(case=case, upload=upload)
-        token, link_notice = case_link_issue(
+        token, _link_notice = case_link_issue(
             case=case, email_to=contact_email, enqueue=existing is not None and not public
         )
         if existing is None or public:
             # Triage is the first thing a worker does with the case: it records a join, or
             # sends the status link together with its own messages, in one delivery.
-            enqueue_after_commit(case_triage_task, case.pk, [link_notice.pk] if link_notice else [])
+            case_triage_request()
     return CaseOpened(case=case, link_token=token)
 
 
@@ -238,80 +249,237 @@ def _evidence_store(*, case: RecoveryCase, upload: UploadedFile) -> CaseEvidence
 
 
 def case_triage(*, case_id: int, also_send: Sequence[int] = ()) -> str:
-    """Deflect the common wrong-email case; queue everything else for an agent.
+    """Triage one case (see `_cases_triage_locked`); the sweep's way for a lost task.
 
-    A phone that belongs to an account whose email the customer did not type means they
-    are on the wrong address: the account's own phone and email are told which one it is.
-    Triage runs in a worker, which sends those messages and the outbox rows `also_send`
-    (the opening request's status link) itself, in one delivery after the commit.
+    Triage runs in a worker, which sends the case's messages and the outbox rows
+    `also_send` (the opening request's status link) itself, in one delivery after the commit.
     """
     with transaction.atomic():
-        outcome, notices = _case_triage_locked(case_id)
+        cases = list(_untriaged_for_update().filter(pk=case_id))
+        outcomes, notices = _cases_triage_locked(cases)
         notifications_deliver_after_commit([*also_send, *(n.pk for n in notices)])
-    return outcome
+    return outcomes.get(case_id, "skipped")
 
 
-def _case_triage_locked(case_id: int) -> tuple[str, list[Notification]]:
-    case = (
-        # Lock the case row only: matched_user is a nullable (outer) join, which
-        # PostgreSQL refuses to lock.
-        RecoveryCase.objects.select_for_update(of=("self",))
+def case_triage_request() -> None:
+    """Ask a worker to triage what is waiting, once the current transaction commits.
+
+    In a flood of requests one task triages many cases: a request that finds a triage
+    already asked for (a key in the cache, which the task clears before it looks) asks for
+    none. A key whose task was lost ends with its timeout, and the sweep triages whatever
+    waited meanwhile.
+    """
+
+    def ask() -> None:
+        try:
+            if cache.add(TRIAGE_DUE_KEY, 1, timeout=TRIAGE_DUE_KEY_SECONDS):
+                case_triage_task.delay()
+        except Exception:
+            logger.warning("Could not ask for triage; the sweep will triage the cases")
+
+    transaction.on_commit(ask)
+
+
+def cases_triage_due(*, batch_size: int | None = None) -> dict[str, int]:
+    """Triage the cases waiting for it a batch at a time, until none is left.
+
+    Each batch is one transaction of a few statements whatever its size; two workers take
+    different cases (SKIP LOCKED). The batch's messages and its requests' status-link
+    emails are sent by this worker after the batch commits. Returns the count per outcome.
+    """
+    size = batch_size or settings.CASE_TRIAGE_BATCH_SIZE
+    # Cleared before looking: a case opened from now on asks for a triage of its own.
+    cache.delete(TRIAGE_DUE_KEY)
+    counts: Counter[str] = Counter()
+    while True:
+        with transaction.atomic():
+            cases = list(_untriaged_for_update(skip_locked=True).order_by("pk")[:size])
+            outcomes, notices = _cases_triage_locked(cases, skip_locked=True)
+            links = _status_link_notices(case.pk for case in cases if case.pk in outcomes)
+            notifications_deliver_after_commit([*links, *(n.pk for n in notices)])
+        counts.update(outcomes.values())
+        # A request whose open case another worker holds is left for the next batch, or,
+        # after the last, triaged alone (it waits for that case's lock, holding no other).
+        left = [case.pk for case in cases if case.pk not in outcomes]
+        if len(cases) < size:
+            for case_id in left:
+                with transaction.atomic():
+                    links = _status_link_notices([case_id])
+                    counts[case_triage(case_id=case_id, also_send=links)] += 1
+            break
+    return dict(counts)
+
+
+def _untriaged_for_update(*, skip_locked: bool = False) -> QuerySet[RecoveryCase]:
+    # Lock the case rows only: matched_user is a nullable (outer) join, which PostgreSQL
+    # refuses to lock.
+    return (
+        RecoveryCase.objects.select_for_update(of=("self",), skip_locked=skip_locked)
         .select_related("matched_user")
         .filter(_untriaged())
-        .filter(pk=case_id)
-        .first()
     )
-    if case is None:
-        return "skipped", []
-    if case.merged_into_id is not None:
-        joined = RecoveryCase.objects.select_for_update().get(pk=case.merged_into_id)
-        _case_join_record(request=case, case=joined)
-        return "joined", []
+
+
+def _status_link_notices(case_ids: Iterable[int]) -> list[int]:
+    """The status-link emails of these requests still waiting to be sent (`case_open`
+    leaves them to triage)."""
+    keys = Concat(Value("case-link:"), Cast("pk", CharField()))
+    links = CaseLink.objects.filter(case_id__in=list(case_ids)).annotate(key=keys).values("key")
+    return list(
+        Notification.objects.filter(
+            idempotency_key__in=links, status=Notification.Status.PENDING
+        ).values_list("pk", flat=True)
+    )
+
+
+def _cases_triage_locked(
+    cases: Sequence[RecoveryCase], *, skip_locked: bool = False
+) -> tuple[dict[int, str], list[Notification]]:
+    """Triage locked untriaged cases together, in a few statements whatever their number.
+
+    A request that joined an open case records the join. A phone that belongs to an account
+    whose email the customer did not type means they are on the wrong address: the
+    account's own phone and email are told which one it is. A matched account whose data
+    allows a self-service path is led there. Everything else waits for an agent.
+    Returns each case's outcome and the messages to send; with `skip_locked`, a joined
+    request whose open case another transaction holds is left out.
+    """
+    joined = _joined_cases_lock(
+        [case for case in cases if case.merged_into_id is not None], skip_locked=skip_locked
+    )
+    hinted = [case for case in cases if case.merged_into_id is None and _on_the_wrong_email(case)]
+    hinted_ids = {case.pk for case in hinted}
+    matched = [
+        case
+        for case in cases
+        if case.merged_into_id is None
+        and case.pk not in hinted_ids
+        and case.kind == RecoveryCase.Kind.HELP
+        and case.matched_user is not None
+    ]
+    methods = accounts_provable_methods(
+        users=[case.matched_user for case in matched if case.matched_user is not None]
+    )
+    matched_ids = {case.pk for case in matched}
+    outcomes: dict[int, str] = {}
+    updates: dict[str, list[RecoveryCase]] = {"deflected": [], "self_service": [], "queued": []}
+    raised: dict[int, int] = {}
+    events: list[CaseEvent] = []
+
+    def event(case: RecoveryCase, type: CaseEvent.Type, **fields: Any) -> None:
+        events.append(CaseEvent(case=case, type=type, **{"details": {}, **fields}))
+
+    # One case after another, as triaging them one at a time would: the events (and their
+    # times) come in the same order.
+    for case in cases:
+        if case.merged_into_id is not None:
+            target = joined.get(case.merged_into_id)
+            if target is None:
+                continue
+            event(case, CaseEvent.Type.QUEUED, visible_to_customer=True)
+            event(
+                target,
+                CaseEvent.Type.JOINED,
+                details={"request": case.reference, "kind": case.kind},
+            )
+            if case.priority > target.priority:
+                target.priority = raised[target.pk] = case.priority
+            outcomes[case.pk] = "joined"
+            continue
+        if case.pk in hinted_ids:
+            # Whoever typed the number reads what a request for a number nobody has reads:
+            # the hint reached the account's own phone and email, and the page words it
+            # for both.
+            event(case, CaseEvent.Type.HINT_SENT)
+            outcomes[case.pk] = "deflected"
+        elif case.pk in matched_ids:
+            user = case.matched_user
+            assert user is not None  # matched
+            found = methods[user.pk]
+            paths = account_self_service_paths(user=user, methods=found)
+            details = {"could_prove": [str(m) for m in found], "self_service": paths}
+            if paths and settings.SELF_SERVICE_TRIAGE:
+                # The account's own data lets its owner prove two methods: the page leads
+                # there (in words for anyone), and the request reaches an agent only if the
+                # customer says it did not help. It reads as waiting, like a request nobody
+                # matched.
+                event(case, CaseEvent.Type.SELF_SERVICE_OFFERED, details=details)
+                outcomes[case.pk] = "self_service"
+            else:
+                # What the requester could still prove, for the agent who takes the case.
+                event(case, CaseEvent.Type.TRIAGED, details=details)
+                outcomes[case.pk] = "queued"
+        else:
+            outcomes[case.pk] = "queued"
+        updates[outcomes[case.pk]].append(case)
+        event(case, CaseEvent.Type.QUEUED, visible_to_customer=True)
+
+    notices = _login_email_hints_queue(hinted)
+    now = timezone.now()
+    closed = {"closed_at": now, "queued_at": now, "updated_at": now}
+    _cases_update(
+        updates["deflected"],
+        status=CaseStatus.RESOLVED,
+        resolution=RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT,
+        **closed,
+    )
+    _cases_update(
+        updates["self_service"],
+        status=CaseStatus.RESOLVED,
+        resolution=RecoveryCase.Resolution.SELF_SERVICE_OFFERED,
+        **closed,
+    )
+    _cases_update(updates["queued"], status=CaseStatus.WAITING, queued_at=now, updated_at=now)
+    for priority in set(raised.values()):
+        RecoveryCase.objects.filter(
+            pk__in=[pk for pk, value in raised.items() if value == priority]
+        ).update(priority=priority, updated_at=now)
+    CaseEvent.objects.bulk_create(events)
+    return outcomes, notices
+
+
+def _joined_cases_lock(
+    requests: Sequence[RecoveryCase], *, skip_locked: bool
+) -> dict[int, RecoveryCase]:
+    """Lock the open cases these requests joined, in one statement."""
+    ids = {case.merged_into_id for case in requests if case.merged_into_id is not None}
+    if not ids:
+        return {}
+    locked = RecoveryCase.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=ids)
+    return {case.pk: case for case in locked.order_by("pk")}
+
+
+def _on_the_wrong_email(case: RecoveryCase) -> bool:
+    """The phone typed belongs to the matched account, whose login email was not typed."""
     user = case.matched_user
-    typed = {case.contact_email, *case.emails_tried}
-    if (
+    return (
         case.kind == RecoveryCase.Kind.HELP
         and user is not None
-        and case.contact_phone
+        and bool(case.contact_phone)
         and user.phone == case.contact_phone
-        and user.email not in typed
-    ):
-        notices = login_email_hint_send(
-            user=user, idempotency_prefix=f"case:{case.pk}", enqueue=False
+        and user.email not in {case.contact_email, *case.emails_tried}
+    )
+
+
+def _cases_update(cases: Sequence[RecoveryCase], **fields: Any) -> None:
+    if cases:
+        RecoveryCase.objects.filter(pk__in=[case.pk for case in cases]).update(**fields)
+        for case in cases:
+            for name, value in fields.items():
+                setattr(case, name, value)
+
+
+def _login_email_hints_queue(cases: Sequence[RecoveryCase]) -> list[Notification]:
+    """`login_email_hint_send` for the accounts of many requests, in two statements."""
+    rows = [
+        row
+        for case in cases
+        if case.matched_user is not None
+        for row in _login_email_hint_rows(
+            user=case.matched_user, idempotency_prefix=f"case:{case.pk}"
         )
-        case.status = CaseStatus.RESOLVED
-        case.resolution = RecoveryCase.Resolution.WRONG_EMAIL_HINT_SENT
-        case.closed_at = case.queued_at = timezone.now()
-        case.save(update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"])
-        # Whoever typed the number reads what a request for a number nobody has reads: the
-        # hint reached the account's own phone and email, and the page words it for both.
-        case_event_add(case=case, type=CaseEvent.Type.HINT_SENT)
-        case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
-        return "deflected", notices
-    if case.kind == RecoveryCase.Kind.HELP and user is not None:
-        methods = account_provable_methods(user=user)
-        paths = account_self_service_paths(user=user, methods=methods)
-        details = {"could_prove": [str(m) for m in methods], "self_service": paths}
-        if paths and settings.SELF_SERVICE_TRIAGE:
-            # The account's own data lets its owner prove two methods: the page leads there
-            # (in words for anyone), and the request reaches an agent only if the customer
-            # says it did not help. It reads as waiting, like a request nobody matched.
-            case.status = CaseStatus.RESOLVED
-            case.resolution = RecoveryCase.Resolution.SELF_SERVICE_OFFERED
-            case.closed_at = case.queued_at = timezone.now()
-            case.save(
-                update_fields=["status", "resolution", "closed_at", "queued_at", "updated_at"]
-            )
-            case_event_add(case=case, type=CaseEvent.Type.SELF_SERVICE_OFFERED, details=details)
-            case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
-            return "self_service", []
-        # What the requester could still prove, for the agent who takes the case.
-        case_event_add(case=case, type=CaseEvent.Type.TRIAGED, details=details)
-    case.status = CaseStatus.WAITING
-    case.queued_at = timezone.now()
-    case.save(update_fields=["status", "queued_at", "updated_at"])
-    case_event_add(case=case, type=CaseEvent.Type.QUEUED, visible_to_customer=True)
-    return "queued", []
+    ]
+    return notifications_queue_many(rows)
 
 
 def login_email_hint_send(
@@ -321,8 +489,25 @@ def login_email_hint_send(
 
     `enqueue` as for `notification_queue`: a worker passes False and sends them itself.
     """
-    notices = [
+    return [
         notification_queue(
+            channel=Notification.Channel(row.channel),
+            recipient=row.recipient,
+            template_key=row.template_key,
+            idempotency_key=row.idempotency_key,
+            language=row.language,
+            account_id=row.account_id,
+            context=row.context,
+            enqueue=enqueue,
+        )
+        for row in _login_email_hint_rows(user=user, idempotency_prefix=idempotency_prefix)
+    ]
+
+
+def _login_email_hint_rows(*, user: User, idempotency_prefix: str) -> list[Notification]:
+    """The hint's outbox rows, unsaved: to the account's email, and to its phone if any."""
+    rows = [
+        Notification(
             channel=Notification.Channel.EMAIL,
             recipient=user.email,
             template_key="support/login_email_hint",
@@ -330,12 +515,11 @@ def login_email_hint_send(
             language=user.language,
             account_id=user.pk,
             context={"login_email": user.email},
-            enqueue=enqueue,
         )
     ]
     if user.phone:
-        notices.append(
-            notification_queue(
+        rows.append(
+            Notification(
                 channel=Notification.Channel.SMS,
                 recipient=user.phone,
                 template_key="support/login_email_hint",
@@ -343,10 +527,9 @@ def login_email_hint_send(
                 language=user.language,
                 account_id=user.pk,
                 context={"masked_email": mask_email(user.email)},
-                enqueue=enqueue,
             )
         )
-    return notices
+    return rows
 
 
 def _case_link_usable(case: RecoveryCase) -> bool:
@@ -700,6 +883,6 @@ def case_triage_sweep() -> int:
         .filter(created_at__lte=timezone.now() - settings.NOTIFICATION_SWEEP_AGE)
         .values_list("pk", flat=True)[:5000]
     )
-    for case_id in overdue:
-        enqueue_after_commit(case_triage_task, case_id)
+    if overdue:
+        enqueue_after_commit(case_triage_task)
     return len(overdue)
