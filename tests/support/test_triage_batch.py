@@ -8,7 +8,7 @@ import pytest
 from allauth.account.models import EmailAddress
 
 from notifications.models import Notification
-from support.models import CaseEvent, CasePriority, RecoveryCase
+from support.models import CasePriority, RecoveryCase
 from support.services.cases import case_open, case_triage, cases_triage_due
 from tests.factories import UserFactory
 from tests.recovery.self_service_helpers import customer_account
@@ -130,9 +130,7 @@ def what_triage_wrote(cases: list[RecoveryCase]) -> list[dict[str, Any]]:
     return seen
 
 
-def test_a_batch_of_mixed_requests_is_triaged_as_one_at_a_time_would(
-    django_assert_max_num_queries,
-):
+def test_a_batch_of_mixed_requests_is_triaged_as_one_at_a_time_would():
     one_at_a_time = open_mixed_requests("a", copies=2)
     for case in one_at_a_time:
         case_triage(case_id=case.pk)
@@ -155,7 +153,7 @@ def test_a_batch_of_mixed_requests_is_triaged_as_one_at_a_time_would(
 def test_a_batch_takes_the_same_few_queries_whatever_its_size(
     copies, django_assert_max_num_queries
 ):
-    cases = open_mixed_requests("a", copies=copies)
+    open_mixed_requests("a", copies=copies)
     # Locking the cases and the cases they joined, what the accounts allow (three reads),
     # the hints written and read back, three status updates and a priority, the events,
     # the status-link emails; and the transaction's savepoint.
