@@ -42,8 +42,9 @@ import redis
 
 from bench.common import ROOT, Result, drop_database, fresh_database, percentile
 
-# One Redis db for these benchmarks only: it is flushed before and after each run.
-BENCH_REDIS_URL = "redis://127.0.0.1:6379/7"
+# One Redis db for these benchmarks only: it is flushed before and after each run. Another
+# run on the same machine (a second checkout) picks its own with BENCH_REDIS_URL.
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 PYTHON = str(ROOT / ".venv/bin/python")
 
 # Limits high enough never to trip, written in the same shape as production's (an ip and a

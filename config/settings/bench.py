@@ -11,6 +11,8 @@ if not DATABASE_URL:
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="benchmark-only-secret-key-not-used-anywhere-else-0")
 AUDIT_KEY = env("DJANGO_AUDIT_KEY", default="benchmark-only-audit-key-not-used-anywhere-else")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# The project's URLs and the crisis benchmark's floor page (bench/urls.py).
+ROOT_URLCONF = "bench.urls"
 # Fast unless a benchmark measures what a password hash costs (the timing section).
 PASSWORD_HASHERS = env.list(
     "DJANGO_PASSWORD_HASHERS", default=["django.contrib.auth.hashers.MD5PasswordHasher"]
