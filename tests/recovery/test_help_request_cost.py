@@ -1,0 +1,111 @@
+"""What an anonymous POST to /recover/help/ costs in round trips to PostgreSQL and Redis.
+
+The crisis path is this form under a flood: every statement and command per request counts.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from support.models import CaseStatus, RecoveryCase
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def redis_cache(settings, redis_url):
+    """The production cache backend on the test Redis (rate limits, the triage key)."""
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": redis_url}}
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def redis_commands(monkeypatch) -> list[str]:
+    """The name of every command sent to Redis, in order."""
+    sent: list[str] = []
+    original = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        sent.append(str(args[0]).upper())
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    return sent
+
+
+def help_post(client: Client, token: str, phone: str) -> int:
+    return client.post(
+        reverse("recover_help"),
+        {
+            "csrfmiddlewaretoken": token,
+            "contact_email": "typed.wrong@example.net",
+            "contact_phone": phone,
+            "emails_tried": "",
+            "description": "I cannot sign in any more.",
+        },
+        REMOTE_ADDR="203.0.113.9",
+    ).status_code
+
+
+def test_an_anonymous_help_request_makes_few_round_trips(
+    redis_cache, redis_commands, django_capture_on_commit_callbacks
+):
+    account = UserFactory(phone="+4915123400001")
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("recover_help"))
+    token = client.cookies["csrftoken"].value
+    redis_commands.clear()
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks() as after_commit,
+    ):
+        assert help_post(client, token, account.phone) == 200
+
+    statements = [
+        q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
+    ]
+    # The account the contact data names and its open case, in two reads; the request, its
+    # first event, its status link and that link's email (written, and read back).
+    assert statements == ["SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT", "SELECT"]
+    # Redis answers before the view runs (fail closed); the rate limit is counted under
+    # allauth's lock: take it, read, write, give it back.
+    assert redis_commands == ["EXISTS", "SET", "GET", "SET", "DEL"], redis_commands
+    # After the commit, one command asks for triage: a worker takes the case in a batch.
+    redis_commands.clear()
+    for callback in after_commit:
+        callback()
+    assert redis_commands[0] == "SET", redis_commands
+    assert RecoveryCase.objects.get().status == CaseStatus.RESOLVED, "triaged (eager worker)"
+
+
+def test_a_flood_of_requests_asks_for_one_triage_while_one_is_on_its_way(
+    redis_cache, redis_commands, django_capture_on_commit_callbacks, settings
+):
+    """The first request's task is on its way (the key is set): the next ones ask nothing
+    of the broker."""
+    from support.services.cases import TRIAGE_DUE_KEY
+
+    client = Client(enforce_csrf_checks=True)
+    client.get(reverse("recover_help"))
+    token = client.cookies["csrftoken"].value
+    cache.set(TRIAGE_DUE_KEY, 1, timeout=30)
+    for i in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert help_post(client, token, f"+49152000000{i:02d}") == 200
+    assert RecoveryCase.objects.filter(status=CaseStatus.NEW).count() == 3, "left for the task"
+    assert "LPUSH" not in redis_commands, "no task sent"
+
+
+def test_the_cache_keeps_one_redis_client_per_pool(redis_cache):
+    backend = cache._cache
+    assert backend.get_client() is backend.get_client(write=True)
