@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from allauth.account.models import EmailAddress
 from django.db.models import F
@@ -27,12 +27,17 @@ def account_provable_methods(*, user: User) -> list[Method]:
     return accounts_provable_methods(users=[user])[user.pk]
 
 
-def accounts_provable_methods(*, users: Sequence[User]) -> dict[int, list[Method]]:
+def accounts_provable_methods(
+    *, users: Sequence[User], passkey_holders: set[int] | None = None
+) -> dict[int, list[Method]]:
     """`account_provable_methods` for many accounts at once, in four queries whatever
-    their number (triage asks it of a whole batch of requests)."""
+    their number (three when the caller has `accounts_with_passkey` already): triage asks
+    it of a whole batch of requests."""
     ids = {user.pk for user in users}
     if not ids:
         return {}
+    if passkey_holders is None:
+        passkey_holders = accounts_with_passkey(user_ids=ids)
     # The login email itself, verified (compared as PostgreSQL compares `iexact`).
     email_verified = set(
         EmailAddress.objects.filter(
@@ -44,11 +49,7 @@ def accounts_provable_methods(*, users: Sequence[User]) -> dict[int, list[Method
     )
     with_authenticator = set(
         TOTPDevice.objects.filter(user_id__in=ids, confirmed=True).values_list("user_id", flat=True)
-    ) | set(
-        WebAuthnCredential.objects.filter(user_id__in=ids, confirmed=True).values_list(
-            "user_id", flat=True
-        )
-    )
+    ) | (passkey_holders & ids)
     methods: dict[int, list[Method]] = {}
     for user in users:
         found = []
@@ -66,12 +67,17 @@ def accounts_provable_methods(*, users: Sequence[User]) -> dict[int, list[Method
     return methods
 
 
-def _has_passkey(user: User) -> bool:
-    return WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+def accounts_with_passkey(*, user_ids: Iterable[int]) -> set[int]:
+    """Which of these accounts hold a confirmed passkey."""
+    return set(
+        WebAuthnCredential.objects.filter(user_id__in=list(user_ids), confirmed=True).values_list(
+            "user_id", flat=True
+        )
+    )
 
 
 def account_self_service_paths(
-    *, user: User, methods: list[Method] | None = None
+    *, user: User, methods: list[Method] | None = None, has_passkey: bool | None = None
 ) -> list[SelfServiceRecovery.Kind]:
     """The self-service paths whose policy row the account's data can satisfy.
 
@@ -83,7 +89,9 @@ def account_self_service_paths(
     now = timezone.now()
     methods = account_provable_methods(user=user) if methods is None else methods
     # Self-service takes a passkey as the authenticator, never the app the customer lost.
-    if Method.AUTHENTICATOR in methods and not _has_passkey(user):
+    if Method.AUTHENTICATOR in methods and not (
+        bool(accounts_with_passkey(user_ids=[user.pk])) if has_passkey is None else has_passkey
+    ):
         methods = [method for method in methods if method != Method.AUTHENTICATOR]
     paths = []
     for kind, action in SELF_SERVICE_ACTIONS.items():

@@ -37,7 +37,11 @@ from notifications.services import (
     notifications_deliver_after_commit,
     notifications_queue_many,
 )
-from recovery.selectors import account_self_service_paths, accounts_provable_methods
+from recovery.selectors import (
+    account_self_service_paths,
+    accounts_provable_methods,
+    accounts_with_passkey,
+)
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,
@@ -357,9 +361,9 @@ def _cases_triage_locked(
         and case.kind == RecoveryCase.Kind.HELP
         and case.matched_user is not None
     ]
-    methods = accounts_provable_methods(
-        users=[case.matched_user for case in matched if case.matched_user is not None]
-    )
+    matched_users = [case.matched_user for case in matched if case.matched_user is not None]
+    passkey_holders = accounts_with_passkey(user_ids=[user.pk for user in matched_users])
+    methods = accounts_provable_methods(users=matched_users, passkey_holders=passkey_holders)
     matched_ids = {case.pk for case in matched}
     outcomes: dict[int, str] = {}
     updates: dict[str, list[RecoveryCase]] = {"deflected": [], "self_service": [], "queued": []}
@@ -396,7 +400,9 @@ def _cases_triage_locked(
             user = case.matched_user
             assert user is not None  # matched
             found = methods[user.pk]
-            paths = account_self_service_paths(user=user, methods=found)
+            paths = account_self_service_paths(
+                user=user, methods=found, has_passkey=user.pk in passkey_holders
+            )
             details = {"could_prove": [str(m) for m in found], "self_service": paths}
             if paths and settings.SELF_SERVICE_TRIAGE:
                 # The account's own data lets its owner prove two methods: the page leads
