@@ -34,17 +34,26 @@ from support.models import CaseEvent, CaseStatus, RecoveryCase  # noqa: E402
 from support.roles import is_supervisor  # noqa: E402
 from support.services.cases import case_event_add  # noqa: E402
 from support.services.queue import (  # noqa: E402
-    _CLAIM_NEXT_SQL,
-    _OPEN_TO_AGENT,
+    CLAIM_NEXT_SQL,
     case_claim_next,
     case_held_by,
     case_lease_renew,
+    claim_next_params,
 )
 
 CLOSE_SQL = (
     "UPDATE support_recoverycase SET status = 'resolved', claimed_by_id = NULL,"
     " closed_at = now() WHERE id = %s"
 )
+
+
+def close_on(django_connection, case_id: int) -> None:
+    """The smallest UPDATE that ends the claim, so the agent may claim again.
+
+    Sent through psycopg on Django's connection, exactly as the floor sends it on its own,
+    so that the loop around the claim costs every variant the same.
+    """
+    django_connection.connection.execute(CLOSE_SQL, [case_id])
 
 
 def case_claim_next_naive(*, agent: User) -> RecoveryCase | None:
@@ -94,10 +103,7 @@ class DjangoAgent:
         return None if case is None else case.pk
 
     def close(self, case_id: int) -> None:
-        # The smallest UPDATE that ends the claim, so the agent may claim again; sent as
-        # plain SQL so that the loop's own overhead stays small beside the claim measured.
-        with connection.cursor() as cursor:
-            cursor.execute(CLOSE_SQL, [case_id])
+        close_on(connection, case_id)
 
     def disconnect(self) -> None:
         connection.close()  # this thread's own connection
@@ -106,32 +112,18 @@ class DjangoAgent:
 class PlainAgent:
     """The floor: the product's own claim statement, sent through plain psycopg.
 
-    No ORM, no model instances, no supervisor look-up: what is left is the statement's cost
-    in PostgreSQL and the round trip, which the product's claim cannot go below.
+    The same statement and parameters, but no ORM, no model instance, no supervisor look-up:
+    what is left is the statement's cost in PostgreSQL and the round trip, which the
+    product's claim cannot go below.
     """
 
     def __init__(self, agent_id: int) -> None:
         self.agent_id = agent_id
-        self.sql = _CLAIM_NEXT_SQL.format(
-            case=RecoveryCase._meta.db_table, event=CaseEvent._meta.db_table, only=_OPEN_TO_AGENT
-        )
         self.conn = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
 
     def claim(self) -> int | None:
-        now = timezone.now()
-        row = self.conn.execute(
-            self.sql,
-            {
-                "statuses": [str(CaseStatus.WAITING)],
-                "agent": self.agent_id,
-                "claimed": str(CaseStatus.CLAIMED),
-                "lease": now + timedelta(minutes=settings.CASE_LEASE_MINUTES),
-                "now": now,
-                "event_type": str(CaseEvent.Type.CLAIMED),
-                "reserved_before": now - timedelta(minutes=settings.SUPPORT_RETURN_RESERVE_MINUTES),
-                "given_back_before": now - timedelta(minutes=settings.SUPPORT_GIVE_BACK_MINUTES),
-            },
-        ).fetchone()
+        params = claim_next_params(agent_id=self.agent_id)
+        row = self.conn.execute(CLAIM_NEXT_SQL[False], params).fetchone()
         return None if row is None else row[0]
 
     def close(self, case_id: int) -> None:
@@ -185,8 +177,7 @@ class PacedWorker(threading.Thread):
                 self.latencies.append((time.monotonic() - at) * 1000)
                 if case is not None:
                     self.claimed.append(case.pk)
-                    with connection.cursor() as cursor:
-                        cursor.execute(CLOSE_SQL, [case.pk])
+                    close_on(connection, case.pk)
                 due.append((at + self.interval, pk))
                 due.sort()
         finally:

@@ -14,15 +14,28 @@ figures say whether the locks or the machine set the pace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 import psycopg
+import redis
 
+from bench.bench_crisis import HELP, Flood
+from bench.bench_delivery import celery_workers
+from bench.bench_phone_lookup import (
+    LoadResult,
+    collectstatic,
+    django_env,
+    gunicorn,
+    load,
+    seed_accounts,
+)
 from bench.common import (
     ROOT,
     Result,
@@ -49,30 +62,36 @@ PACED_PROCESSES = 2
 PACED_CONNECTIONS = 4  # per process: one connection serves many agents, as a web process
 PACED_FULL_SECONDS = 60.0
 PACED_QUICK_SECONDS = 20.0
-# New waiting cases per second during the paced run: the crisis path's target rate.
-INTAKE_PER_SECOND = 300
+# Crisis intake beside the paced agents: help requests (one account each) by 8 clients,
+# on this benchmark's own Redis database.
+INTAKE_REQUESTS = 20_000
+INTAKE_QUICK_REQUESTS = 5_000
+INTAKE_CLIENTS = 8
+INTAKE_REDIS_URL = "redis://127.0.0.1:6379/5"
 # Connections left for everyone else on the server (other benchmarks, psql, tests).
 SPARE_CONNECTIONS = 10
 
-SEED_AGENTS_SQL = [
-    "INSERT INTO accounts_user (password, is_superuser, is_staff, is_active, date_joined,"
-    " email, phone, language, reenrolment_required) "
-    "SELECT '!', false, true, true, now(), 'agent' || i || '@bench.example', NULL, 'en', false "
-    "FROM generate_series(1, %(agents)s) AS i",
-    "INSERT INTO accounts_user_groups (user_id, group_id) "
-    "SELECT u.id, g.id FROM accounts_user u, auth_group g "
-    "WHERE u.is_staff AND g.name = 'Support agents'",
-]
+SEED_AGENTS_SQL = """
+WITH agents AS (
+    INSERT INTO accounts_user (password, is_superuser, is_staff, is_active, date_joined,
+        email, phone, language, reenrolment_required)
+    SELECT '!', false, true, true, now(), %(prefix)s || i || '@bench.example', NULL, 'en', false
+    FROM generate_series(1, %(agents)s) AS i
+    RETURNING id
+)
+INSERT INTO accounts_user_groups (user_id, group_id)
+SELECT agents.id, g.id FROM agents, auth_group g WHERE g.name = 'Support agents'
+"""
 
 # Waiting cases, mostly normal priority with some high and urgent ones, queued a second apart.
 SEED_CASES_SQL = (
     "INSERT INTO support_recoverycase (reference, kind, status, priority, contact_email,"
     " contact_phone, emails_tried, description, language, resolution, created_at, updated_at,"
-    " queued_at) "
+    " queued_at, reminders_sent) "
     "SELECT 'BN' || lpad(i::text, 8, '0'), 'help', 'waiting', "
     "CASE WHEN i %% 100 = 0 THEN 2 WHEN i %% 10 = 0 THEN 1 ELSE 0 END, "
     "'customer' || i || '@bench.example', '', '[]', '', 'en', '', "
-    "now() - make_interval(secs => %(n)s - i), now(), now() - make_interval(secs => %(n)s - i) "
+    "now() - make_interval(secs => %(n)s - i), now(), now() - make_interval(secs => %(n)s - i), 0 "
     "FROM generate_series(1, %(n)s) AS i"
 )
 
@@ -97,95 +116,97 @@ def _agent_count(url: str) -> int:
     return max(1, min(AGENTS, limit - used - SPARE_CONNECTIONS))
 
 
-def _seed_agents(url: str, agents: int) -> list[int]:
+def _seed_agents(url: str, agents: int, prefix: str = "agent") -> list[int]:
+    """`agents` support agents named <prefix><i>@bench.example; returns their ids."""
     with _connect(url) as conn:
-        for statement in SEED_AGENTS_SQL:
-            conn.execute(statement, {"agents": agents})
-        return [row[0] for row in conn.execute("SELECT id FROM accounts_user ORDER BY id")]
-
-
-def _seed_paced_agents(url: str, agents: int) -> list[int]:
-    with _connect(url) as conn:
-        conn.execute(SEED_AGENTS_SQL[0].replace("'agent' ||", "'pacer' ||"), {"agents": agents})
-        conn.execute(
-            "INSERT INTO accounts_user_groups (user_id, group_id) "
-            "SELECT u.id, g.id FROM accounts_user u, auth_group g "
-            "WHERE u.email LIKE 'pacer%%' AND g.name = 'Support agents'"
-        )
+        conn.execute(SEED_AGENTS_SQL, {"agents": agents, "prefix": prefix})
         return [
             row[0]
             for row in conn.execute(
-                "SELECT id FROM accounts_user WHERE email LIKE 'pacer%%' ORDER BY id"
+                "SELECT id FROM accounts_user WHERE email LIKE %s ORDER BY id", [f"{prefix}%"]
             )
         ]
 
 
-class _Intake(threading.Thread):
-    """Crisis intake in the database: `per_second` new waiting cases, in a batch every 0.1 s."""
-
-    def __init__(self, url: str, per_second: int) -> None:
-        super().__init__(daemon=True)
-        self.url, self.per_second, self.stop, self.added = url, per_second, threading.Event(), 0
-
-    def run(self) -> None:
-        batch = max(1, self.per_second // 10)
-        with _connect(self.url) as conn:
-            while not self.stop.wait(0.1):
-                conn.execute(
-                    "INSERT INTO support_recoverycase (reference, kind, status, priority,"
-                    " contact_email, contact_phone, emails_tried, description, language,"
-                    " resolution, created_at, updated_at, queued_at) "
-                    "SELECT 'BI' || lpad(i::text, 8, '0'), 'help', 'waiting', 0,"
-                    " 'intake' || i || '@bench.example', '', '[]', '', 'en', '', now(), now(),"
-                    " now() FROM generate_series(%(first)s::int, %(last)s::int) AS i",
-                    {"first": self.added + 1, "last": self.added + batch},
-                )
-                self.added += batch
-
-
-def _run_paced(url: str, agent_ids: list[int], seconds: float) -> dict:
-    """500 agents, each claiming every 30 s, while intake adds cases; returns the latencies."""
-    _reseed_cases(url)
+def _agents_start(
+    url: str, variant: str, groups: list[list[int]], seconds: float, *options: str
+) -> list[subprocess.Popen]:
+    """One agent process per group of agent ids; returns once every one said "ready"."""
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
-    groups = [agent_ids[i::PACED_PROCESSES] for i in range(PACED_PROCESSES)]
-    options = ["--interval", str(PACED_INTERVAL), "--connections", str(PACED_CONNECTIONS)]
     workers = [
         subprocess.Popen(
             [
-                str(ROOT / ".venv/bin/python"),
-                "-m",
-                "bench._take_next_worker",
-                "paced",
-                "--agents",
-                ",".join(map(str, group)),
-                "--seconds",
-                str(seconds),
-                *options,
+                str(ROOT / ".venv/bin/python"), "-m", "bench._take_next_worker", variant,
+                "--agents", ",".join(map(str, group)), "--seconds", str(seconds), *options,
             ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for group in groups
-    ]
+    ]  # fmt: skip
     for worker in workers:
         if worker.stdout.readline().strip() != "ready":
-            raise RuntimeError("take-next paced worker failed to start")
-    intake = _Intake(url, INTAKE_PER_SECOND)
-    intake.start()
+            raise RuntimeError(f"take-next worker failed to start ({variant})")
+    return workers
+
+
+def _agents_go(workers: list[subprocess.Popen]) -> None:
+    """Start every agent process's timed loop at once."""
     for worker in workers:
         worker.stdin.write("go\n")
         worker.stdin.flush()
+
+
+def _agents_reports(workers: list[subprocess.Popen], seconds: float) -> list[dict]:
     reports = []
     for worker in workers:
         out, _ = worker.communicate(timeout=seconds + 120)
         if worker.returncode != 0:
-            raise RuntimeError(f"take-next paced worker failed ({worker.returncode})")
+            raise RuntimeError(f"take-next worker failed ({worker.returncode})")
         reports.append(json.loads(out.strip().splitlines()[-1]))
-    intake.stop.set()
-    intake.join()
+    return reports
+
+
+@contextlib.contextmanager
+def _crisis_intake(url: str, requests: int) -> Iterator[Callable[[float], LoadResult]]:
+    """The crisis path of bench_crisis: help-form POSTs to gunicorn, triaged into the queue
+    by two Celery workers. Yields a function that floods the form for some seconds."""
+    seed_accounts(url, requests)
+    env = django_env(url, REDIS_URL=INTAKE_REDIS_URL)
+    collectstatic(env)
+    broker = redis.Redis.from_url(INTAKE_REDIS_URL)
+    broker.flushdb()
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(gunicorn(env, workers=4))
+        stack.enter_context(celery_workers(env, 2, name="bench-take-next"))
+        flood = Flood(requests, first_account=1)
+
+        def post_for(seconds: float) -> LoadResult:
+            return load(
+                server.port, HELP, flood, concurrency=INTAKE_CLIENTS, seconds=seconds,
+                ok_status=200,
+            )  # fmt: skip
+
+        post_for(1.0)  # warm every gunicorn worker
+        try:
+            yield post_for
+        finally:
+            broker.flushdb()
+
+
+def _run_paced(
+    url: str, agent_ids: list[int], seconds: float, intake: Callable[[float], LoadResult] | None
+) -> dict:
+    """500 agents, each claiming every 30 s, with or without crisis intake meanwhile."""
+    _reseed_cases(url)
+    groups = [agent_ids[i::PACED_PROCESSES] for i in range(PACED_PROCESSES)]
+    options = ["--interval", str(PACED_INTERVAL), "--connections", str(PACED_CONNECTIONS)]
+    workers = _agents_start(url, "paced", groups, seconds, *options)
+    posting: list[LoadResult] = []
+    flood = threading.Thread(target=lambda: intake and posting.append(intake(seconds)))
+    flood.start()
+    _agents_go(workers)
+    reports = _agents_reports(workers, seconds)
+    flood.join()
     latencies = [ms for r in reports for ms in r["latencies_ms"]]
     elapsed = max(r["elapsed"] for r in reports)
     return {
@@ -193,11 +214,12 @@ def _run_paced(url: str, agent_ids: list[int], seconds: float) -> dict:
         "attempts": len(latencies),
         "elapsed": round(elapsed, 2),
         "p50_ms": percentile(latencies, 50),
+        "p90_ms": percentile(latencies, 90),
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies, default=0.0),
         "errors": sum(len(r["errors"]) for r in reports),
-        "intake_cases": intake.added,
-        "intake_cases_per_second": round(intake.added / elapsed, 1) if elapsed else 0,
+        "help_requests_per_second": round(posting[0].rate, 1) if posting else 0,
+        "help_requests_failed": posting[0].errors if posting else {},
     }
 
 
@@ -242,47 +264,17 @@ def _run_once(url: str, variant: str, agent_ids: list[int], seconds: float) -> d
     """Re-seed the queue, start the agent processes, and once all are connected, start them
     together; returns what they claimed, the latencies and the double-claim checks."""
     _reseed_cases(url)
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
     groups = [agent_ids[i::PROCESSES] for i in range(PROCESSES) if agent_ids[i::PROCESSES]]
-    workers = [
-        subprocess.Popen(
-            [
-                str(ROOT / ".venv/bin/python"),
-                "-m",
-                "bench._take_next_worker",
-                variant,
-                "--agents",
-                ",".join(map(str, group)),
-                "--seconds",
-                str(seconds),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for group in groups
-    ]
-    for worker in workers:
-        if worker.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"take-next worker failed to start ({variant})")
+    workers = _agents_start(url, variant, groups, seconds)
     sampler = _WaitSampler(url)
     sampler.start()
     machine_busy_before, _ = machine_cpu_seconds()
-    for worker in workers:
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
+    _agents_go(workers)
     # The machine's CPU over the agents' timed loop, which ends at the same deadline in
     # every process; what they do after it (disconnecting, reporting) is left out.
     time.sleep(seconds)
     machine_busy = machine_cpu_seconds()[0] - machine_busy_before
-    reports = []
-    for worker in workers:
-        out, _ = worker.communicate(timeout=seconds + 120)
-        if worker.returncode != 0:
-            raise RuntimeError(f"take-next worker failed ({variant}, {worker.returncode})")
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+    reports = _agents_reports(workers, seconds)
     sampler.stop.set()
     sampler.join()
     claimed = [pk for r in reports for pk in r["claimed"]]
@@ -360,15 +352,18 @@ def run(quick: bool) -> list[Result]:
                 f"   {variant}: {r['claims_per_second']:,.0f} claims/s, p99 {r['p99_ms']:.1f} ms,"
                 f" doubles {_doubles(r)}, errors {r['errors']}"
             )
-        paced = _run_paced(
-            url,
-            _seed_paced_agents(url, PACED_AGENTS),
-            PACED_QUICK_SECONDS if quick else PACED_FULL_SECONDS,
-        )
-        print(
-            f"   paced: {paced['claims']:,} claims by {PACED_AGENTS} agents with"
-            f" {paced['intake_cases_per_second']:,.0f} new cases/s: p99 {paced['p99_ms']:.1f} ms"
-        )
+        pacers = _seed_agents(url, PACED_AGENTS, prefix="pacer")
+        paced_seconds = PACED_QUICK_SECONDS if quick else PACED_FULL_SECONDS
+        # The same agents on the same re-seeded queue, first alone, then beside the intake.
+        quiet = _run_paced(url, pacers, paced_seconds, intake=None)
+        with _crisis_intake(url, INTAKE_QUICK_REQUESTS if quick else INTAKE_REQUESTS) as post:
+            paced = _run_paced(url, pacers, paced_seconds, intake=post)
+        for label, r in (("alone", quiet), ("with intake", paced)):
+            print(
+                f"   paced, {label}: {r['claims']:,} claims by {PACED_AGENTS} agents,"
+                f" {r['help_requests_per_second']:,.0f} help requests/s:"
+                f" p99 {r['p99_ms']:.1f} ms"
+            )
     finally:
         drop_database(NAME)
 
@@ -465,15 +460,19 @@ def run(quick: bool) -> list[Result]:
             f"claim latency p99, {PACED_AGENTS} agents every {PACED_INTERVAL:.0f} s + intake",
             paced["p99_ms"],
             "ms",
+            baseline=quiet["p99_ms"],
+            baseline_label="the same agents without intake",
             target="≤ 50 ms",
             met=paced["p99_ms"] <= 50 and paced["errors"] == 0,
             notes={
                 **paced,
+                "without_intake": quiet,
                 "load": f"{PACED_AGENTS} agents, each claiming once every {PACED_INTERVAL:.0f} s"
                 f" (a random phase each) with case_claim_next and closing at once, over"
                 f" {PACED_PROCESSES * PACED_CONNECTIONS} connections in {PACED_PROCESSES}"
-                f" processes; meanwhile {INTAKE_PER_SECOND} new waiting cases/s are inserted"
-                " into the queue (the crisis target rate, the database side of intake only)",
+                f" processes; meanwhile {INTAKE_CLIENTS} clients POST the help form to gunicorn"
+                " (4 workers) and 2 Celery workers triage the cases into the queue, as in"
+                " bench_crisis",
                 "latency_from": "the moment the claim was due, so waiting for a connection counts",
             },
         ),
