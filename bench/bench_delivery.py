@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from pathlib import Path
 from bench.bench_phone_lookup import (
     PYTHON,
     django_env,
+    free_port,
     log,
     redis_flush,
     sql,
@@ -357,6 +359,109 @@ def _results(
     ]  # fmt: skip
 
 
+# --- Faults -----------------------------------------------------------------------------------
+
+FAULTS = ("pool process killed", "worker killed", "PostgreSQL stopped")
+# At most the one message each struck process was sending comes twice: one pool process;
+# a whole worker (prefork, 2 pool processes); every pool process of the one worker when
+# PostgreSQL stops under them (2).
+FAULT_DUPLICATES_ALLOWED = {"pool process killed": 1, "worker killed": 2, "PostgreSQL stopped": 2}
+FAULT_MESSAGES = 2_000
+FAULT_QUICK_MESSAGES = 2_000
+FAULT_FULL_MESSAGES = 5_000
+POSTGRES_DOWN_SECONDS = 5.0
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of this benchmark alone, so a fault may stop it: the machine's
+    shared server is never touched. Run as the `postgres` user when we are root, since
+    PostgreSQL refuses to run as root."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory, self.port = directory, port
+        self.data = directory / "data"
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, text=True)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, user="postgres", group="postgres")
+        self._run(
+            str(POSTGRES_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
+            "--auth=trust", "-E", "UTF8", "--no-sync",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-o", options,
+            "-l", str(self.directory / "server.log"), "-w", "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+
+@contextlib.contextmanager
+def private_postgres(database: str) -> Iterator[PrivatePostgres]:
+    """A fresh private server with `database` created and migrated; deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="rd-bench-pg-") as directory:
+        server = PrivatePostgres(Path(directory), free_port())
+        server.init()
+        server.start()
+        try:
+            sql(server.url("postgres"), f'CREATE DATABASE "{database}"')
+            env = django_env(server.url(database))
+            subprocess.run(
+                [PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+            )  # fmt: skip
+            yield server
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                server.stop("immediate")
+
+
+def run_faults(quick: bool) -> list[Result]:
+    """Each fault on a fresh batch of notices through a real SMTP server and SMS gateway
+    stub: lost messages and duplicates per fault, counted where the messages arrive."""
+    count = FAULT_QUICK_MESSAGES if quick else FAULT_FULL_MESSAGES
+    database = "rd_bench_delivery_faults"
+    with private_postgres(database) as server:
+        env = django_env(
+            server.url(database),
+            REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+            BENCH_PRIVATE_POSTGRES=f"{server.directory}:{server.port}",
+        )
+        faults = django_command(env, "faults", "1", str(count))["faults"]
+    results = []
+    for fault in FAULTS:
+        outcome = faults[fault]
+        allowed = FAULT_DUPLICATES_ALLOWED[fault]
+        log(f"{fault}: {outcome['lost']} lost, {outcome['duplicates']} duplicate(s)")
+        notes = {"messages": count, **outcome}
+        results += [
+            Result(
+                "delivery", f"lost, {fault}", float(outcome["lost"]), "messages",
+                target="0", met=outcome["lost"] == 0, notes=notes,
+            ),
+            Result(
+                "delivery", f"duplicates, {fault}", float(outcome["duplicates"]), "messages",
+                baseline=float(allowed), baseline_label="1 per struck process",
+                target=f"<= {allowed}", met=outcome["duplicates"] <= allowed,
+            ),
+        ]  # fmt: skip
+    return results
+
+
 # --- Inside the worker processes --------------------------------------------------------------
 
 
@@ -403,6 +508,92 @@ if os.environ.get(PROBE_ENV) and __name__ != "__main__":
 # --- The Django steps, run in a subprocess ----------------------------------------------------
 
 
+def _faults(count: int) -> dict:
+    """Each fault in turn, on notices 1..count seeded afresh for each."""
+    database_url = os.environ["DATABASE_URL"]
+    directory, port = os.environ["BENCH_PRIVATE_POSTGRES"].rsplit(":", 1)
+    postgres = PrivatePostgres(Path(directory), int(port))
+    outcomes = {}
+    for fault in FAULTS:
+        sql(database_url, "TRUNCATE notifications_notification RESTART IDENTITY CASCADE")
+        seed_notices(database_url, 1, count)
+        with tempfile.TemporaryDirectory() as tmp:
+            outcomes[fault] = _fault_once(fault, count, postgres, Path(tmp))
+    return outcomes
+
+
+def _fault_once(fault: str, count: int, postgres: PrivatePostgres, tmp: Path) -> dict:
+    """One fault mid-delivery with a private Redis, a real SMTP server and SMS gateway stub
+    and Celery workers, as the fault tests start them; then the sweep delivers the rest."""
+    import signal
+
+    from django.db import connection
+
+    from notifications.models import Notification
+    from notifications.services import notifications_enqueue_batches
+    from tests.incidents.helpers import RedisServer, Worker, deliver_everything, wait_for
+    from tests.servers import SmsGateway, SmtpServer
+
+    broker_port = int(os.environ["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    smtp, gateway = SmtpServer(), SmsGateway()
+    # A fresh broker per fault: messages a killed worker left unacknowledged must not come
+    # back in the next fault's run.
+    broker = RedisServer(broker_port, tmp / "redis.log")
+    workers: list[Worker] = []
+
+    def worker_start(name: str) -> Worker:
+        worker = Worker(
+            broker_url=broker.url, inbox_dir=tmp / "inbox", log_path=tmp / f"{name}.log",
+            name=f"faults-{name}", env={**smtp.settings(), **gateway.settings()},
+        )  # fmt: skip
+        workers.append(worker)
+        worker.start()
+        return worker
+
+    def arrived() -> int:
+        return sum(smtp.received.values()) + sum(gateway.received.values())
+
+    with contextlib.ExitStack() as stack:
+        for server in (smtp, gateway):
+            server.start()
+            stack.callback(server.stop)
+        broker.start()
+        stack.callback(broker.kill)
+        stack.callback(lambda: [worker.stop() for worker in workers])
+        first = worker_start("first")
+        notifications_enqueue_batches(list(range(1, count + 1)))
+        wait_for(lambda: arrived() >= count // 5, timeout=300)
+        at_fault = arrived()
+        if fault == "pool process killed":
+            os.kill(first.pool_pids()[0], signal.SIGKILL)
+        elif fault == "worker killed":
+            first.kill()
+            worker_start("successor")
+        else:
+            postgres.stop("fast")
+            time.sleep(POSTGRES_DOWN_SECONDS)
+            postgres.start()
+            connection.close()  # this process's connection died with the server
+        stalled = ""
+        try:
+            sweeps = deliver_everything(broker.url, timeout=600)
+        except AssertionError as exc:  # rows still pending at the timeout: lost, below
+            sweeps, stalled = -1, str(exc)
+        for worker in workers:
+            worker.stop()
+        copies = smtp.received + gateway.received
+    references = set(Notification.objects.values_list("reference", flat=True))
+    return {
+        "lost": len(references - copies.keys()),
+        "duplicates": sum(n - 1 for n in copies.values() if n > 1),
+        "arrived_before_the_fault": at_fault,
+        "sweeps": sweeps,
+        "stalled": stalled,
+        "smtp_sessions": smtp.sessions,
+        "http_connections": gateway.connections,
+    }
+
+
 def _main(argv: list[str]) -> None:
     import django
 
@@ -414,7 +605,9 @@ def _main(argv: list[str]) -> None:
 
     command, first, last = argv[0], int(argv[1]), int(argv[2])
     ids = list(range(first, last + 1))
-    if command == "enqueue":
+    if command == "faults":
+        print(json.dumps({"faults": _faults(last)}))
+    elif command == "enqueue":
         started_at = time.time()
         start = time.perf_counter()
         notifications_enqueue_batches(ids)
