@@ -218,10 +218,11 @@ def run(quick: bool) -> list[Result]:
                 "rate": (before["sent"] + after["sent"]) / (before["seconds"] + after["seconds"]),
                 "halves": [round(before["rate"], 1), round(after["rate"], 1)],
             }
-        return _results(database_url, count, sample, baseline, enqueued, finished, sent_refs)
+        results = _results(database_url, count, sample, baseline, enqueued, finished, sent_refs)
     finally:
         redis_flush()
         drop_database(name)
+    return results + run_faults(quick)
 
 
 def _sent_count(database_url: str, count: int) -> int:
@@ -366,7 +367,6 @@ FAULTS = ("pool process killed", "worker killed", "PostgreSQL stopped")
 # a whole worker (prefork, 2 pool processes); every pool process of the one worker when
 # PostgreSQL stops under them (2).
 FAULT_DUPLICATES_ALLOWED = {"pool process killed": 1, "worker killed": 2, "PostgreSQL stopped": 2}
-FAULT_MESSAGES = 2_000
 FAULT_QUICK_MESSAGES = 2_000
 FAULT_FULL_MESSAGES = 5_000
 POSTGRES_DOWN_SECONDS = 5.0
@@ -451,12 +451,12 @@ def run_faults(quick: bool) -> list[Result]:
         results += [
             Result(
                 "delivery", f"lost, {fault}", float(outcome["lost"]), "messages",
-                target="0", met=outcome["lost"] == 0, notes=notes,
+                target="0", met=outcome["lost"] == 0,
             ),
             Result(
                 "delivery", f"duplicates, {fault}", float(outcome["duplicates"]), "messages",
                 baseline=float(allowed), baseline_label="1 per struck process",
-                target=f"<= {allowed}", met=outcome["duplicates"] <= allowed,
+                target=f"<= {allowed}", met=outcome["duplicates"] <= allowed, notes=notes,
             ),
         ]  # fmt: skip
     return results
