@@ -80,6 +80,7 @@ SELECT * FROM claimed
 # The columns in the model's field order, so a row becomes a RecoveryCase without a
 # look-up of names (what RawQuerySet does on every call).
 _CASE_FIELDS = RecoveryCase._meta.concrete_fields
+_CASE_FIELD_NAMES = [field.attname for field in _CASE_FIELDS]
 
 
 def _claim_next_sql(statuses: list[CaseStatus]) -> str:
@@ -128,7 +129,7 @@ def _case_from_row(row: tuple) -> RecoveryCase:
     for index, converters in _case_converters():
         for convert in converters:
             values[index] = convert(values[index], _CASE_FIELDS[index], connection)
-    return RecoveryCase.from_db(connection.alias, None, values)
+    return RecoveryCase.from_db(connection.alias, _CASE_FIELD_NAMES, values)
 
 
 def _claim_next_once(agent: User) -> RecoveryCase | None:
