@@ -9,6 +9,7 @@ from functools import cache
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -124,31 +125,32 @@ def _case_converters() -> list[tuple[int, list]]:
     ]
 
 
-def _case_from_row(row: tuple) -> RecoveryCase:
+def _case_from_row(row: tuple, db: BaseDatabaseWrapper) -> RecoveryCase:
     values = list(row)
     for index, converters in _case_converters():
         for convert in converters:
-            values[index] = convert(values[index], _CASE_FIELDS[index], connection)
-    return RecoveryCase.from_db(connection.alias, _CASE_FIELD_NAMES, values)
+            values[index] = convert(values[index], _CASE_FIELDS[index], db)
+    return RecoveryCase.from_db(db.alias, _CASE_FIELD_NAMES, values)
 
 
 def _claim_next_once(agent: User) -> RecoveryCase | None:
     statement = CLAIM_NEXT_SQL[is_supervisor(agent)]
     params = claim_next_params(agent_id=agent.pk)
+    db = transaction.get_connection()  # this thread's connection, looked up once
     # Inside a request's transaction a savepoint keeps an IntegrityError from aborting it;
     # on its own the statement is a transaction already.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    connection.ensure_connection()
+    guard = transaction.atomic() if db.in_atomic_block else nullcontext()
+    db.ensure_connection()
     try:
         # The hottest statement of the queue goes to psycopg on Django's own connection (so
         # in its transaction) as a server-side prepared statement: Django's cursors quote
         # every parameter into the text and PostgreSQL parses and plans it anew each time,
         # which cost more than the claim itself.
-        with guard, psycopg.Cursor(connection.connection) as cursor:
+        with guard, psycopg.Cursor(db.connection) as cursor:
             row = cursor.execute(statement, params, prepare=True).fetchone()
     except (IntegrityError, psycopg.IntegrityError):
         return None  # a concurrent request of the same agent claimed first
-    return None if row is None else _case_from_row(row)
+    return None if row is None else _case_from_row(row, db)
 
 
 def case_claim_next(*, agent: User) -> RecoveryCase | None:
