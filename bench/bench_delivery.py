@@ -17,13 +17,21 @@ Figures:
   in a file per process (see `_connect_probe`), and checked against the rows (target: none
   of either, and every row sent on its first attempt).
 
+* lost and duplicates per fault: on a private PostgreSQL and Redis of the benchmark (never
+  the machine's shared ones), 2,000 notices (full: 5,000) go to the fault tests' aiosmtpd
+  server and HTTP SMS gateway stub (tests/servers.py) through their Celery workers
+  (tests/processes.py); mid-delivery a pool process is killed with SIGKILL, a whole worker is,
+  or PostgreSQL is stopped for 5 s; a successor worker and the sweep deliver the rest. Copies
+  are counted by reference where they arrive (target: 0 lost, at most one duplicate per
+  struck process).
+
 Delivery stops at a time cap (full: 90 s, quick: 6 s) if rows are left: at the row-by-row
 rates two shared cores reach, all 125,000 would take far longer than the benchmark budget.
 The time for all of them is then projected from the measured rate (the table says so), the
 rest stay pending as after any worker stop, and duplicates and losses are checked on every
 message that was sent, including the batches the workers finish during their warm shutdown.
 
-Run as `python -m bench.bench_delivery enqueue|baseline FIRST LAST` it is also the small
+Run as `python -m bench.bench_delivery enqueue|baseline|faults FIRST LAST` it is also the small
 Django program the benchmark starts for the steps that need the app: the runner process
 stays free of Django settings, which other benchmarks configure for their own databases.
 """
