@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 import time_machine
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,6 +29,7 @@ from support.services.queue import (
     case_release,
 )
 from tests.factories import UserFactory
+from tests.processes import database_url
 from tests.support.conftest import (
     ACCOUNT_EMAIL,
     ACCOUNT_PHONE,
@@ -80,6 +83,25 @@ def test_supervisors_take_escalated_cases_before_the_queue_but_agents_never_do(a
     assert case_claim_next(agent=agent).pk == urgent.pk
     waiting_case()
     assert case_claim_next(agent=supervisor).pk == escalated.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_returned_to_its_agent_comes_first_and_locks_no_other_case(agent, other_agent):
+    """The case that came back for the agent is taken ahead of a more urgent one, and the
+    claim locks that case alone: inside the agent's open transaction another connection
+    can still lock the urgent case, which the next agent then takes."""
+    urgent = waiting_case(priority=CasePriority.URGENT)
+    returned = waiting_case()
+    RecoveryCase.objects.filter(pk=returned.pk).update(returns_to=agent)
+    with transaction.atomic():
+        assert case_claim_next(agent=agent).pk == returned.pk
+        with psycopg.connect(database_url(), autocommit=True) as elsewhere:
+            locked = elsewhere.execute(
+                "SELECT id FROM support_recoverycase WHERE id = %s FOR UPDATE NOWAIT",
+                [urgent.pk],
+            ).fetchone()
+    assert locked == (urgent.pk,)
+    assert case_claim_next(agent=other_agent).pk == urgent.pk
 
 
 def test_an_agent_holding_a_case_gets_the_same_case_back(agent):
