@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.http import HttpResponse
+from django.test import Client
 
 SAMPLES = 50
 TOLERANCE = 0.2
@@ -20,6 +21,7 @@ TOLERANCE = 0.2
 PRODUCTION_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 
 Request = Callable[[int], HttpResponse]
+FormData = Callable[[int], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,24 @@ def compare_timing(
 def assert_same_time(comparison: TimingComparison) -> None:
     print(comparison)  # the measured figure, shown in the run's report
     assert 1 - TOLERANCE <= comparison.ratio <= 1 + TOLERANCE, str(comparison)
+
+
+def lift_rate_limits(settings, *names: str) -> None:
+    """Turn the named rate limits off: one timing run sends more requests than they allow."""
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, **dict.fromkeys(names, False)}
+
+
+def assert_posts_take_the_same_time(
+    path: str, *, known: FormData, unknown: FormData, status: int, samples: int = SAMPLES
+) -> None:
+    """POST the form data for a known and for an unknown identifier to `path` alternately,
+    from one browser; each builds its data from the sample number. The medians must agree."""
+    client = Client()
+    assert_same_time(
+        compare_timing(
+            known=lambda number: client.post(path, known(number)),
+            unknown=lambda number: client.post(path, unknown(number)),
+            status=status,
+            samples=samples,
+        )
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from tests.factories import UserFactory
-from tests.timing import PRODUCTION_HASHERS, assert_same_time, compare_timing
+from tests.timing import PRODUCTION_HASHERS, assert_posts_take_the_same_time, lift_rate_limits
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -16,12 +15,7 @@ KNOWN_EMAIL = "holder@example.com"
 
 @pytest.fixture
 def limits_lifted(settings):
-    settings.ACCOUNT_RATE_LIMITS = {
-        **settings.ACCOUNT_RATE_LIMITS,
-        "login": False,
-        "login_failed": False,
-        "reset_password": False,
-    }
+    lift_rate_limits(settings, "login", "login_failed", "reset_password")
 
 
 def test_sign_in_with_a_known_email_takes_the_time_of_an_unknown_one(settings, limits_lifted):
@@ -30,34 +24,23 @@ def test_sign_in_with_a_known_email_takes_the_time_of_an_unknown_one(settings, l
     re-enrolment at /recover/2fa/ starts from this sign-in: it takes no identifier itself.)"""
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
     UserFactory(email=KNOWN_EMAIL)
-    client = Client()
+    password = "not-the-password-77"
 
-    def sign_in(email: str):
-        return client.post(
-            reverse("account_login"), {"login": email, "password": "not-the-password-77"}
-        )
-
-    assert_same_time(
-        compare_timing(
-            known=lambda n: sign_in(KNOWN_EMAIL),
-            unknown=lambda n: sign_in(f"nobody{n}@example.com"),
-            status=200,
-        )
+    assert_posts_take_the_same_time(
+        reverse("account_login"),
+        known=lambda n: {"login": KNOWN_EMAIL, "password": password},
+        unknown=lambda n: {"login": f"nobody{n}@example.com", "password": password},
+        status=200,
     )
 
 
 def test_password_reset_for_a_known_email_takes_the_time_of_an_unknown_one(limits_lifted):
     """Both answers queue one email (a reset link, or "no account uses this address")."""
     UserFactory(email=KNOWN_EMAIL)
-    client = Client()
 
-    def reset(email: str):
-        return client.post(reverse("account_reset_password"), {"email": email})
-
-    assert_same_time(
-        compare_timing(
-            known=lambda n: reset(KNOWN_EMAIL),
-            unknown=lambda n: reset(f"nobody{n}@example.com"),
-            status=302,
-        )
+    assert_posts_take_the_same_time(
+        reverse("account_reset_password"),
+        known=lambda n: {"email": KNOWN_EMAIL},
+        unknown=lambda n: {"email": f"nobody{n}@example.com"},
+        status=302,
     )
