@@ -66,6 +66,18 @@ def desk():
     return agent, supervisors
 
 
+def deciding(approval: CaseApproval, supervisor, *, approve: bool = True):
+    """One supervisor's decision on the approval, ready for `run_together`."""
+    return outcome(
+        partial(
+            actions.case_approval_decide,
+            approval_id=approval.pk,
+            supervisor=supervisor,
+            approve=approve,
+        )
+    )
+
+
 def claimed_case(agent, *, user=None, files=None) -> RecoveryCase:
     case = case_open(
         contact_email="race.requester@example.org", matched_user=user, files=files
@@ -114,19 +126,7 @@ def test_four_supervisors_approving_one_document_check_at_once_decide_it_once(de
     for _round in range(ROUNDS):
         approval = document_approval(agent)
 
-        results = run_together(
-            [
-                outcome(
-                    partial(
-                        actions.case_approval_decide,
-                        approval_id=approval.pk,
-                        supervisor=supervisor,
-                        approve=True,
-                    )
-                )
-                for supervisor in supervisors
-            ]
-        )
+        results = run_together([deciding(approval, supervisor) for supervisor in supervisors])
 
         kinds = Counter(kind for kind, _value in results)
         assert kinds == {"ok": 1, "refused": SUPERVISORS - 1}
@@ -156,22 +156,8 @@ def test_approve_and_deny_of_one_approval_at_once_decide_it_once(desk):
 
         results = run_together(
             [
-                outcome(
-                    partial(
-                        actions.case_approval_decide,
-                        approval_id=approval.pk,
-                        supervisor=supervisors[0],
-                        approve=True,
-                    )
-                ),
-                outcome(
-                    partial(
-                        actions.case_approval_decide,
-                        approval_id=approval.pk,
-                        supervisor=supervisors[1],
-                        approve=False,
-                    )
-                ),
+                deciding(approval, supervisors[0], approve=True),
+                deciding(approval, supervisors[1], approve=False),
             ]
         )
 
@@ -193,19 +179,7 @@ def test_four_supervisors_approving_one_email_change_at_once_schedule_it_once(de
         approval = email_change_approval(agent, round_)
         user = approval.email_change.user
 
-        results = run_together(
-            [
-                outcome(
-                    partial(
-                        actions.case_approval_decide,
-                        approval_id=approval.pk,
-                        supervisor=supervisor,
-                        approve=True,
-                    )
-                )
-                for supervisor in supervisors
-            ]
-        )
+        results = run_together([deciding(approval, supervisor) for supervisor in supervisors])
 
         assert Counter(kind for kind, _value in results) == {"ok": 1, "refused": SUPERVISORS - 1}
         change = EmailChange.objects.get(pk=approval.email_change_id)
