@@ -1,4 +1,4 @@
-"""factory_boy factories and helpers for users and their authenticators."""
+"""factory_boy factories and helpers for users, their authenticators and staff sign-in."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import time
 
 import factory
 from allauth.account.models import EmailAddress
+from django.http import HttpResponse
+from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import User
+from accounts.models import BackupCode, User
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -35,3 +37,32 @@ def totp_code(device: TOTPDevice, at: float | None = None) -> str:
     generator = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     generator.time = at if at is not None else time.time()
     return f"{generator.token():0{device.digits}d}"
+
+
+def admin_sign_in(client: Client, user: User, *, code: str | None = None) -> HttpResponse:
+    """POST the OTP admin's sign-in form: the password and a code of the user's confirmed
+    authenticator (its current one unless `code` is given)."""
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    return client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": user.email,
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": code or totp_code(device),
+        },
+    )
+
+
+def contacts_and_factors(user: User) -> tuple:
+    """Everything an account thief wants to move, as stored now: login email and addresses,
+    phone, password, authenticators and backup codes."""
+    user = User.objects.get(pk=user.pk)
+    return (
+        user.email,
+        user.phone,
+        user.password,
+        sorted(EmailAddress.objects.filter(user=user).values_list("email", "primary", "verified")),
+        sorted(TOTPDevice.objects.filter(user=user, confirmed=True).values_list("pk", "key")),
+        sorted(BackupCode.objects.filter(device__user=user).values_list("code_hash", flat=True)),
+    )

@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, admin_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -36,17 +36,9 @@ def test_staff_without_otp_gets_the_otp_sign_in_not_the_admin(client, staff):
 
 
 def test_staff_with_verified_otp_reaches_the_admin(staff):
-    user, device = staff
+    user, _device = staff
     client = Client()
-    response = client.post(
-        "/admin/login/?next=/admin/",
-        {
-            "username": user.email,
-            "password": PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device),
-        },
-    )
+    response = admin_sign_in(client, user)
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
     page = client.get("/admin/accounts/user/").content.decode()
@@ -54,17 +46,9 @@ def test_staff_with_verified_otp_reaches_the_admin(staff):
 
 
 def test_admin_login_refuses_a_wrong_code(staff):
-    user, device = staff
+    user, _device = staff
     client = Client()
-    response = client.post(
-        "/admin/login/?next=/admin/",
-        {
-            "username": user.email,
-            "password": PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": "000000",
-        },
-    )
+    response = admin_sign_in(client, user, code="000000")
     assert response.status_code == 200
     assert client.get("/admin/").status_code == 302
 

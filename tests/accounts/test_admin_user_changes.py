@@ -8,13 +8,12 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from notifications.models import Notification
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, admin_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,16 +32,7 @@ def superuser() -> User:
 def staff_client(superuser) -> Client:
     """A superuser signed in to the admin with password and a verified authenticator code."""
     client = Client()
-    device = TOTPDevice.objects.get(user=superuser, confirmed=True)
-    response = client.post(
-        "/admin/login/?next=/admin/",
-        {
-            "username": superuser.email,
-            "password": PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device),
-        },
-    )
+    response = admin_sign_in(client, superuser)
     assert response.status_code == 302
     return client
 

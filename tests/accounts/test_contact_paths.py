@@ -12,15 +12,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import UserFactory
+from tests.factories import UserFactory, contacts_and_factors
 from tests.support.conftest import customer_client
 
 pytestmark = pytest.mark.django_db
@@ -223,18 +221,6 @@ def concrete_path(route: str, user: User) -> str:
     return "/" + route.replace("^", "").replace("$", "")
 
 
-def state(user: User) -> tuple:
-    user = User.objects.get(pk=user.pk)
-    return (
-        user.email,
-        user.phone,
-        user.password,
-        sorted(EmailAddress.objects.filter(user=user).values_list("email", "primary", "verified")),
-        sorted(TOTPDevice.objects.filter(user=user, confirmed=True).values_list("pk", "key")),
-        sorted(BackupCode.objects.filter(device__user=user).values_list("code_hash", flat=True)),
-    )
-
-
 def test_a_signed_in_session_alone_moves_no_contact_through_any_url():
     """GET and POST every URL with a form made to move the contacts, as a customer's
     signed-in, 2FA-verified session: the login email, the phone, the password and the
@@ -242,14 +228,14 @@ def test_a_signed_in_session_alone_moves_no_contact_through_any_url():
     user = UserFactory(email="victim@example.com", phone="+4915123456789")
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     client = customer_client(user)
-    before = state(user)
+    before = contacts_and_factors(user)
     routes = sorted(url_patterns(), key=lambda item: item[1] in ("account_logout",))
 
     for route, name in routes:
         path = concrete_path(route, user)
         client.get(path)
         client.post(path, MOVE_CONTACTS_FORM)
-        assert state(user) == before, (route, name)
+        assert contacts_and_factors(user) == before, (route, name)
 
     assert not SecurityEvent.objects.filter(
         account_id=user.pk,

@@ -15,7 +15,7 @@ from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from api.models import ServiceToken
 from tests.api.conftest import restrictions_path
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import UserFactory, admin_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -135,17 +135,9 @@ def test_staff_see_tokens_and_calls_read_only_and_never_a_hash():
     anonymous.get(restrictions_path(UserFactory().pk), HTTP_AUTHORIZATION=f"Bearer {token}")
 
     staff = UserFactory(is_staff=True, is_superuser=True)
-    device, _codes = two_factor_provision(user=staff, context=AuditContext(), notify=False)
+    two_factor_provision(user=staff, context=AuditContext(), notify=False)
     client = Client()
-    client.post(
-        "/admin/login/?next=/admin/",
-        {
-            "username": staff.email,
-            "password": PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device),
-        },
-    )
+    admin_sign_in(client, staff)
     pages = {
         "/admin/api/servicetoken/": 200,
         f"/admin/api/servicetoken/{row.pk}/change/": 200,

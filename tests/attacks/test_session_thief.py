@@ -16,11 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, SecurityEvent, User
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from notifications.models import Notification
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UserFactory, contacts_and_factors
 from tests.support.conftest import customer_client
 
 pytestmark = pytest.mark.django_db
@@ -29,20 +29,6 @@ ACCOUNT_EMAIL = "satoshi.nakamoto@gmx.net"
 ACCOUNT_PHONE = "+4915123456789"
 THIEF_EMAIL = "drainer@evil.example"
 THIEF_PHONE = "+4915199999999"
-
-
-def contacts_and_factors(user: User) -> tuple:
-    """Everything the thief wants to move: login email and addresses, phone, password,
-    authenticators and backup codes."""
-    user = User.objects.get(pk=user.pk)
-    return (
-        user.email,
-        user.phone,
-        user.password,
-        sorted(EmailAddress.objects.filter(user=user).values_list("email", "primary", "verified")),
-        sorted(TOTPDevice.objects.filter(user=user, confirmed=True).values_list("pk", "key")),
-        sorted(BackupCode.objects.filter(device__user=user).values_list("code_hash", flat=True)),
-    )
 
 
 def security_changes_recorded(user: User) -> list[str]:

@@ -20,7 +20,7 @@ from notifications.models import DeliveryHold, Notification
 from notifications.services import notification_sweep, notifications_deliver
 from notifications.tasks import notification_deliver_task
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import UserFactory, admin_sign_in
 from tests.incidents.helpers import bulk_customers
 
 pytestmark = pytest.mark.django_db
@@ -223,17 +223,9 @@ def test_a_campaign_over_more_users_than_the_threshold_is_not_held(
 def _staff_member(group: str):
     user = UserFactory(is_staff=True)
     user.groups.add(Group.objects.get_or_create(name=group)[0])
-    device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+    two_factor_provision(user=user, context=AuditContext(), notify=False)
     client = Client()
-    response = client.post(
-        "/admin/login/?next=/admin/",
-        {
-            "username": user.email,
-            "password": PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device),
-        },
-    )
+    response = admin_sign_in(client, user)
     assert response.status_code == 302
     return client
 

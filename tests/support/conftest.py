@@ -25,7 +25,7 @@ from accounts.services.two_factor import two_factor_provision
 from support.models import CasePriority, CaseStatus, RecoveryCase
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from support.services.cases import case_reference_new
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, admin_sign_in, totp_code
 
 ROLES = importlib.import_module("support.migrations.0003_roles")
 # Permissions that moved app with their model after that migration (the row stays the same).
@@ -92,16 +92,7 @@ def account(db) -> User:
 def admin_client(user: User) -> Client:
     """A browser signed in to the OTP admin: password and a current authenticator code."""
     client = Client()
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
-    response = client.post(
-        "/admin/login/?next=/admin/",
-        {
-            "username": user.email,
-            "password": PASSWORD,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device),
-        },
-    )
+    response = admin_sign_in(client, user)
     assert response.status_code == 302, response.content.decode()
     return client
 
