@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,39 @@ from accounts.models import BackupCode, BackupCodeDevice, User
 from notifications.models import Notification
 from notifications.services import notification_sweep
 from tests.factories import PASSWORD
-from tests.processes import ALL_QUEUES, Worker, database_url, wait_for  # noqa: F401
+from tests.processes import ALL_QUEUES, ROOT, Worker, database_url, wait_for  # noqa: F401
+
+
+def revoke_2fa_process(
+    *args: str,
+    application_name: str,
+    broker_url: str | None = None,
+    inbox_dir: Path | None = None,
+) -> subprocess.Popen:
+    """`manage.py revoke_2fa` in a process of its own on the test database, named
+    `application_name` in pg_stat_activity. Without `broker_url` Celery is eager and the
+    notices are sent in-process (locmem backends); with it they are queued there for a
+    worker that writes into `inbox_dir`."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(application_name=application_name),
+    }
+    env.pop("REDIS_URL", None)
+    if broker_url is not None:
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings.test_worker",
+            REDIS_URL=broker_url,
+            DJANGO_DEV_INBOX_DIR=str(inbox_dir),
+        )
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "revoke_2fa", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def bulk_customers(

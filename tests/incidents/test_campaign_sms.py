@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from io import StringIO
 
@@ -18,8 +15,13 @@ from accounts.models import RevocationCampaign, User
 from accounts.services.revocation import CAMPAIGN_TEMPLATE, SMS_OVER_BUDGET
 from notifications.models import Notification
 from notifications.sms.budget import sms_budget_left
-from tests.conftest import ROOT
-from tests.incidents.helpers import Worker, bulk_customers, database_url, inbox_files, wait_for
+from tests.incidents.helpers import (
+    Worker,
+    bulk_customers,
+    inbox_files,
+    revoke_2fa_process,
+    wait_for,
+)
 from tests.incidents.test_faults import deliver_everything, sends_in, with_phones
 
 SMS, EMAIL = Notification.Channel.SMS, Notification.Channel.EMAIL
@@ -122,24 +124,6 @@ def test_campaign_texts_spend_the_daily_sms_budget_and_wait_beyond_it(
     assert len({message.to for message in sms_outbox}) == 5
 
 
-def _revoke_process(*args: str, broker_url: str, inbox_dir, application_name: str):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test_worker",
-        "DATABASE_URL": database_url(application_name=application_name),
-        "REDIS_URL": broker_url,
-        "DJANGO_DEV_INBOX_DIR": str(inbox_dir),
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "revoke_2fa", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
@@ -156,7 +140,7 @@ def test_a_killed_and_resumed_campaign_texts_every_user_exactly_once(
     worker = Worker(broker_url=broker.url, inbox_dir=dev_inbox_dir, log_path=tmp_path / "w.log")
     try:
         worker.start()
-        first = _revoke_process(
+        first = revoke_2fa_process(
             "--all",
             "--reason",
             "Authenticator seed leak",
@@ -180,7 +164,7 @@ def test_a_killed_and_resumed_campaign_texts_every_user_exactly_once(
         assert 0 < done_before < total, "the kill should land mid-way"
 
         campaign = RevocationCampaign.objects.get()
-        resumed = _revoke_process(
+        resumed = revoke_2fa_process(
             "--resume",
             str(campaign.pk),
             "--batch-size",

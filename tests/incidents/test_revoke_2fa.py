@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime
@@ -30,8 +27,7 @@ from accounts.models import (
     User,
 )
 from notifications.models import Notification
-from tests.conftest import ROOT
-from tests.incidents.helpers import bulk_customers, database_url, wait_for
+from tests.incidents.helpers import bulk_customers, revoke_2fa_process, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -234,6 +230,7 @@ def test_campaign_notices_contain_no_links_and_quote_their_reference(
         assert notice.security_event.account_id == notice.account_id
 
 
+@pytest.mark.slow
 def test_three_thousand_users_are_each_revoked_and_notified_exactly_once():
     """A large campaign removes every device, flags, signs out, and writes one event and notice
     per user; resuming the finished campaign changes nothing."""
@@ -284,23 +281,6 @@ def test_three_thousand_users_are_each_revoked_and_notified_exactly_once():
     call_command("verify_audit", stdout=StringIO())
 
 
-def _revoke_process(*args: str, application_name: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url(application_name=application_name),
-    }
-    env.pop("REDIS_URL", None)  # eager Celery: notices are sent in-process (locmem backends)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "revoke_2fa", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _backends_of(application_name: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -310,6 +290,7 @@ def _backends_of(application_name: str) -> int:
         return cursor.fetchone()[0]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_killed_run_resumes_without_revoking_or_notifying_anyone_twice(db):
     """SIGKILL during a real `manage.py revoke_2fa` leaves whole batches done; --resume
@@ -319,7 +300,7 @@ def test_killed_run_resumes_without_revoking_or_notifying_anyone_twice(db):
     ids = {u.pk for u in users}
     name = "revoke_2fa_crash_test"
 
-    process = _revoke_process(
+    process = revoke_2fa_process(
         "--all",
         "--reason",
         "Authenticator seed leak",
@@ -349,7 +330,7 @@ def test_killed_run_resumes_without_revoking_or_notifying_anyone_twice(db):
     assert CampaignTarget.objects.filter(campaign=campaign).count() == total - done_before
     assert TOTPDevice.objects.count() == total - done_before
 
-    resumed = _revoke_process(
+    resumed = revoke_2fa_process(
         "--resume", str(campaign.pk), "--batch-size", str(batch), "--json", application_name=name
     )
     out, err = resumed.communicate(timeout=120)
