@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 PORT ?= 8000
 
-.PHONY: install run test lint messages bench bench-quick serve
+.PHONY: install run test test-slow lint messages bench bench-quick serve
 
 $(VENV)/.installed: requirements.txt
 	python3.11 -m venv $(VENV)
@@ -24,8 +24,12 @@ run: install
 	$(MANAGE) seed_demo
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
+# The everyday run leaves out the long runs marked `slow`; CI runs both.
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not slow"
+
+test-slow: install
+	$(VENV)/bin/pytest -m slow
 
 lint: install
 	$(VENV)/bin/ruff check .

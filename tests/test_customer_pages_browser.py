@@ -24,7 +24,7 @@ from accounts.services.two_factor import two_factor_provision
 from tests.conftest import ROOT
 from tests.factories import PASSWORD, UserFactory, totp_code
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 AXE = (ROOT / "tests" / "static" / "axe" / "axe.min.js").read_text(encoding="utf-8")
 WIDTHS = {1280: 900, 375: 740, 320: 640}

@@ -22,7 +22,7 @@ from accounts.management.commands.seed_demo import DEMO_PASSWORD, demo_key
 from tests.conftest import ROOT, free_port
 from tests.processes import wait_for
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture

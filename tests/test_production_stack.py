@@ -29,7 +29,7 @@ import redis
 from tests.conftest import ROOT, free_port
 from tests.processes import database_execute, database_url
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 GATEWAY_SECRET = "stack-test-gateway-secret"
 

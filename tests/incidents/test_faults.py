@@ -73,6 +73,7 @@ def assert_each_notice_sent_once(inbox: Path) -> list[dict]:
     return messages
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_nothing_twice(
     db, broker, dev_inbox_dir, tmp_path
@@ -112,6 +113,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_nothing_twice(
     assert max(sends.values()) <= 2
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_redis_stopped_and_started_during_delivery_loses_nothing(
     db, broker, dev_inbox_dir, tmp_path
