@@ -195,9 +195,15 @@ def _contacts(user: User) -> list[tuple[Notification.Channel, str]]:
 
 
 def _notify_contacts(
-    attempt: SelfServiceRecovery, *, step: str, event: SecurityEvent, cancel: bool = False
+    attempt: SelfServiceRecovery,
+    *,
+    step: str,
+    event: SecurityEvent,
+    cancel: bool = False,
+    factor_removed: bool = False,
 ) -> None:
-    """Tell every contact on file what this step did, with a cancel link when `cancel`."""
+    """Tell every contact on file what this step did, with a cancel link when `cancel`;
+    `factor_removed` says a stopped attempt had already removed the authenticator."""
     user = attempt.user
     # Each notice names only the proofs this account can still give, so it is true as sent.
     has_passkey = (
@@ -209,6 +215,7 @@ def _notify_contacts(
             "step": step,
             "kind": attempt.kind,
             "has_passkey": has_passkey,
+            "factor_removed": factor_removed,
             "masked_email": mask_email(user.email),
             "masked_new_email": mask_email(attempt.new_email),
             "wait_ends_at": f"{attempt.wait_ends_at:%Y-%m-%d %H:%M}"
@@ -640,6 +647,10 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         )
         if attempt.status not in (Status.WAITING, Status.READY):
             return None
+        # Ready: the authenticator is gone and the browser that asked is signed in to set
+        # up its own. Ending every session takes that browser out; the owner re-enrols
+        # with the password and a code to the login email.
+        factor_removed = attempt.status == Status.READY
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
         attempt.status = Status.CANCELLED
@@ -648,8 +659,14 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         security_hold_extend(
             user=user, hours=_hours(POLICY[ACTIONS[Kind(attempt.kind)]].hold_setting)
         )
+        if factor_removed:
+            user_sessions_end_all(user=user)
         event = _event(
-            attempt, SecurityEvent.Type.SELF_SERVICE_CANCELLED, context, via=link.channel
+            attempt,
+            SecurityEvent.Type.SELF_SERVICE_CANCELLED,
+            context,
+            via=link.channel,
+            factor_removed=factor_removed,
         )
         opened = case_open(
             contact_email=user.email,
@@ -672,7 +689,7 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         )
         attempt.case = opened.case
         attempt.save(update_fields=["status", "cancelled_via", "case", "updated_at"])
-        _notify_contacts(attempt, step="cancelled", event=event)
+        _notify_contacts(attempt, step="cancelled", event=event, factor_removed=factor_removed)
     return attempt
 
 

@@ -742,7 +742,8 @@ class SelfServiceView(View):
         if user is None:
             return redirect(request.path)
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session[REENROL_SESSION_KEY] = user.pk
+        # No re-enrolment grant in the session: the setup page asks the attempt itself on
+        # every step, so an attempt stopped from a contact on file ends this browser's way.
         return redirect("recover_lost_2fa_setup")
 
     def do_restart(self, request: HttpRequest, attempt: object, form: forms.Form) -> HttpResponse:
@@ -826,14 +827,14 @@ class LostFactorSetupView(ReenrolSetupView):
         if (
             attempt is None
             or attempt.status != SelfServiceRecovery.Status.READY
+            or not request.user.is_authenticated
             or request.user.pk != attempt.user_id
+            or not request.user.reenrolment_required
         ):
             return redirect("recover_lost_2fa")
-        refused = super().gate(request)
-        return None if refused is None else redirect("recover_lost_2fa")
+        return None
 
     def done(self, request: HttpRequest) -> None:
-        super().done(request)
         attempt = _self_service_attempt(request, SelfServiceRecovery.Kind.LOST_FACTOR)
         if attempt is not None:
             lost_factor_finish(attempt=attempt)
@@ -873,6 +874,7 @@ def self_service_cancel_view(request: HttpRequest) -> HttpResponse:
         "recovery/self_service_cancel.html",
         {
             "done": True,
+            "factor_removed": user.reenrolment_required,
             "hold_end": hold_end_in_words(user.security_hold_until)
             if user.security_hold_until
             else "",
