@@ -693,6 +693,15 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
     return attempt
 
 
+def self_service_stop_for_frozen(*, user: User) -> int:
+    """The owner froze the account: every self-service attempt not yet finished ends, so
+    none takes effect once support clears the freeze. Call inside the freeze's
+    transaction (which ends every session, the asking browser's included)."""
+    return SelfServiceRecovery.objects.filter(
+        user=user, status__in=[Status.PROVING, Status.WAITING, Status.READY]
+    ).update(status=Status.CANCELLED, cancelled_via="frozen", updated_at=timezone.now())
+
+
 def lost_factor_reset(*, attempt: SelfServiceRecovery, context: AuditContext) -> User | None:
     """The wait is over: remove the lost authenticator and backup codes, end every session,
     flag the account for re-enrolment and start the hold; the session that asked then sets

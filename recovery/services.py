@@ -15,9 +15,11 @@ from config.celery_app import enqueue_after_commit
 from notifications.models import Notification
 from notifications.services import notification_queue, notifications_deliver_after_commit
 from recovery.models import EmailHintRequest
+from recovery.self_service import self_service_stop_for_frozen
 from recovery.tasks import email_hint_send_task
-from support.models import CaseEvent, CasePriority, RecoveryCase
+from support.models import CaseEvent, CasePriority, RecoveryCase, RecoveryLink
 from support.services import case_event_add, case_open, login_email_hint_send
+from support.services.actions import email_changes_stop_for_frozen
 
 
 def email_hint_request(*, phone: str, ip_address: str | None, language: str) -> EmailHintRequest:
@@ -91,6 +93,12 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
         user.frozen_at = now
         user.save(update_fields=["frozen_at"])
         user_sessions_end_all(user=user)
+        # A recovery link on its way (to a swapped SIM, say) would sign a browser in.
+        RecoveryLink.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
+            expires_at=now
+        )
+        email_changes_stop_for_frozen(user=user)
+        self_service_stop_for_frozen(user=user)
         security_event_record(
             user=user,
             type=SecurityEvent.Type.ACCOUNT_FROZEN,

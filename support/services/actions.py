@@ -746,6 +746,31 @@ def email_change_cancel(*, token: str) -> EmailChange | None:
     return change
 
 
+def email_changes_stop_for_frozen(*, user: User) -> int:
+    """The owner froze the account: every change of its login email not yet applied ends.
+
+    A freeze says someone else is at work; a change they talked support into must not
+    take effect by itself when the wait is over, nor once support clears the freeze.
+    Call inside the freeze's transaction. Returns how many changes ended.
+    """
+    changes = list(
+        EmailChange.objects.select_for_update()
+        .select_related("requester")
+        .filter(user=user)
+        .exclude(status__in=[EmailChange.Status.APPLIED, EmailChange.Status.CANCELLED])
+    )
+    for change in changes:
+        change.status = EmailChange.Status.CANCELLED
+        change.save(update_fields=["status", "updated_at"])
+        case_event_add(
+            case=change.requester,
+            type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED,
+            visible_to_customer=True,
+            details={"email_change_id": change.pk, "reason": "account_frozen"},
+        )
+    return len(changes)
+
+
 def _case_reopen_for_owner(case: RecoveryCase, *, user: User, email_change: EmailChange) -> None:
     """Put the account's case back in front of the agents at high priority."""
     case = RecoveryCase.objects.select_for_update().get(pk=case.pk)
@@ -796,7 +821,11 @@ def email_changes_apply_due() -> int:
     applied = 0
     now = timezone.now()
     due = (
-        EmailChange.objects.filter(status=EmailChange.Status.WAITING_PERIOD, effective_at__lte=now)
+        EmailChange.objects.filter(
+            status=EmailChange.Status.WAITING_PERIOD,
+            effective_at__lte=now,
+            user__frozen_at__isnull=True,
+        )
         .exclude(user__security_hold_until__gt=now)
         .values_list("pk", flat=True)
     )

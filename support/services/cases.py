@@ -859,6 +859,9 @@ def recovery_password_set(*, link: RecoveryLink, password: str, context: AuditCo
         link = RecoveryLink.objects.select_for_update().select_related("user").get(pk=link.pk)
         if link.used_at is not None or link.expires_at <= timezone.now():
             raise LinkNoLongerValid
+        # Frozen after the link was sent: the owner said someone else is at work.
+        if User.objects.filter(pk=link.user_id, frozen_at__isnull=False).exists():
+            raise LinkNoLongerValid
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
         user = link.user
