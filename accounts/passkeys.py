@@ -10,6 +10,7 @@ here, never a sign-in without the password.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from logging import getLogger
 from urllib.parse import urlsplit
 
@@ -34,7 +35,12 @@ from django_otp_webauthn.utils import rewrite_exceptions
 from accounts import selectors
 from accounts.forms import PasskeyRemoveForm, PasskeyRenameForm
 from accounts.models import User
-from accounts.requests import second_factor_passed, signed_in_user
+from accounts.requests import (
+    second_factor_mark,
+    second_factor_passed,
+    second_factor_recent,
+    signed_in_user,
+)
 from accounts.services.audit import AuditContext
 from accounts.services.holds import SecurityHoldActive, hold_end_in_words
 from accounts.services.passkeys import (
@@ -81,7 +87,8 @@ class TooManyAttempts(webauthn_errors.OTPWebAuthnApiError):
 
 
 class RegistrationAllowed:
-    """A passkey is added only after the second factor of this sign-in, never in a hold."""
+    """A passkey is added only soon after the second factor of this sign-in (a session
+    cookie stolen later adds no factor of its own), never in a hold."""
 
     request: HttpRequest
 
@@ -89,6 +96,15 @@ class RegistrationAllowed:
         user = signed_in_user(self.request)
         if not second_factor_passed(user):
             raise webauthn_errors.NotVerified()
+        minutes = settings.PASSKEY_REGISTRATION_MINUTES
+        if not second_factor_recent(self.request, within=timedelta(minutes=minutes)):
+            raise PasskeyRefused(
+                detail=_(
+                    "A passkey can be added only within %(minutes)s minutes of signing in. "
+                    "Sign out, sign in again, then add it."
+                )
+                % {"minutes": minutes}
+            )
         if user.on_security_hold and user.security_hold_until:
             raise PasskeyRefused(
                 detail=_("Security changes are on hold until %(until)s.")
@@ -152,6 +168,10 @@ class PasskeyAuthenticationComplete(
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
             raise TooManyAttempts()
 
+    def complete_auth(self, device) -> None:
+        super().complete_auth(device)
+        second_factor_mark(self.request)
+
     def get_success_url(self) -> str:
         return _safe_next(self.request, super().get_success_url())
 
@@ -171,6 +191,10 @@ def passkeys(request: HttpRequest) -> HttpResponse:
         "accounts/passkeys.html",
         {
             "passkeys": selectors.passkey_list(user=user),
+            "registration_open": second_factor_recent(
+                request, within=timedelta(minutes=settings.PASSKEY_REGISTRATION_MINUTES)
+            ),
+            "minutes": settings.PASSKEY_REGISTRATION_MINUTES,
             "hold_end": hold_end_in_words(user.security_hold_until)
             if user.on_security_hold and user.security_hold_until
             else "",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import User
 
@@ -24,3 +27,19 @@ def second_factor_passed(user: User | AnonymousUser) -> bool:
     of the user classes do not know it, so this is the one place that asks.
     """
     return bool(user.is_verified())  # type: ignore[union-attr]
+
+
+SECOND_FACTOR_AT_SESSION_KEY = "second_factor_at"
+
+
+def second_factor_mark(request: HttpRequest) -> None:
+    """Remember when this session gave its second factor (after django-otp's login)."""
+    request.session[SECOND_FACTOR_AT_SESSION_KEY] = timezone.now().timestamp()
+
+
+def second_factor_recent(request: HttpRequest, *, within: timedelta) -> bool:
+    """Whether this session gave its second factor no longer than `within` ago."""
+    given = request.session.get(SECOND_FACTOR_AT_SESSION_KEY)
+    if not isinstance(given, int | float):
+        return False
+    return timezone.now().timestamp() - given <= within.total_seconds()

@@ -28,7 +28,7 @@ from accounts.contacts import mask_email
 from accounts.durations import time_until_in_words
 from accounts.forms import CodeForm, NextForm, TotpCodeForm
 from accounts.models import User
-from accounts.requests import second_factor_passed, signed_in_user
+from accounts.requests import second_factor_mark, second_factor_passed, signed_in_user
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words, security_changes_check
 from accounts.services.two_factor import (
@@ -155,6 +155,7 @@ class TwoFactorVerifyView(View):
                 form.add_error("code", _("This code is not valid, or it was already used."))
             return self._render(request, form, status=400)
         otp_login(request, result.device)
+        second_factor_mark(request)
         sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
         # allauth's "signed in" message is off: until here the sign-in was not complete.
         messages.success(request, _("You are signed in."))
@@ -230,6 +231,7 @@ class TotpSetupView(View):
         self.done(request)
         device.refresh_from_db()
         otp_login(request, device)
+        second_factor_mark(request)
         sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
         return backup_codes_page(request, codes)
 

@@ -195,6 +195,9 @@ OTP_WEBAUTHN_RP_NAME = "Recovery Desk"
 OTP_WEBAUTHN_HELPER_CLASS = "accounts.passkeys.PasskeyHelper"
 OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = "accounts.passkeys"
+# A passkey is added only this soon after the session gave its second factor: a stolen
+# session cookie alone must not mint a lasting factor of its own.
+PASSKEY_REGISTRATION_MINUTES = env.int("DJANGO_PASSKEY_REGISTRATION_MINUTES", default=15)
 
 # Numbers typed without "+" are read as numbers of this region (ISO 3166 code).
 PHONE_DEFAULT_REGION = env("DJANGO_PHONE_DEFAULT_REGION", default="DE")
