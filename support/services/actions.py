@@ -816,7 +816,8 @@ def _case_reopen_for_owner(case: RecoveryCase, *, user: User, email_change: Emai
 def email_changes_apply_due() -> int:
     """Apply changes whose waiting period is over; the notice goes to old and new address.
 
-    A change whose account went on a security hold meanwhile waits until the hold ends.
+    A change whose account went on a security hold meanwhile waits until the hold ends; one
+    whose address another account took meanwhile ends and its case returns to the agents.
     """
     applied = 0
     now = timezone.now()
@@ -838,6 +839,19 @@ def email_changes_apply_due() -> int:
                 .first()
             )
             if change is None:
+                continue
+            if User.objects.filter(email=change.new_email).exclude(pk=change.user_id).exists():
+                # Taken during the wait (a sign-up, say): this change ends and goes back to
+                # the agents; the others due still apply.
+                change.status = EmailChange.Status.CANCELLED
+                change.save(update_fields=["status", "updated_at"])
+                case_event_add(
+                    case=change.requester,
+                    type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED,
+                    visible_to_customer=True,
+                    details={"email_change_id": change.pk, "reason": "address_taken"},
+                )
+                _case_reopen_for_owner(change.case, user=change.user, email_change=change)
                 continue
             user_email_change(
                 user=change.user,
