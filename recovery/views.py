@@ -260,6 +260,23 @@ def help_request(request: HttpRequest) -> HttpResponse:
                 request, "recover_help", template="recovery/help.html", context={"form": form}
             )
         data = form.cleaned_data
+        phone = data["contact_phone"]
+        # A request naming an account's phone texts it the login-email hint (triage): the
+        # number's own limit and the country's SMS budget of /recover/email/ apply, counted
+        # for every number alike.
+        if phone and not (
+            ratelimit.consume(request, action="recover_email", key=phone)
+            and ratelimit.consume(
+                request, action="recover_sms_country", key=str(phone_country_code(phone))
+            )
+        ):
+            return _too_many(
+                request,
+                "recover_email",
+                key=phone,
+                template="recovery/help.html",
+                context={"form": form},
+            )
         opened = case_open(
             contact_email=data["contact_email"],
             contact_phone=data["contact_phone"] or "",
