@@ -114,18 +114,20 @@ def hub(request: HttpRequest) -> HttpResponse:
     return render(request, "recovery/hub.html")
 
 
+def _phone_limits_consume(request: HttpRequest, phone: str) -> bool:
+    """The number's own limit and its country's SMS budget, for a form that texts a phone."""
+    return ratelimit.consume(request, action="recover_email", key=phone) and ratelimit.consume(
+        request, action="recover_sms_country", key=str(phone_country_code(phone))
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def email_hint(request: HttpRequest) -> HttpResponse:
     """Phone -> login email. Every valid number gets the same answer and the same work."""
     form = PhoneForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         phone = form.cleaned_data["phone"]
-        if not (
-            ratelimit.consume(request, action="recover_email", key=phone)
-            and ratelimit.consume(
-                request, action="recover_sms_country", key=str(phone_country_code(phone))
-            )
-        ):
+        if not _phone_limits_consume(request, phone):
             return _too_many(
                 request,
                 "recover_email",
@@ -264,12 +266,7 @@ def help_request(request: HttpRequest) -> HttpResponse:
         # A request naming an account's phone texts it the login-email hint (triage): the
         # number's own limit and the country's SMS budget of /recover/email/ apply, counted
         # for every number alike.
-        if phone and not (
-            ratelimit.consume(request, action="recover_email", key=phone)
-            and ratelimit.consume(
-                request, action="recover_sms_country", key=str(phone_country_code(phone))
-            )
-        ):
+        if phone and not _phone_limits_consume(request, phone):
             return _too_many(
                 request,
                 "recover_email",

@@ -760,15 +760,20 @@ def email_changes_stop_for_frozen(*, user: User) -> int:
         .exclude(status__in=[EmailChange.Status.APPLIED, EmailChange.Status.CANCELLED])
     )
     for change in changes:
-        change.status = EmailChange.Status.CANCELLED
-        change.save(update_fields=["status", "updated_at"])
-        case_event_add(
-            case=change.requester,
-            type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED,
-            visible_to_customer=True,
-            details={"email_change_id": change.pk, "reason": "account_frozen"},
-        )
+        _email_change_cancel(change, reason="account_frozen")
     return len(changes)
+
+
+def _email_change_cancel(change: EmailChange, *, reason: str) -> None:
+    """End a change that will not apply, with the reason on its requester's timeline."""
+    change.status = EmailChange.Status.CANCELLED
+    change.save(update_fields=["status", "updated_at"])
+    case_event_add(
+        case=change.requester,
+        type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED,
+        visible_to_customer=True,
+        details={"email_change_id": change.pk, "reason": reason},
+    )
 
 
 def _case_reopen_for_owner(case: RecoveryCase, *, user: User, email_change: EmailChange) -> None:
@@ -843,14 +848,7 @@ def email_changes_apply_due() -> int:
             if User.objects.filter(email=change.new_email).exclude(pk=change.user_id).exists():
                 # Taken during the wait (a sign-up, say): this change ends and goes back to
                 # the agents; the others due still apply.
-                change.status = EmailChange.Status.CANCELLED
-                change.save(update_fields=["status", "updated_at"])
-                case_event_add(
-                    case=change.requester,
-                    type=CaseEvent.Type.EMAIL_CHANGE_CANCELLED,
-                    visible_to_customer=True,
-                    details={"email_change_id": change.pk, "reason": "address_taken"},
-                )
+                _email_change_cancel(change, reason="address_taken")
                 _case_reopen_for_owner(change.case, user=change.user, email_change=change)
                 continue
             user_email_change(
