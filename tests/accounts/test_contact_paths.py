@@ -46,7 +46,7 @@ CONTACT_PATHS = {
     "recover_email_change_cancel_link": "cancels a scheduled change, never makes one",
     "recover_lost_2fa": "self-service policy row: two proofs, a wait every contact can stop",
     "recover_lost_2fa_setup": "re-enrolment setup, only for the session whose wait ended",
-    "recover_lost_2fa_passkey_complete": "a proof step of this browser's attempt, its passkeys only",
+    "recover_lost_2fa_passkey_complete": "a proof step of this browser's attempt, own passkeys",
     "recover_new_email": "self-service policy row: password, phone code, new-address code, wait",
     "recover_self_service_cancel": "stops a self-service attempt, never makes a change",
     "recover_self_service_cancel_link": "stops a self-service attempt, never makes a change",
