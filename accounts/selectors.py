@@ -82,6 +82,7 @@ class RestrictionReason:
     """Why the exchange should restrict an account (codes of the restrictions API)."""
 
     FROZEN = "account_frozen"
+    INACTIVE = "account_inactive"
     SECURITY_HOLD = "security_hold"
     TWO_FACTOR_REENROLMENT = "two_factor_reenrolment_required"
 
@@ -101,11 +102,15 @@ def account_restrictions(*, user: User, now: datetime | None = None) -> AccountR
 
     A frozen account ("this wasn't me") and one whose 2FA was revoked allow no withdrawal
     until support or the customer clears it (no end time); a security hold allows neither
-    withdrawals nor security changes until it ends.
+    withdrawals nor security changes until it ends. An account whose sign-in right staff
+    removed allows nothing until it is given back.
     """
     now = now or timezone.now()
     reasons: list[str] = []
     open_ended = False
+    if not user.is_active:
+        reasons.append(RestrictionReason.INACTIVE)
+        open_ended = True
     if user.frozen_at is not None:
         reasons.append(RestrictionReason.FROZEN)
         open_ended = True
@@ -118,7 +123,7 @@ def account_restrictions(*, user: User, now: datetime | None = None) -> AccountR
         reasons.append(RestrictionReason.SECURITY_HOLD)
     return AccountRestrictions(
         withdrawals_allowed=not reasons,
-        security_changes_allowed=not (on_hold or user.frozen_at is not None),
+        security_changes_allowed=not (on_hold or user.frozen_at is not None or not user.is_active),
         until=hold_until if on_hold and not open_ended else None,
         reasons=tuple(reasons),
     )

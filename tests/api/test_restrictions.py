@@ -274,6 +274,20 @@ def test_an_account_awaiting_2fa_reenrolment_may_not_withdraw(call_api, exchange
     }
 
 
+def test_a_deactivated_account_may_do_nothing_until_reactivated(call_api, exchange_token):
+    """An account whose sign-in right staff removed cannot be used by its owner: the
+    exchange must not let it withdraw or change security settings either, with no end."""
+    _row, token = exchange_token
+    customer = UserFactory(is_active=False)
+    assert call_api(customer.pk, token).json() == {
+        "account_id": customer.pk,
+        "withdrawals_allowed": False,
+        "security_changes_allowed": False,
+        "until": None,
+        "reasons": ["account_inactive"],
+    }
+
+
 # --- Rate limits ------------------------------------------------------------------------------
 
 
