@@ -84,6 +84,12 @@ def _burn_down_svg(chart: dict[str, list[float]]) -> str:
     return "\n".join(parts)
 
 
+def _sections_and_modes(payload: dict) -> str:
+    default = "quick" if payload["quick"] else "full"
+    modes = {r["benchmark"]: r.get("mode", default) for r in payload["results"]}
+    return ", ".join(f"{name} ({mode})" for name, mode in modes.items())
+
+
 def write_report(payload: dict) -> None:
     results = payload["results"]
     DOCS.mkdir(exist_ok=True)
@@ -99,8 +105,8 @@ def write_report(payload: dict) -> None:
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
         f"Python {machine['python']}; {machine['postgresql']}; Linux {machine['kernel']}. "
-        f"Mode: {'quick' if payload['quick'] else 'full'}; the whole run took "
-        f"{payload['seconds']:.0f} s.",
+        f"Sections and modes: {_sections_and_modes(payload)}; the last run took "
+        f"{payload['seconds']:.0f} s (a run of some sections keeps the others' last figures).",
         "",
         f"![ratios]({chart})",
         "",

@@ -89,7 +89,7 @@ def main() -> int:
         print(f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
     print()
     print(table(results))
-    rows = [r.as_dict() for r in results]
+    rows = [{**r.as_dict(), "mode": "quick" if args.quick else "full"} for r in results]
     if args.only and Path(args.json).exists():
         # A run of some sections keeps the other sections' figures from the last run.
         ran = {r.benchmark for r in results}
