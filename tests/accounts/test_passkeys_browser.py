@@ -39,12 +39,12 @@ def browser_context(chromium_browser, site):
     context.close()
 
 
-@pytest.fixture
-def authenticator_page(browser_context):
-    """A page with a virtual platform authenticator that verifies the user by itself."""
-    page = browser_context.new_page()
+def page_with_authenticator(context):
+    """A new page of `context` with a virtual platform authenticator that verifies the user
+    by itself."""
+    page = context.new_page()
     page.set_default_timeout(15000)
-    cdp = browser_context.new_cdp_session(page)
+    cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     added = cdp.send(
         "WebAuthn.addVirtualAuthenticator",
@@ -62,6 +62,11 @@ def authenticator_page(browser_context):
     page.cdp = cdp
     page.authenticator_id = added["authenticatorId"]
     return page
+
+
+@pytest.fixture
+def authenticator_page(browser_context):
+    return page_with_authenticator(browser_context)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from accounts.models import SecurityEvent, User
 from recovery.models import SelfServiceRecovery
 from tests.accounts.test_passkeys_browser import (
+    page_with_authenticator,
     register_passkey,
     sign_in_with_app,
     sign_out,
@@ -132,23 +133,7 @@ def test_the_password_without_the_passkey_proves_nothing_more(
 
     context = chromium_browser.new_context(base_url=site, locale="en-US")
     try:
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        cdp = context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable")
-        cdp.send(
-            "WebAuthn.addVirtualAuthenticator",
-            {
-                "options": {
-                    "protocol": "ctap2",
-                    "transport": "internal",
-                    "hasResidentKey": True,
-                    "hasUserVerification": True,
-                    "isUserVerified": True,
-                    "automaticPresenceSimulation": True,
-                }
-            },
-        )
+        page = page_with_authenticator(context)
         attacker = UserFactory(email="attacker@example.net", phone="+4915112999777")
         attacker_app = TOTPDevice.objects.create(user=attacker, name="App", confirmed=True)
         sign_in_with_app(page, attacker, attacker_app)
