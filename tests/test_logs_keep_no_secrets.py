@@ -172,6 +172,17 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
     customer, desk = Browser(base), Browser(base)
     log = stack["log"]
 
+    def mailed(pattern: re.Pattern, what: str, group: int = 0) -> str:
+        """The first match of `pattern` in the customer's mail, once it has arrived."""
+        _wait(
+            lambda: any(pattern.search(t) for t in mail_to(smtp_sink, CUSTOMER["email"])),
+            60,
+            what,
+            log,
+        )
+        texts = mail_to(smtp_sink, CUSTOMER["email"])
+        return next(m.group(group) for t in texts if (m := pattern.search(t)))
+
     # The help request; the worker mails the status link after triage.
     status, _url, page = customer.post(
         "/recover/help/",
@@ -196,15 +207,7 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
         "/recover/case/", {"action": "verify_code", "kind": "phone", "code": phone_code}
     )[1].endswith("/recover/case/")
     customer.post("/recover/case/", {"action": "send_email_code"})
-    _wait(
-        lambda: any(CODE_IN_EMAIL.search(t) for t in mail_to(smtp_sink, CUSTOMER["email"])),
-        60,
-        "the email code",
-        log,
-    )
-    email_code = next(
-        m.group(1) for t in mail_to(smtp_sink, CUSTOMER["email"]) if (m := CODE_IN_EMAIL.search(t))
-    )
+    email_code = mailed(CODE_IN_EMAIL, "the email code", group=1)
     assert customer.post(
         "/recover/case/", {"action": "verify_code", "kind": "email", "code": email_code}
     )[1].endswith("/recover/case/")
@@ -223,49 +226,23 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
         {"action": "reauthenticate", "requester": case_id, "confirmed": "on"},
     )
     recovery = re.compile(r"/recover/reset/[A-Za-z0-9_-]{20,}/")
-    _wait(
-        lambda: any(recovery.search(t) for t in mail_to(smtp_sink, CUSTOMER["email"])),
-        60,
-        "the recovery link",
-        log,
-    )
-    not_me = re.compile(r"/recover/not-me/[A-Za-z0-9_-]{20,}/")
-    _wait(
-        lambda: any(not_me.search(t) for t in mail_to(smtp_sink, CUSTOMER["email"])),
-        60,
-        "a notice with its not-me link",
-        log,
-    )
+    link = mailed(recovery, "the recovery link")
+    report = mailed(re.compile(r"/recover/not-me/[A-Za-z0-9_-]{20,}/"), "a not-me link")
 
     # The customer follows the recovery link and sets a password; then a notice's not-me link.
-    link = next(
-        m.group(0) for t in mail_to(smtp_sink, CUSTOMER["email"]) if (m := recovery.search(t))
-    )
     assert customer.get(link)[1].endswith("/recover/reset/")
     status, url, _page = customer.post(
         "/recover/reset/",
         {"new_password1": "brand-new-passphrase-93", "new_password2": "brand-new-passphrase-93"},
     )
     assert url.endswith("/recover/2fa/setup/"), (status, url)
-    report = next(
-        m.group(0) for t in mail_to(smtp_sink, CUSTOMER["email"]) if (m := not_me.search(t))
-    )
     assert Browser(base).get(report)[1].endswith("/recover/not-me/")
 
     # A login-email change of the account is scheduled (its four-eyes steps have tests of
     # their own); the old address follows the cancel link it is sent, and cancels.
     manage_shell(stack, SCHEDULE_EMAIL_CHANGE)
-    cancel = re.compile(r"/recover/cancel-email-change/[A-Za-z0-9_-]{20,}/")
-    _wait(
-        lambda: any(cancel.search(t) for t in mail_to(smtp_sink, CUSTOMER["email"])),
-        60,
-        "the cancel link",
-        log,
-    )
+    link = mailed(re.compile(r"/recover/cancel-email-change/[A-Za-z0-9_-]{20,}/"), "cancel link")
     owner = Browser(base)
-    link = next(
-        m.group(0) for t in mail_to(smtp_sink, CUSTOMER["email"]) if (m := cancel.search(t))
-    )
     assert owner.get(link)[1].endswith("/recover/cancel-email-change/")
     assert owner.post("/recover/cancel-email-change/", {})[0] == 200
 
