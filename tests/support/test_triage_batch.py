@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.core.cache import cache
 
 from notifications.models import Notification
-from support.models import CasePriority, RecoveryCase
-from support.services.cases import case_open, case_triage, cases_triage_due
+from support.models import CaseEvent, CasePriority, RecoveryCase
+from support.services.cases import TRIAGE_DUE_KEY, case_open, case_triage, cases_triage_due
+from tests.concurrency import run_together
 from tests.factories import UserFactory
 from tests.recovery.self_service_helpers import customer_account
 
@@ -166,3 +169,31 @@ def test_a_batch_takes_the_same_few_queries_whatever_its_size(
         "joined": copies,
     }
     assert not RecoveryCase.objects.filter(status="new").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_triaging_at_once_take_every_case_once():
+    """Two workers start a triage at the same instant, in small batches: SKIP LOCKED gives
+    them different cases, a joining request whose open case the other holds waits for it,
+    and no case is triaged twice or left out."""
+    copies = 4
+    # A triage is on its way (the key is set): opening asks for none, the two workers do it.
+    cache.set(TRIAGE_DUE_KEY, 1, timeout=60)
+    cases = open_mixed_requests("a", copies=copies)
+
+    first, second = run_together([lambda: cases_triage_due(batch_size=3)] * 2)
+
+    together = Counter(first) + Counter(second)
+    assert together == {
+        "deflected": copies,
+        "queued": 3 * copies,
+        "self_service": copies,
+        "joined": copies,
+    }, (first, second)
+    assert not RecoveryCase.objects.filter(status="new").exists()
+    queued_events = Counter(
+        CaseEvent.objects.filter(type=CaseEvent.Type.QUEUED).values_list("case_id", flat=True)
+    )
+    assert queued_events == {case.pk: 1 for case in cases}, "each request triaged once"
+    hints = Notification.objects.filter(template_key="support/login_email_hint")
+    assert hints.count() == 2 * copies, "one email and one SMS per wrong-email request"
