@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.bench_phone_lookup import django_env, redis_flush, seed_accounts
+from bench.bench_phone_lookup import collectstatic, django_env, redis_flush, seed_accounts
 from bench.common import drop_database, fresh_database
 
 NAME = os.environ.get("BENCH_PROFILE_DATABASE", "rd_bench_profile")
@@ -197,7 +197,9 @@ def main() -> None:
     database_url = fresh_database(NAME)
     try:
         seed_accounts(database_url, 5000)
-        os.environ.update(django_env(database_url))
+        env = django_env(database_url)
+        collectstatic(env)
+        os.environ.update(env)
         redis_flush()
         import django
 
