@@ -50,7 +50,7 @@ from accounts.services.passkeys import (
     passkey_remove,
     passkey_rename,
 )
-from accounts.views import TotpSetupView, _safe_next
+from accounts.views import TotpSetupView, safe_next
 
 logger = getLogger(__name__)
 
@@ -173,7 +173,7 @@ class PasskeyAuthenticationComplete(
         second_factor_mark(self.request)
 
     def get_success_url(self) -> str:
-        return _safe_next(self.request, super().get_success_url())
+        return safe_next(self.request, super().get_success_url())
 
 
 def _message(refused: Exception) -> str:

@@ -48,7 +48,7 @@ from config.ratelimits import allauth_form_page_too_many, too_many_response
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
 
 
-def _safe_next(request: HttpRequest, default: str) -> str:
+def safe_next(request: HttpRequest, default: str) -> str:
     """The `next` of the form or the URL when it stays on this site, else `default`."""
     for data in (request.POST, request.GET):
         form = NextForm(data, host=request.get_host(), https=request.is_secure())
@@ -110,7 +110,7 @@ class TwoFactorVerifyView(View):
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         if isinstance(request.user, User):
             if second_factor_passed(request.user):
-                return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
+                return HttpResponseRedirect(safe_next(request, reverse("account_security")))
             if not selectors.user_has_authenticator(user=request.user):
                 return redirect("two_factor_setup")
         return super().dispatch(request, *args, **kwargs)
@@ -128,7 +128,7 @@ class TwoFactorVerifyView(View):
                 action="two_factor_verify",
                 user=request.user,
                 template=self.template_name,
-                context={"form": form, "next": _safe_next(request, "")},
+                context={"form": form, "next": safe_next(request, "")},
             )
         result = two_factor_verify(
             user=signed_in_user(request),
@@ -159,7 +159,7 @@ class TwoFactorVerifyView(View):
         sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
         # allauth's "signed in" message is off: until here the sign-in was not complete.
         messages.success(request, _("You are signed in."))
-        return HttpResponseRedirect(_safe_next(request, reverse("account_security")))
+        return HttpResponseRedirect(safe_next(request, reverse("account_security")))
 
     def _render(self, request: HttpRequest, form, status: int = 200) -> HttpResponse:
         return render(
@@ -167,7 +167,7 @@ class TwoFactorVerifyView(View):
             self.template_name,
             {
                 "form": form,
-                "next": _safe_next(request, ""),
+                "next": safe_next(request, ""),
                 "has_passkey": selectors.user_has_passkey(user=signed_in_user(request)),
             },
             status=status,

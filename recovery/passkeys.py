@@ -31,6 +31,7 @@ from recovery.self_service import (
     self_service_passkey_offered,
     self_service_passkey_prove,
 )
+from recovery.session_attempts import attempt_of_session
 
 logger = getLogger(__name__)
 
@@ -51,9 +52,7 @@ class AttemptPasskey:
     request: object
 
     def attempt(self) -> SelfServiceRecovery:
-        from recovery.views import _self_service_attempt
-
-        attempt = _self_service_attempt(self.request, SelfServiceRecovery.Kind.LOST_FACTOR)  # type: ignore[arg-type]
+        attempt = attempt_of_session(self.request, SelfServiceRecovery.Kind.LOST_FACTOR)  # type: ignore[arg-type]
         if attempt is None or not self_service_passkey_offered(attempt=attempt):
             raise webauthn_errors.InvalidState()
         return attempt

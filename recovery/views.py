@@ -28,7 +28,6 @@ from django_otp_webauthn.templatetags.otp_webauthn import (
 from accounts import selectors as account_selectors
 from accounts.contacts import mask_email, mask_phone, phone_country_code
 from accounts.models import OneTimeCode
-from accounts.policy import POLICY
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words
 from accounts.services.tokens import (
@@ -57,7 +56,6 @@ from recovery.forms import (
 )
 from recovery.models import SelfServiceRecovery
 from recovery.self_service import (
-    ACTIONS,
     CHANNEL_METHODS,
     PATH_CHANNELS,
     Risk,
@@ -66,7 +64,6 @@ from recovery.self_service import (
     lost_factor_reset,
     masked_contacts,
     new_email_apply,
-    self_service_attempt_find,
     self_service_cancel,
     self_service_code_send,
     self_service_code_verify,
@@ -78,6 +75,11 @@ from recovery.services import (
     account_freeze,
     email_hint_request,
     reenrolment_code_send,
+)
+from recovery.session_attempts import (
+    attempt_forget_in_session,
+    attempt_keep_in_session,
+    attempt_of_session,
 )
 from support import selectors as support_selectors
 from support.models import CaseProof, RecoveryCase
@@ -584,10 +586,6 @@ def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-SELF_SERVICE_SESSION_KEYS = {
-    SelfServiceRecovery.Kind.LOST_FACTOR: "recovery_lost_factor_attempt",
-    SelfServiceRecovery.Kind.NEW_EMAIL: "recovery_new_email_attempt",
-}
 SELF_SERVICE_CANCEL_SESSION_KEY = "recovery_self_service_cancel_token"
 
 RISK_WORDS = {
@@ -598,27 +596,6 @@ RISK_WORDS = {
     Risk.NEW_NETWORK: gettext_lazy("this network was never used with the account"),
     Risk.INCIDENT: gettext_lazy("we are handling a security incident"),
 }
-
-
-def _self_service_attempt(
-    request: HttpRequest, kind: SelfServiceRecovery.Kind
-) -> SelfServiceRecovery | None:
-    """The attempt of this path that this browser session started, if it still counts.
-
-    An attempt that never finished proving is forgotten after the policy's window.
-    """
-    held = request.session.get(SELF_SERVICE_SESSION_KEYS[kind]) or {}
-    attempt = self_service_attempt_find(
-        attempt_id=held.get("id"), session_token=held.get("token", "")
-    )
-    if attempt is None:
-        return None
-    window = POLICY[ACTIONS[SelfServiceRecovery.Kind(kind)]].window
-    if attempt.status == SelfServiceRecovery.Status.PROVING and (
-        attempt.created_at + window <= timezone.now()
-    ):
-        return None
-    return attempt
 
 
 def _passkey_configuration(request: HttpRequest) -> dict[str, Any]:
@@ -661,7 +638,7 @@ class SelfServiceView(View):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        attempt = _self_service_attempt(request, self.kind)
+        attempt = attempt_of_session(request, self.kind)
         # The sweep applies a due change within minutes; a visit does not wait for it.
         if (
             attempt is not None
@@ -676,7 +653,7 @@ class SelfServiceView(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         actions = self.actions()
         chosen = ActionForm(request.POST, actions=actions)
-        attempt = _self_service_attempt(request, self.kind)
+        attempt = attempt_of_session(request, self.kind)
         if not chosen.is_valid():
             _errors_as_messages(request, chosen)
             return self.page(request, attempt, status=400)
@@ -714,10 +691,7 @@ class SelfServiceView(View):
                 ),
             )
             return self.page(request, None, forms_shown={"start": form}, status=400)
-        request.session[SELF_SERVICE_SESSION_KEYS[self.kind]] = {
-            "id": started.attempt.pk,
-            "token": started.session_token,
-        }
+        attempt_keep_in_session(request, started)
         return redirect(request.path)
 
     def do_send_code(
@@ -761,7 +735,7 @@ class SelfServiceView(View):
         return redirect("recover_lost_2fa_setup")
 
     def do_restart(self, request: HttpRequest, attempt: object, form: forms.Form) -> HttpResponse:
-        request.session.pop(SELF_SERVICE_SESSION_KEYS[self.kind], None)
+        attempt_forget_in_session(request, self.kind)
         return redirect(request.path)
 
     def refused(self, request: HttpRequest, reason: str) -> HttpResponse:
@@ -837,7 +811,7 @@ class LostFactorSetupView(ReenrolSetupView):
     """
 
     def gate(self, request: HttpRequest) -> HttpResponse | None:
-        attempt = _self_service_attempt(request, SelfServiceRecovery.Kind.LOST_FACTOR)
+        attempt = attempt_of_session(request, SelfServiceRecovery.Kind.LOST_FACTOR)
         if (
             attempt is None
             or attempt.status != SelfServiceRecovery.Status.READY
@@ -849,7 +823,7 @@ class LostFactorSetupView(ReenrolSetupView):
         return None
 
     def done(self, request: HttpRequest) -> None:
-        attempt = _self_service_attempt(request, SelfServiceRecovery.Kind.LOST_FACTOR)
+        attempt = attempt_of_session(request, SelfServiceRecovery.Kind.LOST_FACTOR)
         if attempt is not None:
             lost_factor_finish(attempt=attempt)
 

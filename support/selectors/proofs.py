@@ -19,7 +19,8 @@ PROOF_METHODS = {
 }
 
 
-def _document_approver(proof: CaseProof) -> int | None:
+def document_approver(proof: CaseProof) -> int | None:
+    """The supervisor who approved this document proof, or None while none has."""
     # Uses the prefetched approvals when there are any.
     for approval in proof.approvals.all():
         if approval.action == CaseApproval.Action.DOCUMENT and approval.approved:
@@ -43,7 +44,7 @@ def requester_proofs(*, requester: RecoveryCase) -> list[Proof]:
                 method=method,
                 at=proof.created_at,
                 attested_by=proof.attested_by_id if method == Method.DOCUMENT else None,
-                approved_by=_document_approver(proof) if method == Method.DOCUMENT else None,
+                approved_by=document_approver(proof) if method == Method.DOCUMENT else None,
             )
         )
     return proofs

@@ -32,7 +32,7 @@ from support.models import (
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP, is_supervisor
 from support.selectors.metrics import sla_for
 from support.selectors.proofs import (
-    _document_approver,
+    document_approver,
     email_change_decision,
     requester_decision,
 )
@@ -115,7 +115,7 @@ def case_requesters_for_agent(*, case: RecoveryCase) -> list[RequesterForAgent]:
                 evidence=list(request.evidence.all()),
                 messages=messages[request.pk],
                 proofs=proofs,
-                document_approved=document is not None and _document_approver(document) is not None,
+                document_approved=document is not None and document_approver(document) is not None,
                 decisions={
                     str(action): requester_decision(requester=request, action=action)
                     for action in (Action.TELL_LOGIN_EMAIL, Action.REAUTHENTICATE)
