@@ -1,4 +1,5 @@
-"""Typed access to the request's user: signed in, and whether the second factor was given."""
+"""Typed access to the request's user: signed in, whether and when the second factor was
+given, and the one way a session records giving it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp.models import Device
 
 from accounts.models import User
+from accounts.services.audit import AuditContext
+from accounts.services.users import sign_in_record
 
 
 def signed_in_user(request: HttpRequest) -> User:
@@ -43,3 +48,12 @@ def second_factor_recent(request: HttpRequest, *, within: timedelta) -> bool:
     if not isinstance(given, int | float):
         return False
     return timezone.now().timestamp() - given <= within.total_seconds()
+
+
+def second_factor_sign_in(request: HttpRequest, device: Device) -> None:
+    """The signed-in session gave its second factor with `device`: django-otp's login, the
+    time of it (a passkey may be added only soon after) and a completed sign-in in the
+    account's history, with this device and network. Every way of giving it ends here."""
+    otp_login(request, device)
+    second_factor_mark(request)
+    sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))

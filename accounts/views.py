@@ -19,7 +19,6 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.http import require_POST
-from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -28,7 +27,7 @@ from accounts.contacts import mask_email
 from accounts.durations import time_until_in_words
 from accounts.forms import CodeForm, NextForm, TotpCodeForm
 from accounts.models import User
-from accounts.requests import second_factor_mark, second_factor_passed, signed_in_user
+from accounts.requests import second_factor_passed, second_factor_sign_in, signed_in_user
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words, security_changes_check
 from accounts.services.two_factor import (
@@ -38,11 +37,7 @@ from accounts.services.two_factor import (
     totp_device_start,
     two_factor_verify,
 )
-from accounts.services.users import (
-    sign_in_record,
-    sign_in_wrong_code_record,
-    user_sessions_end_others,
-)
+from accounts.services.users import sign_in_wrong_code_record, user_sessions_end_others
 from config.ratelimits import allauth_form_page_too_many, too_many_response
 
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
@@ -154,9 +149,7 @@ class TwoFactorVerifyView(View):
             else:
                 form.add_error("code", _("This code is not valid, or it was already used."))
             return self._render(request, form, status=400)
-        otp_login(request, result.device)
-        second_factor_mark(request)
-        sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
+        second_factor_sign_in(request, result.device)
         # allauth's "signed in" message is off: until here the sign-in was not complete.
         messages.success(request, _("You are signed in."))
         return HttpResponseRedirect(safe_next(request, reverse("account_security")))
@@ -230,9 +223,7 @@ class TotpSetupView(View):
         del request.session[SETUP_DEVICE_SESSION_KEY]
         self.done(request)
         device.refresh_from_db()
-        otp_login(request, device)
-        second_factor_mark(request)
-        sign_in_record(user=signed_in_user(request), context=AuditContext.from_request(request))
+        second_factor_sign_in(request, device)
         return backup_codes_page(request, codes)
 
     def _render(self, request, device: TOTPDevice, form, status: int = 200) -> HttpResponse:

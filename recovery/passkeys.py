@@ -13,21 +13,22 @@ from logging import getLogger
 
 from allauth.core import ratelimit
 from django.contrib.auth import login as auth_login
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_otp import login as otp_login
 from django_otp_webauthn import exceptions as webauthn_errors
 from django_otp_webauthn import views as webauthn_views
 from django_otp_webauthn.utils import rewrite_exceptions
 
 from accounts.passkeys import PasskeyRefused, TooManyAttempts
+from accounts.requests import second_factor_sign_in
 from accounts.services.audit import AuditContext
 from recovery.models import SelfServiceRecovery
 from recovery.self_service import (
     PasskeyOutcome,
     SelfServiceRefused,
+    self_service_passkey_failed,
     self_service_passkey_offered,
     self_service_passkey_prove,
 )
@@ -46,13 +47,17 @@ REFUSALS = {
 PASSKEY_STATE_SESSION_KEY = "recovery_lost_factor_passkey_state"
 
 
+def _refused(refused: SelfServiceRefused) -> PasskeyRefused:
+    return PasskeyRefused(detail=REFUSALS.get(refused.reason, _("This account is frozen")))
+
+
 class AttemptPasskey:
     """The account of the lost-2fa attempt this session started, while it can take a passkey."""
 
-    request: object
+    request: HttpRequest
 
     def attempt(self) -> SelfServiceRecovery:
-        attempt = attempt_of_session(self.request, SelfServiceRecovery.Kind.LOST_FACTOR)  # type: ignore[arg-type]
+        attempt = attempt_of_session(self.request, SelfServiceRecovery.Kind.LOST_FACTOR)
         if attempt is None or not self_service_passkey_offered(attempt=attempt):
             raise webauthn_errors.InvalidState()
         return attempt
@@ -72,7 +77,7 @@ class LostFactorPasskeyBegin(AttemptPasskey, webauthn_views.BeginCredentialAuthe
         options, state = self.get_helper().authenticate_begin(
             user=attempt.user, require_user_verification=False
         )
-        self.request.session[PASSKEY_STATE_SESSION_KEY] = {"attempt": attempt.pk, **state}  # type: ignore[attr-defined]
+        self.request.session[PASSKEY_STATE_SESSION_KEY] = {"attempt": attempt.pk, **state}
         return JsonResponse(options)
 
 
@@ -81,8 +86,10 @@ class LostFactorPasskeyComplete(
 ):
     """Check the assertion against the attempt's account and record the proof.
 
-    Password and passkey make a sign-in: the session is signed in with that passkey and
-    goes to the app replacement. Otherwise the page shows what comes next (the wait).
+    Password and passkey make a sign-in, recorded as any sign-in with a second factor: the
+    session is signed in with that passkey and goes to the app replacement. After the
+    password, an assertion that fails its checks is a failed sign-in. Otherwise the page
+    shows what comes next (the wait).
     """
 
     def initial(self, request, *args, **kwargs) -> None:
@@ -93,33 +100,34 @@ class LostFactorPasskeyComplete(
     def post(self, *args, **kwargs) -> JsonResponse:
         request = self.request
         attempt = self.attempt()
+        context = AuditContext.from_request(request)
         # Popped and saved first: a challenge is never answered twice.
-        state = request.session.pop(PASSKEY_STATE_SESSION_KEY, None)  # type: ignore[attr-defined]
-        request.session.save()  # type: ignore[attr-defined]
+        state = request.session.pop(PASSKEY_STATE_SESSION_KEY, None)
+        request.session.save()
         if not state or state.pop("attempt", None) != attempt.pk:
             raise webauthn_errors.InvalidState()
-        with rewrite_exceptions(logger=logger):
-            device = self.get_helper().authenticate_complete(
-                user=attempt.user,
-                state=state,
-                data=request.data,  # type: ignore[attr-defined]
-            )
-        self.check_device_usable(device)
+        try:
+            with rewrite_exceptions(logger=logger):
+                device = self.get_helper().authenticate_complete(
+                    user=attempt.user,
+                    state=state,
+                    data=request.data,  # type: ignore[attr-defined]
+                )
+            self.check_device_usable(device)
+        except webauthn_errors.OTPWebAuthnApiError:
+            self_service_passkey_failed(attempt=attempt, context=context)
+            raise
         try:
             outcome = self_service_passkey_prove(
-                attempt=attempt,
-                passkey_id=device.pk,
-                context=AuditContext.from_request(request),  # type: ignore[arg-type]
+                attempt=attempt, passkey_id=device.pk, context=context
             )
         except SelfServiceRefused as refused:
-            raise PasskeyRefused(
-                detail=REFUSALS.get(refused.reason, _("This account is frozen"))
-            ) from None
+            raise _refused(refused) from None
         if outcome == PasskeyOutcome.REFUSED:
             raise webauthn_errors.InvalidState()
         if outcome == PasskeyOutcome.SIGNED_IN:
-            auth_login(request, device.user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[arg-type]
-            otp_login(request, device)
+            auth_login(request, device.user, backend="django.contrib.auth.backends.ModelBackend")
+            second_factor_sign_in(request, device)
             return JsonResponse(
                 {"id": device.pk, "redirect_url": reverse("account_app_replace_with_passkey")}
             )

@@ -45,7 +45,11 @@ from accounts.policy import POLICY, SMS_SECRET_LIFETIME, Action, Method, Proof, 
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.holds import SecurityHoldActive, security_hold_extend
 from accounts.services.tokens import CodeCheck, one_time_code_check, one_time_code_issue
-from accounts.services.users import user_email_change, user_sessions_end_all
+from accounts.services.users import (
+    sign_in_wrong_code_record,
+    user_email_change,
+    user_sessions_end_all,
+)
 from notifications.models import Notification
 from notifications.services import notification_queue
 from recovery.models import SelfServiceCancelLink, SelfServiceRecovery
@@ -492,6 +496,14 @@ def self_service_passkey_prove(
         if policy_check(ACTIONS[Kind.LOST_FACTOR], proofs, now=now):
             _wait_start(attempt, context)
     return PasskeyOutcome.PROVEN
+
+
+def self_service_passkey_failed(*, attempt: SelfServiceRecovery, context: AuditContext) -> None:
+    """A passkey assertion of the attempt failed its checks. After the password that is a
+    sign-in refused at its second factor, and the account's history shows it so; after a
+    backup code nobody tried to sign in, and nothing is written."""
+    if any(p["method"] == Method.PASSWORD for p in attempt.proofs):
+        sign_in_wrong_code_record(user=attempt.user, context=context)
 
 
 def self_service_passkey_offered(*, attempt: SelfServiceRecovery) -> bool:
