@@ -13,6 +13,7 @@ from logging import getLogger
 
 from allauth.core import ratelimit
 from django.contrib.auth import login as auth_login
+from django.contrib.sessions.backends.base import UpdateError
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -28,6 +29,7 @@ from recovery.models import SelfServiceRecovery
 from recovery.self_service import (
     PasskeyOutcome,
     SelfServiceRefused,
+    self_service_passkey_check,
     self_service_passkey_failed,
     self_service_passkey_offered,
     self_service_passkey_prove,
@@ -52,7 +54,11 @@ def _refused(refused: SelfServiceRefused) -> PasskeyRefused:
 
 
 class AttemptPasskey:
-    """The account of the lost-2fa attempt this session started, while it can take a passkey."""
+    """The account of the lost-2fa attempt this session started, while it can take a passkey.
+
+    What would refuse the proof (a frozen account, another recovery waiting) is said before
+    the passkey is asked, so a refused ceremony leaves no trace, not even the passkey's use.
+    """
 
     request: HttpRequest
 
@@ -60,6 +66,10 @@ class AttemptPasskey:
         attempt = attempt_of_session(self.request, SelfServiceRecovery.Kind.LOST_FACTOR)
         if attempt is None or not self_service_passkey_offered(attempt=attempt):
             raise webauthn_errors.InvalidState()
+        try:
+            self_service_passkey_check(attempt=attempt)
+        except SelfServiceRefused as refused:
+            raise _refused(refused) from None
         return attempt
 
     def get_user(self):
@@ -103,7 +113,12 @@ class LostFactorPasskeyComplete(
         context = AuditContext.from_request(request)
         # Popped and saved first: a challenge is never answered twice.
         state = request.session.pop(PASSKEY_STATE_SESSION_KEY, None)
-        request.session.save()
+        try:
+            request.session.save()
+        except UpdateError:
+            # A completion at the same moment signed this session in and replaced it: the
+            # challenge went with the old session.
+            raise webauthn_errors.InvalidState() from None
         if not state or state.pop("attempt", None) != attempt.pk:
             raise webauthn_errors.InvalidState()
         try:

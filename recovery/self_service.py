@@ -293,8 +293,7 @@ def self_service_start(
                 raise SelfServiceRefused(SelfServiceRefused.NO_PHONE)
             if new_email == user.email or User.objects.filter(email=new_email).exists():
                 raise SelfServiceRefused(SelfServiceRefused.EMAIL_UNUSABLE)
-        if _waiting_elsewhere(user).exists():
-            raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
+        _refuse_if_waiting_elsewhere(user)
         session_token = secrets.token_urlsafe(32)
         attempt = SelfServiceRecovery.objects.create(
             user=user,
@@ -325,6 +324,13 @@ def _waiting_elsewhere(user: User) -> QuerySet[SelfServiceRecovery]:
     return SelfServiceRecovery.objects.filter(
         user=user, status__in=[Status.WAITING, Status.READY], wait_ends_at__gt=timezone.now()
     )
+
+
+def _refuse_if_waiting_elsewhere(user: User) -> None:
+    """One recovery waits at a time: while one does, no other attempt proves or signs in
+    (every contact was told about the waiting one and can stop it)."""
+    if _waiting_elsewhere(user).exists():
+        raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
 
 
 def self_service_attempt_find(*, attempt_id: Any, session_token: str) -> SelfServiceRecovery | None:
@@ -471,6 +477,9 @@ def self_service_passkey_prove(
         if attempt.kind != Kind.LOST_FACTOR or attempt.status != Status.PROVING:
             return PasskeyOutcome.REFUSED
         _refuse_if_frozen(attempt)
+        # Locked as `_wait_start` locks it: a wait starting elsewhere at the same moment
+        # comes first or finds this proof done, never both.
+        _refuse_if_waiting_elsewhere(User.objects.select_for_update().get(pk=attempt.user_id))
         proof = passkey_proof(user=attempt.user, passkey_id=passkey_id)
         if proof is None:
             return PasskeyOutcome.REFUSED
@@ -496,6 +505,13 @@ def self_service_passkey_prove(
         if policy_check(ACTIONS[Kind.LOST_FACTOR], proofs, now=now):
             _wait_start(attempt, context)
     return PasskeyOutcome.PROVEN
+
+
+def self_service_passkey_check(*, attempt: SelfServiceRecovery) -> None:
+    """Refuse (`SelfServiceRefused`) a passkey ceremony the attempt could not finish now,
+    before the passkey is asked: the account is frozen, or another recovery waits."""
+    _refuse_if_frozen(attempt)
+    _refuse_if_waiting_elsewhere(attempt.user)
 
 
 def self_service_passkey_failed(*, attempt: SelfServiceRecovery, context: AuditContext) -> None:
@@ -585,8 +601,7 @@ def self_service_wait_hours(*, kind: str, risks: list[str]) -> int:
 def _wait_start(attempt: SelfServiceRecovery, context: AuditContext) -> None:
     """Both proofs given: the wait starts, and every contact on file gets a cancel link."""
     user = User.objects.select_for_update().get(pk=attempt.user_id)
-    if _waiting_elsewhere(user).exists():
-        raise SelfServiceRefused(SelfServiceRefused.ALREADY_WAITING)
+    _refuse_if_waiting_elsewhere(user)
     # An attempt whose wait is over but which nobody finished (a lost browser session) gives
     # way to this one, which waits its own full time again.
     SelfServiceRecovery.objects.filter(
