@@ -36,9 +36,9 @@ from accounts import selectors
 from accounts.forms import PasskeyRemoveForm, PasskeyRenameForm
 from accounts.models import User
 from accounts.requests import (
-    second_factor_mark,
     second_factor_passed,
     second_factor_recent,
+    second_factor_sign_in,
     signed_in_user,
 )
 from accounts.services.audit import AuditContext
@@ -50,6 +50,7 @@ from accounts.services.passkeys import (
     passkey_remove,
     passkey_rename,
 )
+from accounts.services.users import sign_in_wrong_code_record
 from accounts.views import TotpSetupView, safe_next
 
 logger = getLogger(__name__)
@@ -161,16 +162,30 @@ class PasskeyAuthenticationComplete(
     SecondFactorOnly, webauthn_views.CompleteCredentialAuthenticationView
 ):
     """Check the assertion (challenge, origin, relying party, this user's passkey), then
-    mark the session as having passed the second factor. Rate-limited like the code form."""
+    give the session its second factor. Rate-limited and recorded like the code form: a
+    failed assertion is a wrong second factor in the account's sign-in history."""
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         if not ratelimit.consume(request, action="two_factor_verify", user=request.user):
             raise TooManyAttempts()
 
-    def complete_auth(self, device) -> None:
-        super().complete_auth(device)
-        second_factor_mark(self.request)
+    def post(self, *args, **kwargs) -> JsonResponse:
+        user = signed_in_user(self.request)
+        state = self.get_state()
+        try:
+            with rewrite_exceptions(logger=logger):
+                device = self.get_helper().authenticate_complete(
+                    user=user,
+                    state=state,
+                    data=self.request.data,  # type: ignore[attr-defined] # parsed JSON
+                )
+            self.check_device_usable(device)
+        except webauthn_errors.OTPWebAuthnApiError:
+            sign_in_wrong_code_record(user=user, context=AuditContext.from_request(self.request))
+            raise
+        second_factor_sign_in(self.request, device)
+        return JsonResponse(self.get_success_data(device))
 
     def get_success_url(self) -> str:
         return safe_next(self.request, super().get_success_url())

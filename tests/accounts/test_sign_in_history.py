@@ -1,6 +1,7 @@
-"""Refused sign-ins in the customer's history: a wrong password for a known account and a
-wrong second factor after the right password, with the device and the time; nothing for an
-email with no account, and the same work either way; never what was typed."""
+"""Sign-ins in the customer's history: completed ones with a code or a passkey; refused
+ones, a wrong password for a known account and a wrong second factor after the right
+password, with the device and the time; nothing for an email with no account, and the
+same work either way; never what was typed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import re
 
 import pytest
 import time_machine
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,6 +23,7 @@ from accounts.services.users import SIGN_IN_HISTORY_KEPT
 from notifications.models import Notification
 from tests.conftest import database_state
 from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.passkey_authenticator import SoftwarePasskey
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +33,7 @@ WINDOWS_CHROME = (
     "Chrome/130.0.0.0 Safari/537.36"
 )
 ANDROID_FIREFOX = "Mozilla/5.0 (Android 14; Mobile; rv:131.0) Gecko/131.0 Firefox/131.0"
+PASSKEY_STEP = "/accounts/2fa/passkey/authentication/"
 
 
 @pytest.fixture
@@ -193,3 +198,42 @@ def test_refused_sign_ins_are_no_security_event_and_send_nothing(
     assert SecurityEvent.objects.count() == events
     assert Notification.objects.count() == notices
     assert mailoutbox == [] and sms_outbox == []
+
+
+def passkey_second_step(client: Client, passkey: SoftwarePasskey, **forge) -> HttpResponse:
+    """The 2FA step with a passkey: the ceremony's options, then the signed assertion."""
+    options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
+    assert options.status_code == 200, options.content
+    return client.post(
+        f"{PASSKEY_STEP}complete/",
+        passkey.assertion(options.json(), **forge),
+        content_type="application/json",
+    )
+
+
+def test_a_passkey_second_step_is_in_the_history_like_a_code(enrolled):
+    """A sign-in completed with a passkey shows with its device, as one with a code does;
+    an assertion that fails its checks after the right password is a wrong second factor."""
+    user, _device = enrolled
+    passkey = SoftwarePasskey(user)
+    with time_machine.travel("2026-11-20 09:00:00", tick=True):
+        stranger = Client(HTTP_USER_AGENT=ANDROID_FIREFOX, REMOTE_ADDR="203.0.113.50")
+        stranger.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+        forged = passkey_second_step(
+            stranger, passkey, signing_key=ec.generate_private_key(ec.SECP256R1())
+        )
+        assert forged.status_code == 422, forged.content
+    with time_machine.travel("2026-11-20 10:00:00", tick=True):
+        owner = Client(HTTP_USER_AGENT=WINDOWS_CHROME, REMOTE_ADDR="198.51.100.8")
+        owner.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+        assert passkey_second_step(owner, passkey).status_code == 200
+
+    assert list(
+        SignIn.objects.order_by("created_at").values_list("outcome", "ip_address", "user_agent")
+    ) == [
+        (SignIn.Outcome.WRONG_SECOND_FACTOR, "203.0.113.50", ANDROID_FIREFOX),
+        (SignIn.Outcome.SIGNED_IN, "198.51.100.8", WINDOWS_CHROME),
+    ]
+    history = sign_in_history(owner)
+    assert "Failed: right password, wrong two-factor code" in history
+    assert "Chrome on Windows" in history
