@@ -12,7 +12,7 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.models import SecurityEvent, User
+from accounts.models import SecurityEvent, SignIn, User
 from recovery.models import SelfServiceRecovery
 from tests.accounts.test_passkeys_browser import (
     page_with_authenticator,
@@ -86,6 +86,16 @@ def test_password_and_passkey_replace_the_app_at_once(authenticator_page):
     start(page, password=PASSWORD)
     page.click("#passkey-verification-button")
     wait_for_path(page, "/account/security/passkeys/replace-app/")
+
+    # A sign-in like any with a second factor: in the history, and a passkey may be added.
+    assert list(
+        SignIn.objects.filter(user=user).order_by("created_at").values_list("outcome", flat=True)
+    ) == [SignIn.Outcome.SIGNED_IN, SignIn.Outcome.SIGNED_IN]
+    passkeys_tab = page.context.new_page()
+    passkeys_tab.goto("/account/security/passkeys/")
+    passkeys_tab.locator("#passkey-register-button").wait_for()
+    assert passkeys_tab.locator("#passkey-sign-in-again").count() == 0
+    passkeys_tab.close()
 
     done = attempt()
     assert done.status == Status.COMPLETED and done.wait_ends_at is None
@@ -164,3 +174,6 @@ def test_the_password_without_the_passkey_proves_nothing_more(
         == owner_passkey
     )
     assert TOTPDevice.objects.filter(user=owner, confirmed=True).count() == 1
+    # The owner's password with a passkey that is not the owner's: a failed sign-in.
+    failed = SignIn.objects.filter(user=owner, outcome=SignIn.Outcome.WRONG_SECOND_FACTOR)
+    assert failed.count() == 1
