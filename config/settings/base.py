@@ -211,6 +211,11 @@ CASE_LINK_DAYS_AFTER_CLOSE = env.int("DJANGO_CASE_LINK_DAYS_AFTER_CLOSE", defaul
 # Cases one triage transaction takes at most: in a flood, a few statements per batch rather
 # than per case.
 CASE_TRIAGE_BATCH_SIZE = env.int("DJANGO_CASE_TRIAGE_BATCH_SIZE", default=200)
+# How long a triage task waits before it starts, gathering the requests that come in
+# meanwhile into its batch: in a flood a task's own cost (broker, transaction, SMTP and
+# HTTP sessions) is then paid per batch, not per request. The status link comes that much
+# later; 0 starts at once.
+CASE_TRIAGE_GATHER_SECONDS = env.float("DJANGO_CASE_TRIAGE_GATHER_SECONDS", default=0.25)
 # Support queue: how long a claim lasts without agent activity, the proofs re-authentication
 # needs without a supervisor, the life of the recovery link and the email-change wait.
 CASE_LEASE_MINUTES = env.int("DJANGO_CASE_LEASE_MINUTES", default=20)

@@ -270,14 +270,16 @@ def case_triage_request() -> None:
 
     In a flood of requests one task triages many cases: a request that finds a triage
     already asked for (a key in the cache, which the task clears before it looks) asks for
-    none. A key whose task was lost ends with its timeout, and the sweep triages whatever
-    waited meanwhile.
+    none. The task starts `CASE_TRIAGE_GATHER_SECONDS` later, so the requests of that while
+    share its batch. A key whose task was lost ends with its timeout, and the sweep triages
+    whatever waited meanwhile.
     """
+    gather = float(settings.CASE_TRIAGE_GATHER_SECONDS)
 
     def ask() -> None:
         try:
             if cache.add(TRIAGE_DUE_KEY, 1, timeout=TRIAGE_DUE_KEY_SECONDS):
-                case_triage_task.delay()
+                case_triage_task.apply_async(countdown=gather)
         except Exception:
             logger.warning("Could not ask for triage; the sweep will triage the cases")
 
