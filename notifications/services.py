@@ -15,12 +15,12 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
 from django.db.models import prefetch_related_objects
-from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from accounts.models import SecurityEvent, User
 from config.celery_app import app, enqueue_after_commit
 from notifications.models import DeliveryHold, Notification
+from notifications.rendering import render_message
 from notifications.send_check import security_notices_suspect
 from notifications.sms import SmsMessage, get_sms_backend
 from notifications.tasks import notification_deliver_task
@@ -423,9 +423,9 @@ def _render_email(notification: Notification) -> EmailMultiAlternatives:
     else:
         base = _template_base(notification, "email")
         context = _render_context(notification)
-        subject = render_to_string(f"{base}_subject.txt", context).strip()
-        text = render_to_string(f"{base}_message.txt", context)
-        html = render_to_string(f"{base}_message.html", context)
+        subject = render_message(f"{base}_subject.txt", context).strip()
+        text = render_message(f"{base}_message.txt", context)
+        html = render_message(f"{base}_message.html", context)
     subject = " ".join(subject.splitlines())
     message = EmailMultiAlternatives(
         subject=subject,
@@ -445,7 +445,7 @@ def _render_email(notification: Notification) -> EmailMultiAlternatives:
 
 def _render_sms(notification: Notification) -> SmsMessage:
     template = _template_base(notification, "sms") + ".txt"
-    body = render_to_string(template, _render_context(notification))
+    body = render_message(template, _render_context(notification))
     return SmsMessage(
         to=notification.recipient, body=" ".join(body.split()), reference=notification.reference
     )
