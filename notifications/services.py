@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import prefetch_related_objects
 from django.utils import timezone, translation
 
@@ -526,11 +527,11 @@ def _deliver_chunk(notification_ids: Sequence[int]) -> int:
     stop_at = time.monotonic() + lease.total_seconds() / 2
     senders, sent = _Senders(), 0
     try:
-        with _commits_not_waiting_for_disk():
+        with _commits_not_waiting_for_disk() as cursor:
             for row in rows:
                 if time.monotonic() > stop_at:
                     break
-                if row.pk not in held and _deliver_one(row, senders):
+                if row.pk not in held and _deliver_one(row, senders, cursor):
                     sent += 1
     finally:
         senders.close()
@@ -538,8 +539,9 @@ def _deliver_chunk(notification_ids: Sequence[int]) -> int:
 
 
 @contextlib.contextmanager
-def _commits_not_waiting_for_disk() -> Iterator[None]:
-    """Let each mark's COMMIT return before its WAL record is flushed to disk.
+def _commits_not_waiting_for_disk() -> Iterator[CursorWrapper]:
+    """Let each mark's COMMIT return before its WAL record is flushed to disk; yields the
+    cursor the marks are written with, one for the whole chunk.
 
     A flush per message would cost more than sending it. PostgreSQL writes the records
     within a fraction of a second (three `wal_writer_delay`s at most) and keeps them through
@@ -547,10 +549,10 @@ def _commits_not_waiting_for_disk() -> Iterator[None]:
     server in that fraction forgets the last marks, whose messages then go out again under
     their own references.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO OFF")
     try:
-        yield
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+            yield cursor
     finally:
         try:
             with connection.cursor() as cursor:
@@ -605,15 +607,14 @@ def _held_by_burst_guard(rows: Sequence[Notification]) -> set[int]:
     return {row.pk for row in rows if row.campaign_id is None and row.template_key in held_keys}
 
 
-def _deliver_one(row: Notification, senders: _Senders) -> bool:
+def _deliver_one(row: Notification, senders: _Senders, cursor: CursorWrapper) -> bool:
     """Send one claimed row, then mark it sent in a commit of its own; True if sent."""
     try:
         senders.send(row)
     except Exception as exc:
         _attempt_failed(row, exc)
         return False
-    with connection.cursor() as cursor:
-        cursor.execute(_MARK_SENT, [Notification.Status.SENT, timezone.now(), row.pk])
+    cursor.execute(_MARK_SENT, [Notification.Status.SENT, timezone.now(), row.pk])
     return True
 
 
