@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 
 from accounts.models import SecurityEvent, User
 from config.celery_app import app, enqueue_after_commit
+from config.sql import insert_parts, mark_inserted
 from notifications.models import DeliveryHold, Notification
 from notifications.rendering import render_message
 from notifications.send_check import security_notices_suspect
@@ -180,14 +181,32 @@ def _notification_add(
         account_id=account_id,
         security_event=security_event,
     )
-    # ON CONFLICT DO NOTHING: a repeated or concurrent call with the same key keeps the
-    # first row, which is read back either way, without a savepoint around the insert.
-    Notification.objects.bulk_create([row], ignore_conflicts=True)
-    notification = Notification.objects.get(idempotency_key=idempotency_key)
-    created = notification.reference == row.reference
-    if created and status == Notification.Status.PENDING and enqueue:
-        enqueue_after_commit(notification_deliver_task, notification.pk)
-    return notification
+    if not _notification_insert(row):
+        # A repeated or concurrent call with the same key: the first row stands.
+        return Notification.objects.get(idempotency_key=idempotency_key)
+    if status == Notification.Status.PENDING and enqueue:
+        enqueue_after_commit(notification_deliver_task, row.pk)
+    return row
+
+
+def _notification_insert(row: Notification) -> bool:
+    """Insert the row unless its idempotency key is taken; True when it was inserted.
+
+    One statement: ON CONFLICT DO NOTHING needs no savepoint around the insert, and
+    RETURNING gives the new id, so the row is read back only when the key was taken.
+    """
+    parts = insert_parts(row)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {parts.table} ({parts.columns}) VALUES ({parts.values})"  # noqa: S608 # nosec B608 - columns from the model
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            parts.params,
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    mark_inserted(row, inserted[0])
+    return True
 
 
 def notifications_enqueue_batches(
