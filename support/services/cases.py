@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -30,6 +30,7 @@ from accounts.services.tokens import (
     one_time_code_issue,
 )
 from config.celery_app import enqueue_after_commit
+from config.sql import insert_parts, mark_inserted
 from notifications.models import Notification
 from notifications.services import (
     REFERENCE_ALPHABET,
@@ -95,19 +96,76 @@ def case_event_add(
     )
 
 
-def _account_matching(*, phone: str, emails: list[str]) -> User | None:
-    """The account the submitted contact data points at: the phone first, then any email.
+# An open case looked up for a request matching no account: an id none has, so the lookup
+# does the same work whatever the contact data matched.
+_NO_ACCOUNT = 0
 
-    One query whatever matches, so the help form's time does not tell.
+# How often a request looks for the account's open case again when its insert was skipped
+# (a concurrent request's case came first); each look sees what committed meanwhile.
+CASE_OPEN_ATTEMPTS = 3
+
+
+def _account_and_open_case(
+    *, account: User | None, phone: str, emails: list[str]
+) -> tuple[int | None, int | None]:
+    """The id of the account a request is for, and of that account's open case, locked.
+
+    The account is `account`, or the one the contact data points at: the phone first, then
+    any email (stored emails are lower case: an exact match on lowered input uses the
+    index). One statement whatever matches, so the help form's time does not tell.
     """
-    # Stored emails are lower case: an exact match on lowered input uses the index.
-    candidates = list(
-        User.objects.filter(
-            (Q(phone=phone) if phone else Q(pk__in=[])) | Q(email__in=[e.lower() for e in emails])
-        ).order_by("pk")
+    if account is None:
+        account_sql = (
+            f"SELECT id FROM {User._meta.db_table}"  # noqa: S608 # nosec B608 - table name only
+            " WHERE phone = %(phone)s OR email = ANY(%(emails)s)"
+            " ORDER BY coalesce(phone = %(phone)s, false) DESC, id LIMIT 1"
+        )
+    else:
+        account_sql = "SELECT %(account)s::bigint"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH account AS MATERIALIZED (SELECT ({account_sql}) AS id) "  # noqa: S608 # nosec B608 - table names only
+            "SELECT account.id, open_case.id FROM account LEFT JOIN LATERAL ("
+            f" SELECT id FROM {RecoveryCase._meta.db_table}"
+            " WHERE matched_user_id = coalesce(account.id, %(no_account)s)"
+            " AND status = ANY(%(open)s) FOR UPDATE"
+            ") AS open_case ON true",
+            {
+                "account": account.pk if account else None,
+                "phone": phone or None,
+                "emails": emails,
+                "no_account": _NO_ACCOUNT,
+                "open": [status.value for status in OPEN_STATUSES],
+            },
+        )
+        account_id, open_case_id = cursor.fetchone()
+    return account_id, open_case_id
+
+
+def _case_link_new(case: RecoveryCase) -> tuple[str, CaseLink]:
+    """A private status link for the case, unsaved, and its token (stored only hashed)."""
+    token = secrets.token_urlsafe(32)
+    link = CaseLink(
+        case=case,
+        token_hash=keyed_hash(token, purpose=HashPurpose.CASE_LINK),
+        expires_at=timezone.now() + timedelta(days=settings.CASE_LINK_DAYS),
     )
-    by_phone = [user for user in candidates if phone and user.phone == phone]
-    return next(iter(by_phone or candidates), None)
+    return token, link
+
+
+def _case_link_email(
+    *, case: RecoveryCase, link: CaseLink, token: str, email_to: str, enqueue: bool
+) -> Notification:
+    return notification_queue(
+        channel=Notification.Channel.EMAIL,
+        recipient=email_to,
+        template_key="support/case_link",
+        idempotency_key=f"case-link:{link.pk}",
+        language=case.language,
+        account_id=None,
+        context={"case_reference": case.reference, "link_token": token},
+        enqueue=enqueue,
+    )
 
 
 def case_link_issue(
@@ -117,40 +175,17 @@ def case_link_issue(
 
     Returns the token and the email's outbox row (`enqueue` as for `notification_queue`).
     """
-    token = secrets.token_urlsafe(32)
-    link = CaseLink.objects.create(
-        case=case,
-        token_hash=keyed_hash(token, purpose=HashPurpose.CASE_LINK),
-        expires_at=timezone.now() + timedelta(days=settings.CASE_LINK_DAYS),
-    )
+    token, link = _case_link_new(case)
+    link.save()
     notice = None
     if email_to:
-        notice = notification_queue(
-            channel=Notification.Channel.EMAIL,
-            recipient=email_to,
-            template_key="support/case_link",
-            idempotency_key=f"case-link:{link.pk}",
-            language=case.language,
-            account_id=None,
-            context={"case_reference": case.reference, "link_token": token},
-            enqueue=enqueue,
+        notice = _case_link_email(
+            case=case, link=link, token=token, email_to=email_to, enqueue=enqueue
         )
     return token, notice
 
 
-def case_open(**request) -> CaseOpened:
-    """Open a case, or join the account's open case (see `_case_open_once`).
-
-    Two requests for one account at the same moment both find no open case; the
-    one-open-case constraint lets only one insert win, and the other, tried again, joins it.
-    """
-    try:
-        return _case_open_once(**request)
-    except IntegrityError:
-        return _case_open_once(**request)
-
-
-def _case_open_once(
+def case_open(
     *,
     contact_email: str,
     contact_phone: str = "",
@@ -166,51 +201,97 @@ def _case_open_once(
 
     The answer is the same whether or not the contact data matched an account, and whether
     the request opened a case or joined one: the customer learns nothing about the account.
+
+    Two requests for one account at the same moment both find no open case; the
+    one-open-case constraint lets only one insert win. The other's insert is skipped (ON
+    CONFLICT DO NOTHING, which leaves the transaction usable: no savepoint is needed around
+    it, in the request's transaction or not), and it looks again and joins that case.
     """
     emails_tried = [e.lower() for e in (emails_tried or []) if e]
+    emails = [contact_email.lower(), *emails_tried]
     # A customer's request does the same work whatever it matched: it records the request
     # and leaves the rest (joining the open case, triage, the status-link email) to a worker.
     public = matched_user is None
-    with transaction.atomic():
-        user = matched_user or _account_matching(
-            phone=contact_phone, emails=[contact_email.lower(), *emails_tried]
-        )
-        # Looked up for no account too (an id none has), so both take one query.
-        existing = (
-            RecoveryCase.objects.select_for_update()
-            .filter(matched_user_id=user.pk if user else 0, status__in=OPEN_STATUSES)
-            .first()
-        )
-        # Every request is its own requester: its own reference, link, codes, proofs,
-        # files and replies. A request for an account with an open case joins that case as
-        # a further requester; the case stays the only one in the queue, and the new
-        # request's page shows nothing of it.
-        case = RecoveryCase.objects.create(
-            reference=case_reference_new(),
-            kind=kind,
-            priority=priority,
-            contact_email=contact_email.lower(),
-            contact_phone=contact_phone,
-            emails_tried=emails_tried,
-            description=description,
-            language=language,
-            matched_user=user,
-            status=CaseStatus.MERGED if existing else CaseStatus.NEW,
-            merged_into=existing,
-        )
-        case_event_add(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
-        if existing is not None and not public:
+    # All or nothing: the request, its timeline, its link and its email commit together.
+    with transaction.atomic(savepoint=False):
+        for _attempt in range(CASE_OPEN_ATTEMPTS):
+            user_id, open_case_id = _account_and_open_case(
+                account=matched_user, phone=contact_phone, emails=emails
+            )
+            # Every request is its own requester: its own reference, link, codes, proofs,
+            # files and replies. A request for an account with an open case joins that case
+            # as a further requester; the case stays the only one in the queue, and the new
+            # request's page shows nothing of it.
+            case = RecoveryCase(
+                reference=case_reference_new(),
+                kind=kind,
+                priority=priority,
+                contact_email=contact_email.lower(),
+                contact_phone=contact_phone,
+                emails_tried=emails_tried,
+                description=description,
+                language=language,
+                matched_user_id=user_id,
+                status=CaseStatus.MERGED if open_case_id else CaseStatus.NEW,
+                merged_into_id=open_case_id,
+            )
+            opened = CaseEvent(case=case, type=CaseEvent.Type.OPENED, details={"kind": kind})
+            token, link = _case_link_new(case)
+            if _request_insert(case=case, event=opened, link=link):
+                break
+        else:
+            raise IntegrityError("No case opened: each insert met a conflicting row")
+        if matched_user is not None:
+            case.matched_user = matched_user
+        if open_case_id is not None and not public:
+            existing = RecoveryCase.objects.get(pk=open_case_id)
+            case.merged_into = existing
             _case_join_record(request=case, case=existing)
         for upload in files or []:
             _evidence_store(case=case, upload=upload)
-        token, _link_notice = case_link_issue(
-            case=case, email_to=contact_email, enqueue=existing is not None and not public
+        _case_link_email(
+            case=case,
+            link=link,
+            token=token,
+            email_to=contact_email,
+            enqueue=open_case_id is not None and not public,
         )
-        if existing is None or public:
+        if open_case_id is None or public:
             # Triage is the first thing a worker does with the case: it records a join, or
             # sends the status link together with its own messages, in one delivery.
             case_triage_request()
     return CaseOpened(case=case, link_token=token)
+
+
+def _request_insert(*, case: RecoveryCase, event: CaseEvent, link: CaseLink) -> bool:
+    """Write a request, its first event and its status link in one statement; True when
+    written.
+
+    False when the request's insert met a conflicting row (an open case of the account that
+    committed meanwhile, or, once in ages, its reference taken): then nothing was written.
+    """
+    request = insert_parts(case)
+    first_event = insert_parts(event, sql={"case_id": "request.id"})
+    status_link = insert_parts(link, sql={"case_id": "request.id"})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH request AS (INSERT INTO {request.table} ({request.columns})"  # noqa: S608 # nosec B608 - columns from the models
+            f" VALUES ({request.values}) ON CONFLICT DO NOTHING RETURNING id),"
+            f" first_event AS (INSERT INTO {first_event.table} ({first_event.columns})"
+            f" SELECT {first_event.values} FROM request RETURNING id),"
+            f" status_link AS (INSERT INTO {status_link.table} ({status_link.columns})"
+            f" SELECT {status_link.values} FROM request RETURNING id)"
+            " SELECT request.id, first_event.id, status_link.id"
+            " FROM request, first_event, status_link",
+            [*request.params, *first_event.params, *status_link.params],
+        )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    for instance, pk in zip((case, event, link), inserted, strict=True):
+        mark_inserted(instance, pk)
+    event.case_id = link.case_id = case.pk
+    return True
 
 
 def _case_join_record(*, request: RecoveryCase, case: RecoveryCase) -> None:

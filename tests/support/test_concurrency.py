@@ -11,6 +11,8 @@ from functools import partial
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from support.models import OPEN_STATUSES, CaseEvent, CaseStatus, RecoveryCase
@@ -18,9 +20,10 @@ from support.roles import AGENTS_GROUP
 from support.services import actions
 from support.services.cases import case_open, case_reference_new
 from support.services.queue import CaseActionError, case_claim_next
-from tests.concurrency import run_together
+from tests.concurrency import post_together, run_together
 from tests.factories import UserFactory
 from tests.support.conftest import staff_member
+from tests.timing import lift_rate_limits
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -255,3 +258,31 @@ def test_two_requests_for_one_account_at_once_leave_one_open_case():
         merged = cases.get(status=CaseStatus.MERGED)
         assert merged.merged_into == open_cases.get()
         assert open_cases.get().events.filter(type=CaseEvent.Type.JOINED).count() == 1
+
+
+def test_two_help_forms_for_one_account_posted_at_once_leave_one_open_case(settings):
+    """The same race through the form, each request in its own transaction (ATOMIC_REQUESTS),
+    which the losing insert must leave usable (10 rounds): both customers get the page, the
+    account has exactly one open case, and the other request joined it."""
+    lift_rate_limits(settings, "recover_help")
+    for round_ in range(10):
+        user = UserFactory(email=f"same.form{round_}@example.com", phone=None)
+        form = {
+            "contact_email": "typed.wrong@example.net",
+            "contact_phone": "",
+            "emails_tried": user.email,
+            "description": "I cannot sign in any more.",
+        }
+
+        statuses = post_together([Client(), Client()], reverse("recover_help"), form)
+
+        assert statuses == [200, 200]
+        cases = RecoveryCase.objects.filter(matched_user=user)
+        assert cases.count() == 2
+        opened = cases.get(status__in=OPEN_STATUSES)
+        joined = cases.get(status=CaseStatus.MERGED)
+        assert joined.merged_into == opened
+        for case in (opened, joined):
+            assert case.events.filter(type=CaseEvent.Type.OPENED).count() == 1
+            assert case.links.count() == 1
+        assert opened.events.filter(type=CaseEvent.Type.JOINED).count() == 1
