@@ -100,6 +100,11 @@ def database_settings(url: str) -> dict:
     settings["ATOMIC_REQUESTS"] = True
     settings["CONN_HEALTH_CHECKS"] = True
     settings["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    # Django turns psycopg's prepared statements off for transaction-mode poolers (the
+    # operations guide asks for session mode). Its own cursors bind on the client and never
+    # prepare either way; this lets the statements that ask for it (the queue's claim) be
+    # parsed and planned once per connection instead of on every call.
+    settings["OPTIONS"] = {**settings.get("OPTIONS", {}), "prepare_threshold": 5}
     return settings
 
 

@@ -145,7 +145,8 @@ def _claim_next_once(agent: User) -> RecoveryCase | None:
         # The hottest statement of the queue goes to psycopg on Django's own connection (so
         # in its transaction) as a server-side prepared statement: Django's cursors quote
         # every parameter into the text and PostgreSQL parses and plans it anew each time,
-        # which cost more than the claim itself.
+        # which cost more than the claim itself. (Django turns preparing off by default;
+        # database_settings in config/settings/base.py turns it back on.)
         with guard, psycopg.Cursor(db.connection) as cursor:
             row = cursor.execute(statement, params, prepare=True).fetchone()
     except (IntegrityError, psycopg.IntegrityError):

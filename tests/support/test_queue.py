@@ -7,7 +7,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from support.models import (
 from support.services import actions
 from support.services.cases import case_open
 from support.services.queue import (
+    CLAIM_NEXT_SQL,
     CaseActionError,
     case_claim_next,
     case_claims_release_stale,
@@ -102,6 +103,28 @@ def test_a_case_returned_to_its_agent_comes_first_and_locks_no_other_case(agent,
             ).fetchone()
     assert locked == (urgent.pk,)
     assert case_claim_next(agent=other_agent).pk == urgent.pk
+
+
+def test_the_claim_is_parsed_and_planned_once_per_connection(agent, other_agent):
+    """The claim runs as a server-side prepared statement on Django's own connection: the
+    second agent's claim reuses the plan the first one prepared."""
+    waiting_case()
+    waiting_case()
+
+    def prepared_claims() -> list[tuple[int, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE from_sql = false AND starts_with(statement, %s)",
+                [CLAIM_NEXT_SQL[False].split("%(")[0]],
+            )
+            return cursor.fetchall()
+
+    assert case_claim_next(agent=agent) is not None
+    assert case_claim_next(agent=other_agent) is not None
+
+    assert len(prepared := prepared_claims()) == 1
+    assert sum(prepared[0]) == 2  # two executions of the one prepared statement
 
 
 def test_an_agent_holding_a_case_gets_the_same_case_back(agent):
