@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+import support.views
 from notifications.models import Notification
 from support.models import (
     OPEN_STATUSES,
@@ -237,6 +238,28 @@ def test_take_next_and_give_back_through_the_admin(agent):
     queue = client.get(reverse("admin:support_queue")).content.decode()
     assert f"Case given back to the queue: {case.reference}. Nothing was sent." in queue
     assert 'id="take-next"' in queue
+
+
+@pytest.mark.django_db(transaction=True)
+def test_take_next_claims_outside_a_request_transaction(agent, monkeypatch):
+    """The Take next button claims in autocommit: no request transaction and savepoint
+    around the one statement, which commits by itself, as the benchmark measures it."""
+    case = waiting_case()
+    client = admin_client(agent)
+    in_transaction: list[bool] = []
+
+    def claim_and_observe(*, agent):
+        in_transaction.append(connection.in_atomic_block)
+        return case_claim_next(agent=agent)
+
+    monkeypatch.setattr(support.views, "case_claim_next", claim_and_observe)
+    taken = client.post(reverse("admin:support_take_next"))
+
+    assert taken["Location"] == reverse("admin:support_case_work", args=[case.pk])
+    assert in_transaction == [False]
+    case.refresh_from_db()
+    assert case.status == CaseStatus.CLAIMED and case.claimed_by == agent
+    assert claimed_events(case) == 1
 
 
 @pytest.fixture
