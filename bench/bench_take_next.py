@@ -457,17 +457,21 @@ def run(quick: bool) -> list[Result]:
             notes={
                 **setup,
                 "floor": floor,
-                "floor_loop": "the claim statement of support.services.queue, formatted and"
-                " bound the same way, on a psycopg connection in autocommit; no ORM, no"
+                "floor_loop": "the claim statement of support.services.queue (pick with SKIP"
+                " LOCKED, claim with its lease, the 'claimed' timeline event: one statement)"
+                " with the same parameters, on a psycopg connection in autocommit, prepared"
+                " as the product's is; the same close; no ORM, no model instance, no"
                 " supervisor look-up",
                 "cpu_ms_per_claim_product": cpu,
                 "cpu_ms_per_claim_floor": floor["cpu_ms_per_claim"],
                 "why_not_met": "the product's agents spent"
                 f" {cpu['agents (Python)']:.2f} ms of Python CPU per claim, the floor's"
                 f" {floor['cpu_ms_per_claim']['agents (Python)']:.2f} ms, on the same prepared"
-                " statement: the rest is Django's per-thread connection look-up and the"
-                " RecoveryCase instance the view needs; with the machine's cores taken by"
-                " others, each agent process's Python is what the claim rate queues on.",
+                f" statement (PostgreSQL and the rest: {cpu['PostgreSQL and the rest']:.2f} ms"
+                f" against {floor['cpu_ms_per_claim']['PostgreSQL and the rest']:.2f} ms): the"
+                " difference is Django's connection look-up and the RecoveryCase instance the"
+                " view needs; with the machine's cores taken by others, each agent process's"
+                " Python is what the claim rate queues on.",
             },
         ),
         Result(
