@@ -1,4 +1,5 @@
-"""Phone numbers and email addresses: parsing to E.164 and masking for display."""
+"""Phone numbers and email addresses: parsing to E.164, masking for display, and the
+limits on texting a number."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import re
 from typing import Any
 
 import phonenumbers
+from allauth.core import ratelimit
 from django.conf import settings
+from django.http import HttpRequest
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 
@@ -44,6 +47,18 @@ def phone_country_code(e164: str) -> int:
     if code is None:
         raise InvalidPhoneNumber(e164)
     return code
+
+
+def texting_limits_consume(request: HttpRequest, phone: str) -> bool:
+    """Count one text to `phone` against the number's own limit (that of /recover/email/)
+    and its country's daily SMS budget; False when either is used up.
+
+    Every form that may text a number it was given counts it, whether or not the number
+    has an account, so neither its answer nor its time tells which.
+    """
+    return ratelimit.consume(request, action="recover_email", key=phone) and ratelimit.consume(
+        request, action="recover_sms_country", key=str(phone_country_code(phone))
+    )
 
 
 def mask_phone(e164: str | None) -> str:

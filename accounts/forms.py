@@ -18,7 +18,12 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.contacts import InvalidPhoneNumber, email_domain_suggestion, phone_to_e164
+from accounts.contacts import (
+    InvalidPhoneNumber,
+    email_domain_suggestion,
+    phone_to_e164,
+    texting_limits_consume,
+)
 from accounts.models import BackupCodeDevice, User, backup_code_compact
 from accounts.requests import signed_in_user
 from accounts.services.audit import AuditContext
@@ -127,12 +132,18 @@ class SignupForm(AllauthSignupForm):
         return cleaned_data
 
     def try_save(self, request):
+        phone = self.cleaned_data.get("phone")
+        # The holder of a taken number is texted no more often than /recover/email/ would
+        # text them, or a stranger signing up again and again floods their phone. Every
+        # number is counted alike, and the answer never depends on the count.
+        may_text = bool(phone) and texting_limits_consume(request, phone)
         if self.phone_taken:
-            phone_taken_notify(
-                phone=self.cleaned_data["phone"],
-                attempt_key=notification_reference_new(),
-                language=get_language() or "en",
-            )
+            if may_text:
+                phone_taken_notify(
+                    phone=phone,
+                    attempt_key=notification_reference_new(),
+                    language=get_language() or "en",
+                )
             # allauth then answers exactly as for a new account and creates nothing.
             self.account_already_exists = True
         if self.account_already_exists:

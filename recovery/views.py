@@ -26,7 +26,7 @@ from django_otp_webauthn.templatetags.otp_webauthn import (
 )
 
 from accounts import selectors as account_selectors
-from accounts.contacts import mask_email, mask_phone, phone_country_code
+from accounts.contacts import mask_email, mask_phone, texting_limits_consume
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words
@@ -118,9 +118,7 @@ def hub(request: HttpRequest) -> HttpResponse:
 
 def _phone_limits_consume(request: HttpRequest, phone: str) -> bool:
     """The number's own limit and its country's SMS budget, for a form that texts a phone."""
-    return ratelimit.consume(request, action="recover_email", key=phone) and ratelimit.consume(
-        request, action="recover_sms_country", key=str(phone_country_code(phone))
-    )
+    return texting_limits_consume(request, phone)
 
 
 @require_http_methods(["GET", "POST"])
