@@ -646,10 +646,12 @@ def self_service_cancel_link_find(*, token: str) -> SelfServiceCancelLink | None
 
 def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceRecovery | None:
     """A contact on file stops the attempt: it ends, the account goes on hold, and agents get
-    a case about it (joining the account's open case if there is one).
+    a case about it (joining the account's open case if there is one). Stopped after the
+    reset, the account is frozen as well, until an agent recovers it.
 
     Link and attempt are locked: of two cancels at once, one acts and the other gets None.
     """
+    from recovery.services import account_freeze_in_transaction
     from support.models import CaseEvent, CasePriority, RecoveryCase
     from support.services import case_event_add, case_open
 
@@ -675,8 +677,9 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         if attempt.status not in (Status.WAITING, Status.READY):
             return None
         # Ready: the authenticator is gone and the browser that asked is signed in to set
-        # up its own. Ending every session takes that browser out; the owner re-enrols
-        # with the password and a code to the login email.
+        # up its own. Whoever asked proved what the re-enrolment of /recover/2fa/ asks
+        # (the password and a code to the login email, say): the account is frozen, every
+        # session ends, and nobody sets up a factor until an agent has checked who asks.
         factor_removed = attempt.status == Status.READY
         link.used_at = timezone.now()
         link.save(update_fields=["used_at"])
@@ -687,13 +690,14 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
             user=user, hours=_hours(POLICY[ACTIONS[Kind(attempt.kind)]].hold_setting)
         )
         if factor_removed:
-            user_sessions_end_all(user=user)
+            account_freeze_in_transaction(user=user, now=timezone.now())
         event = _event(
             attempt,
             SecurityEvent.Type.SELF_SERVICE_CANCELLED,
             context,
             via=link.channel,
             factor_removed=factor_removed,
+            frozen=factor_removed,
         )
         opened = case_open(
             contact_email=user.email,
@@ -701,7 +705,7 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
             description="",
             language=user.language,
             kind=RecoveryCase.Kind.NOT_ME,
-            priority=CasePriority.HIGH,
+            priority=CasePriority.URGENT if factor_removed else CasePriority.HIGH,
             matched_user=user,
         )
         case_event_add(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -90,15 +92,7 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
         now = timezone.now()
         link.used_at = now
         link.save(update_fields=["used_at"])
-        user.frozen_at = now
-        user.save(update_fields=["frozen_at"])
-        user_sessions_end_all(user=user)
-        # A recovery link on its way (to a swapped SIM, say) would sign a browser in.
-        RecoveryLink.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
-            expires_at=now
-        )
-        email_changes_stop_for_frozen(user=user)
-        self_service_stop_for_frozen(user=user)
+        account_freeze_in_transaction(user=user, now=now)
         security_event_record(
             user=user,
             type=SecurityEvent.Type.ACCOUNT_FROZEN,
@@ -120,6 +114,21 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
             details={"security_event_id": link.security_event_id},
         )
     return opened.case
+
+
+def account_freeze_in_transaction(*, user: User, now: datetime) -> None:
+    """Freeze `user`: no sign-in until support clears it, every session ended, and nothing
+    pending takes effect then (a recovery link on its way, a login-email change, a
+    self-service attempt). The caller's transaction records why."""
+    user.frozen_at = now
+    user.save(update_fields=["frozen_at"])
+    user_sessions_end_all(user=user)
+    # A recovery link on its way (to a swapped SIM, say) would sign a browser in.
+    RecoveryLink.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
+        expires_at=now
+    )
+    email_changes_stop_for_frozen(user=user)
+    self_service_stop_for_frozen(user=user)
 
 
 def email_hint_sweep() -> int:
