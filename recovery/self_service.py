@@ -89,6 +89,10 @@ PATH_CHANNELS = {
 }
 
 
+# `cancelled_via` of an attempt whose new login email another account uses.
+CANCELLED_ADDRESS_TAKEN = "conflict"
+
+
 class Risk:
     """What makes a wait longer (SPEC §4a), as far as the account's data can tell."""
 
@@ -291,7 +295,10 @@ def self_service_start(
         if kind == Kind.NEW_EMAIL:
             if not user.phone:
                 raise SelfServiceRefused(SelfServiceRefused.NO_PHONE)
-            if new_email == user.email or User.objects.filter(email=new_email).exists():
+            # An address of another account is refused only once its code is proven
+            # (`self_service_code_verify`): here it would tell anyone with an account of
+            # their own which addresses have one.
+            if new_email == user.email:
                 raise SelfServiceRefused(SelfServiceRefused.EMAIL_UNUSABLE)
         _refuse_if_waiting_elsewhere(user)
         session_token = secrets.token_urlsafe(32)
@@ -311,6 +318,11 @@ def self_service_start(
             for channel in PATH_CHANNELS[kind]:
                 _code_send(attempt, channel=channel, context=context)
     return Started(attempt=attempt, session_token=session_token)
+
+
+def _new_email_taken(attempt: SelfServiceRecovery) -> bool:
+    """Whether another account uses the address the attempt would move the account to."""
+    return User.objects.filter(email=attempt.new_email).exclude(pk=attempt.user_id).exists()
 
 
 def _refuse_if_frozen(attempt: SelfServiceRecovery) -> None:
@@ -440,6 +452,20 @@ def self_service_code_verify(
             return result
         method = CHANNEL_METHODS[channel]
         attempt.proofs = [p for p in attempt.proofs if p["method"] != method] + [_proof(method)]
+        if channel == Channel.NEW_EMAIL and _new_email_taken(attempt):
+            # Whoever reads that inbox may learn that the address has an account (its
+            # password reset tells them too); the attempt ends, nothing changed.
+            attempt.status = Status.CANCELLED
+            attempt.cancelled_via = CANCELLED_ADDRESS_TAKEN
+            attempt.save(update_fields=["proofs", "status", "cancelled_via", "updated_at"])
+            _event(
+                attempt,
+                SecurityEvent.Type.SELF_SERVICE_PROOF_ADDED,
+                context,
+                proof=method,
+                ended=CANCELLED_ADDRESS_TAKEN,
+            )
+            return result
         attempt.save(update_fields=["proofs", "updated_at"])
         _event(attempt, SecurityEvent.Type.SELF_SERVICE_PROOF_ADDED, context, proof=method)
         if policy_check(ACTIONS[Kind(attempt.kind)], attempt_proofs(attempt), now=timezone.now()):
@@ -798,9 +824,9 @@ def new_email_apply(*, attempt_id: int) -> bool:
         user = User.objects.select_for_update().get(pk=attempt.user_id)
         if user.frozen_at is not None or user.on_security_hold:
             return False
-        if User.objects.filter(email=attempt.new_email).exclude(pk=user.pk).exists():
+        if _new_email_taken(attempt):
             attempt.status = Status.CANCELLED
-            attempt.cancelled_via = "conflict"
+            attempt.cancelled_via = CANCELLED_ADDRESS_TAKEN
             attempt.save(update_fields=["status", "cancelled_via", "updated_at"])
             return False
         user_email_change(
