@@ -696,7 +696,7 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         if link is None:
             return None
         attempt = (
-            SelfServiceRecovery.objects.select_for_update()
+            SelfServiceRecovery.objects.select_for_update(of=("self",))
             .select_related("user")
             .get(pk=link.attempt_id)
         )
@@ -712,19 +712,8 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         attempt.status = Status.CANCELLED
         attempt.cancelled_via = link.channel
         user = attempt.user
-        security_hold_extend(
-            user=user, hours=_hours(POLICY[ACTIONS[Kind(attempt.kind)]].hold_setting)
-        )
-        if factor_removed:
-            account_freeze_in_transaction(user=user, now=timezone.now())
-        event = _event(
-            attempt,
-            SecurityEvent.Type.SELF_SERVICE_CANCELLED,
-            context,
-            via=link.channel,
-            factor_removed=factor_removed,
-            frozen=factor_removed,
-        )
+        # The case, then what the freeze stops, then the account row: the order of an
+        # agent's action and of a recovery's finish (see `account_freeze_in_transaction`).
         opened = case_open(
             contact_email=user.email,
             contact_phone=user.phone or "",
@@ -733,6 +722,19 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
             kind=RecoveryCase.Kind.NOT_ME,
             priority=CasePriority.URGENT if factor_removed else CasePriority.HIGH,
             matched_user=user,
+        )
+        if factor_removed:
+            account_freeze_in_transaction(user=user, now=timezone.now())
+        security_hold_extend(
+            user=user, hours=_hours(POLICY[ACTIONS[Kind(attempt.kind)]].hold_setting)
+        )
+        event = _event(
+            attempt,
+            SecurityEvent.Type.SELF_SERVICE_CANCELLED,
+            context,
+            via=link.channel,
+            factor_removed=factor_removed,
+            frozen=factor_removed,
         )
         case_event_add(
             case=opened.case,

@@ -85,20 +85,17 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
     LinkNoLongerValid and changes nothing.
     """
     with transaction.atomic():
-        link = NotMeLink.objects.select_for_update().select_related("user").get(pk=link.pk)
+        # The link's row only: the account row comes last (`account_freeze_in_transaction`).
+        link = (
+            NotMeLink.objects.select_for_update(of=("self",)).select_related("user").get(pk=link.pk)
+        )
         if link.used_at is not None or link.expires_at <= timezone.now():
             raise LinkNoLongerValid
         user = link.user
         now = timezone.now()
         link.used_at = now
         link.save(update_fields=["used_at"])
-        account_freeze_in_transaction(user=user, now=now)
-        security_event_record(
-            user=user,
-            type=SecurityEvent.Type.ACCOUNT_FROZEN,
-            context=context,
-            details={"reported_event_id": link.security_event_id},
-        )
+        # The case before the account row, as an agent's action takes them.
         opened = case_open(
             contact_email=user.email,
             contact_phone=user.phone or "",
@@ -107,6 +104,13 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
             kind=RecoveryCase.Kind.NOT_ME,
             priority=CasePriority.URGENT,
             matched_user=user,
+        )
+        account_freeze_in_transaction(user=user, now=now)
+        security_event_record(
+            user=user,
+            type=SecurityEvent.Type.ACCOUNT_FROZEN,
+            context=context,
+            details={"reported_event_id": link.security_event_id},
         )
         case_event_add(
             case=opened.case,
@@ -119,16 +123,22 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
 def account_freeze_in_transaction(*, user: User, now: datetime) -> None:
     """Freeze `user`: no sign-in until support clears it, every session ended, and nothing
     pending takes effect then (a recovery link on its way, a login-email change, a
-    self-service attempt). The caller's transaction records why."""
-    user.frozen_at = now
-    user.save(update_fields=["frozen_at"])
-    user_sessions_end_all(user=user)
+    self-service attempt). The caller's transaction records why.
+
+    The pending rows are locked before the account row, the order in which the paths that
+    use them (a recovery's finish, a link's use, a change's application) lock them: a
+    freeze at the same instant waits for one of those, or it for the freeze, and neither
+    fails on a deadlock.
+    """
     # A recovery link on its way (to a swapped SIM, say) would sign a browser in.
     RecoveryLink.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
         expires_at=now
     )
     email_changes_stop_for_frozen(user=user)
     self_service_stop_for_frozen(user=user)
+    user.frozen_at = now
+    user.save(update_fields=["frozen_at"])
+    user_sessions_end_all(user=user)
 
 
 def email_hint_sweep() -> int:
