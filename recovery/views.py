@@ -342,12 +342,14 @@ class StatusAction(NamedTuple):
     """One action of the status page: its form and its service, called as
     `service(case=<the requester's own request>, **form.cleaned_data)`; `ratelimit` names
     the limit a valid request uses up, `sent` the "a code is on its way" notice the page
-    shows next."""
+    shows next; `texts` says the service may text a number, which then counts against the
+    number's own limits (`texting_allowed`)."""
 
     form: type[forms.Form]
     service: Callable[..., object]
     ratelimit: str | None = None
     sent: str = ""
+    texts: bool = False
 
 
 STATUS_ACTIONS: dict[str, StatusAction] = {
@@ -357,6 +359,7 @@ STATUS_ACTIONS: dict[str, StatusAction] = {
         partial(case_proof_code_send, kind=CaseProof.Kind.PHONE),
         ratelimit="recover_send_code",
         sent=CaseProof.Kind.PHONE.value,
+        texts=True,
     ),
     "send_email_code": StatusAction(
         NoInputForm,
@@ -393,7 +396,8 @@ def case_status(request: HttpRequest) -> HttpResponse:
             request, action=action.ratelimit, key=f"case:{own.pk}"
         ):
             return _too_many(request, action.ratelimit, key=f"case:{own.pk}")
-        result = action.service(case=own, **form.cleaned_data)
+        texting = {"texting_allowed": partial(texting_limits_consume, request)}
+        result = action.service(case=own, **form.cleaned_data, **(texting if action.texts else {}))
         if action.service is case_customer_reply:
             messages.success(request, _("We have your message. It is on this page below."))
         if not isinstance(result, CodeCheck) or result == CodeCheck.OK:

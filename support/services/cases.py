@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -802,21 +802,39 @@ def _proof_scope(case: RecoveryCase) -> str:
 
 
 def case_proof_code_send(
-    *, case: RecoveryCase, kind: CaseProof.Kind, agent: User | None = None
+    *,
+    case: RecoveryCase,
+    kind: CaseProof.Kind,
+    agent: User | None = None,
+    texting_allowed: Callable[[str], bool] | None = None,
 ) -> bool:
     """Send a code for one requester (`case`, their request) to the phone or email *on file*.
 
     Never to a contact the customer typed: only the real owner can receive it. A requester
     asks for codes themselves only on a request that opened its case; for a requester who
-    joined an open case only the agent sends them. Returns False (and sends nothing) when
-    there is no such contact or the requester may not ask; a requester's own request is
-    recorded all the same (for staff only), so neither the status page nor the code check
-    tells whether the request matched an account or joined a case.
+    joined an open case only the agent sends them. A requester's text to the phone on file
+    counts against that number's limits (`texting_allowed`, as every form that texts a
+    number), so a stranger who knows the email cannot flood the phone. Returns False (and
+    sends nothing) when there is no such contact, the requester may not ask or the number's
+    limit is used up; a requester's own request is recorded all the same (for staff only),
+    so neither the status page nor the code check tells whether the request matched an
+    account or joined a case.
     """
     with transaction.atomic():
         user = case.matched_user
         destination = _proof_destination(case=case, kind=kind)
-        if user is None or not destination or (agent is None and case.is_joined):
+        if (
+            user is None
+            or not destination
+            or (agent is None and case.is_joined)
+            # Counted only for a text that would go out: the last check, by design.
+            or (
+                agent is None
+                and kind == CaseProof.Kind.PHONE
+                and texting_allowed is not None
+                and not texting_allowed(destination)
+            )
+        ):
             if agent is None:
                 case_event_add(
                     case=case,
