@@ -8,10 +8,11 @@ import re
 from typing import Any
 
 import phonenumbers
-from allauth.core import ratelimit
 from django.conf import settings
 from django.http import HttpRequest
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+from config.ratelimits import Limit, limits_consume
 
 
 class InvalidPhoneNumber(ValueError):
@@ -49,16 +50,22 @@ def phone_country_code(e164: str) -> int:
     return code
 
 
-def texting_limits_consume(request: HttpRequest, phone: str) -> bool:
-    """Count one text to `phone` against the number's own limit (that of /recover/email/)
-    and its country's daily SMS budget; False when either is used up.
+def texting_limits(phone: str) -> list[Limit]:
+    """The limits one text to `phone` counts against: the number's own (that of
+    /recover/email/) and its country's daily SMS budget.
 
-    Every form that may text a number it was given counts it, whether or not the number
+    Every form that may text a number it was given counts them, whether or not the number
     has an account, so neither its answer nor its time tells which.
     """
-    return ratelimit.consume(request, action="recover_email", key=phone) and ratelimit.consume(
-        request, action="recover_sms_country", key=str(phone_country_code(phone))
-    )
+    return [
+        Limit("recover_email", key=phone),
+        Limit("recover_sms_country", key=str(phone_country_code(phone))),
+    ]
+
+
+def texting_limits_consume(request: HttpRequest, phone: str) -> bool:
+    """Count one text to `phone` (`texting_limits`); False when a limit is used up."""
+    return limits_consume(request, texting_limits(phone)) is None
 
 
 def mask_phone(e164: str | None) -> str:

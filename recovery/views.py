@@ -26,7 +26,8 @@ from django_otp_webauthn.templatetags.otp_webauthn import (
 )
 
 from accounts import selectors as account_selectors
-from accounts.contacts import mask_email, mask_phone, texting_limits_consume
+from accounts.contacts import mask_email, mask_phone, texting_limits, texting_limits_consume
+from accounts.middleware import fails_closed_itself
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words
@@ -39,7 +40,7 @@ from accounts.services.tokens import (
 from accounts.views import TotpSetupView
 from config.celery_app import enqueue_after_commit
 from config.forms import ActionForm, NoInputForm
-from config.ratelimits import too_many_response
+from config.ratelimits import Limit, limits_consume, too_many_response
 from notifications.selectors import notification_find_sent
 from recovery.forms import (
     CaseLinkResendForm,
@@ -116,18 +117,14 @@ def hub(request: HttpRequest) -> HttpResponse:
     return render(request, "recovery/hub.html")
 
 
-def _phone_limits_consume(request: HttpRequest, phone: str) -> bool:
-    """The number's own limit and its country's SMS budget, for a form that texts a phone."""
-    return texting_limits_consume(request, phone)
-
-
 @require_http_methods(["GET", "POST"])
+@fails_closed_itself
 def email_hint(request: HttpRequest) -> HttpResponse:
     """Phone -> login email. Every valid number gets the same answer and the same work."""
     form = PhoneForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         phone = form.cleaned_data["phone"]
-        if not _phone_limits_consume(request, phone):
+        if limits_consume(request, texting_limits(phone)) is not None:
             return _too_many(
                 request,
                 "recover_email",
@@ -253,24 +250,25 @@ reenrol_setup = ReenrolSetupView.as_view()
 
 
 @require_http_methods(["GET", "POST"])
+@fails_closed_itself
 def help_request(request: HttpRequest) -> HttpResponse:
     """Open a recovery case: the same answer whether or not anything matched an account."""
     form = HelpForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        if not ratelimit.consume(request, action="recover_help"):
-            return _too_many(
-                request, "recover_help", template="recovery/help.html", context={"form": form}
-            )
         data = form.cleaned_data
         phone = data["contact_phone"]
         # A request naming an account's phone texts it the login-email hint (triage): the
         # number's own limit and the country's SMS budget of /recover/email/ apply, counted
-        # for every number alike.
-        if phone and not _phone_limits_consume(request, phone):
+        # for every number alike, after the form's own limit.
+        refused = limits_consume(
+            request, [Limit("recover_help"), *(texting_limits(phone) if phone else [])]
+        )
+        if refused is not None:
+            by_form = refused.action == "recover_help"
             return _too_many(
                 request,
-                "recover_email",
-                key=phone,
+                "recover_help" if by_form else "recover_email",
+                key=None if by_form else phone,
                 template="recovery/help.html",
                 context={"form": form},
             )

@@ -20,6 +20,7 @@ from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from notifications.models import Notification
+from support.models import RecoveryCase
 from tests.conftest import free_port
 from tests.factories import PASSWORD, UserFactory, totp_code
 
@@ -131,6 +132,26 @@ def test_sign_in_and_sign_up_fail_closed_with_a_clear_page_while_redis_is_down(p
     assert response.status_code == 503
     assert "We can't do this right now" in response.content.decode()
     assert User.objects.count() == users
+
+
+def test_the_help_form_fails_closed_while_redis_is_down():
+    """Its view asks Redis first thing (the rate limits): no request is opened, nothing is
+    sent, and the page says nothing was changed."""
+    client = Client(raise_request_exception=False)
+    with redis_unreachable():
+        response = client.post(
+            reverse("recover_help"),
+            {
+                "contact_email": "someone@example.net",
+                "contact_phone": "+4915112000001",
+                "emails_tried": "",
+                "description": "I cannot sign in any more.",
+            },
+        )
+    assert response.status_code == 503
+    assert "nothing was changed" in response.content.decode()
+    assert not RecoveryCase.objects.exists()
+    assert not Notification.objects.exists()
 
 
 def test_signing_out_still_works_while_redis_is_down():
