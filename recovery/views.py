@@ -285,12 +285,8 @@ def help_request(request: HttpRequest) -> HttpResponse:
             "recovery/case_opened.html",
             {
                 "reference": opened.case.reference,
-                "resend_form": CaseLinkResendForm(
-                    initial={
-                        "reference": opened.case.reference,
-                        "contact_email": opened.case.contact_email,
-                    }
-                ),
+                # Prefilled into the "send me my link again" form (CaseLinkResendForm).
+                "contact_email": opened.case.contact_email,
                 "status_url": request.build_absolute_uri(
                     reverse("recover_case_link", args=[opened.link_token])
                 ),

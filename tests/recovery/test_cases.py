@@ -9,9 +9,11 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from pytest_django.asserts import assertInHTML
 
 from notifications.models import Notification
+from recovery.forms import CaseLinkResendForm
 from support.models import (
     OPEN_STATUSES,
     CaseEvent,
@@ -88,6 +90,26 @@ def test_opening_a_case_shows_reference_and_emails_the_status_link(
     assert link in mailoutbox[0].body
     assert case.links.count() == 1
     assert link.rstrip("/").rsplit("/", 1)[-1] not in case.links.get().token_hash
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_resend_form_on_the_page_is_the_form_its_view_reads(
+    language, django_capture_on_commit_callbacks
+):
+    """The page writes the form's fields out itself: each is exactly what the form renders,
+    labelled in the page's language and filled in with the request's reference and email."""
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    response = open_case(
+        client, capture=django_capture_on_commit_callbacks, contact_email="Reach.Me@example.org"
+    )
+    reference, _link = opened(response)
+    html = response.content.decode()
+    case = RecoveryCase.objects.get()
+    form = CaseLinkResendForm(initial={"reference": reference, "contact_email": case.contact_email})
+    with translation.override(language):
+        for field in form:
+            assertInHTML(str(field), html)
+            assertInHTML(f'<label for="{field.id_for_label}">{field.label}</label>', html)
 
 
 def test_the_answer_does_not_tell_whether_an_account_matched(
