@@ -219,15 +219,24 @@ for i = 1, rates do
         return {2, i}
     end
 end
+-- Every counter is read before any is written: one that cannot be read changes nothing.
+local history = {}
+for i = 1, rates do
+    local key = KEYS[2 * i - 1]
+    if history[key] == nil then
+        history[key] = records_of(redis.call("GET", key))
+        if history[key] == nil then
+            return {3, i}
+        end
+    end
+end
 local now = tonumber(ARGV[1])
 for i = 1, rates do
+    local key = KEYS[2 * i - 1]
     local amount = tonumber(ARGV[3 * i - 1])
     local duration = tonumber(ARGV[3 * i])
     local expiry = tonumber(ARGV[3 * i + 1])
-    local records = records_of(redis.call("GET", KEYS[2 * i - 1]))
-    if records == nil then
-        return {3, i}
-    end
+    local records = history[key]
     -- The oldest hits are last: drop those out of the window, then count the rest.
     local kept = #records / 9
     while kept > 0
@@ -237,11 +246,12 @@ for i = 1, rates do
     if kept >= amount then
         return {1, i}
     end
-    local value = pickled("G" .. struct.pack(">d", now) .. string.sub(records, 1, 9 * kept))
     if expiry > 0 then
-        redis.call("SET", KEYS[2 * i - 1], value, "EX", expiry)
+        history[key] = "G" .. struct.pack(">d", now) .. string.sub(records, 1, 9 * kept)
+        redis.call("SET", key, pickled(history[key]), "EX", expiry)
     else
-        redis.call("DEL", KEYS[2 * i - 1])
+        history[key] = ""
+        redis.call("DEL", key)
     end
 end
 return {0}

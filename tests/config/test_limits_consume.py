@@ -11,6 +11,7 @@ import redis
 import time_machine
 from allauth.core import ratelimit
 from allauth.core.internal import ratelimit as allauth_ratelimit
+from allauth.core.internal.ratelimit import Rate
 from django.core.cache import cache
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -113,6 +114,26 @@ def sms_budget_spend_as(action: str, count: int) -> int:
         return sms_budget_spend(country_code=49, count=count)
     finally:
         budget.SMS_BUDGET_ACTION = saved
+
+
+def test_a_value_the_script_cannot_read_is_counted_by_allauth_once(redis_cache, limits):
+    """A list pickled with an integer in it (not what allauth writes, but a list allauth
+    reads): the script changes nothing and allauth counts every limit, each once."""
+    with time_machine.travel(1_800_000_000.5, tick=False):
+        now = time.time()
+        cache_key = allauth_ratelimit.get_cache_key(
+            post(), app="allauth.account", action="t_second", rate=Rate(1, 3600, "key"), key="k"
+        )
+        cache.set(cache_key, [now - 7200, 1], 3600)  # both out of the window
+        assert limits_consume(post(), [Limit("t_first"), Limit("t_second", key="k")]) is None
+        assert history("t_first", "1/h/ip") == [now]
+        assert history("t_second", "1/h/key", key="k") == [now]
+
+
+def test_one_limit_named_twice_is_counted_twice_as_allauth_would(redis_cache, limits):
+    assert limits_consume(post(), [Limit("t_ours", key="k"), Limit("t_ours", key="k")]) is None
+    assert len(history("t_ours", "2/10m/key", key="k")) == 2
+    assert limits_consume(post(), [Limit("t_ours", key="k")]) == Limit("t_ours", key="k")
 
 
 def test_the_sms_budget_sees_what_the_forms_spent(redis_cache, settings):
