@@ -71,8 +71,11 @@ def test_regenerate_backup_codes_needs_a_current_code(
 
 def test_sign_out_everywhere_else_ends_other_sessions(enrolled):
     user, device, _codes = enrolled
-    first = signed_in_client(user, device, time.time())
-    second = signed_in_client(user, device, time.time() + 30)
+    # The app's codes of two windows in a row, both from one start: read apart, the clock
+    # could cross a window between them and make the second code two windows ahead.
+    start = time.time()
+    first = signed_in_client(user, device, start)
+    second = signed_in_client(user, device, start + 30)
     assert second.get(reverse("account_security")).status_code == 200
 
     response = first.post(reverse("sessions_end_others"), follow=True)
