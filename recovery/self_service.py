@@ -678,8 +678,8 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
     Link and attempt are locked: of two cancels at once, one acts and the other gets None.
     """
     from recovery.services import account_freeze_in_transaction
-    from support.models import CaseEvent, CasePriority, RecoveryCase
-    from support.services import case_event_add, case_open
+    from support.models import CaseEvent, CasePriority
+    from support.services import case_event_add, not_me_case_open
 
     with transaction.atomic():
         link = (
@@ -714,14 +714,8 @@ def self_service_cancel(*, token: str, context: AuditContext) -> SelfServiceReco
         user = attempt.user
         # The case, then what the freeze stops, then the account row: the order of an
         # agent's action and of a recovery's finish (see `account_freeze_in_transaction`).
-        opened = case_open(
-            contact_email=user.email,
-            contact_phone=user.phone or "",
-            description="",
-            language=user.language,
-            kind=RecoveryCase.Kind.NOT_ME,
-            priority=CasePriority.URGENT if factor_removed else CasePriority.HIGH,
-            matched_user=user,
+        opened = not_me_case_open(
+            user=user, priority=CasePriority.URGENT if factor_removed else CasePriority.HIGH
         )
         if factor_removed:
             account_freeze_in_transaction(user=user, now=timezone.now())

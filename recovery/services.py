@@ -20,7 +20,7 @@ from recovery.models import EmailHintRequest
 from recovery.self_service import self_service_stop_for_frozen
 from recovery.tasks import email_hint_send_task
 from support.models import CaseEvent, CasePriority, RecoveryCase, RecoveryLink
-from support.services import case_event_add, case_open, login_email_hint_send
+from support.services import case_event_add, login_email_hint_send, not_me_case_open
 from support.services.actions import email_changes_stop_for_frozen
 
 
@@ -96,15 +96,7 @@ def account_freeze(*, link: NotMeLink, context: AuditContext) -> RecoveryCase:
         link.used_at = now
         link.save(update_fields=["used_at"])
         # The case before the account row, as an agent's action takes them.
-        opened = case_open(
-            contact_email=user.email,
-            contact_phone=user.phone or "",
-            description="",
-            language=user.language,
-            kind=RecoveryCase.Kind.NOT_ME,
-            priority=CasePriority.URGENT,
-            matched_user=user,
-        )
+        opened = not_me_case_open(user=user, priority=CasePriority.URGENT)
         account_freeze_in_transaction(user=user, now=now)
         security_event_record(
             user=user,

@@ -13,6 +13,7 @@ from support.services.cases import (
     case_reopen_after_hint,
     case_triage,
     login_email_hint_send,
+    not_me_case_open,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "case_reopen_after_hint",
     "case_triage",
     "login_email_hint_send",
+    "not_me_case_open",
 ]

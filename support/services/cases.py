@@ -263,6 +263,20 @@ def case_open(
     return CaseOpened(case=case, link_token=token)
 
 
+def not_me_case_open(*, user: User, priority: CasePriority) -> CaseOpened:
+    """The case of a customer's "this wasn't me" for their own account, on their contacts on
+    file: agents check who asks before anyone gets back in."""
+    return case_open(
+        contact_email=user.email,
+        contact_phone=user.phone or "",
+        description="",
+        language=user.language,
+        kind=RecoveryCase.Kind.NOT_ME,
+        priority=priority,
+        matched_user=user,
+    )
+
+
 def _request_insert(*, case: RecoveryCase, event: CaseEvent, link: CaseLink) -> bool:
     """Write a request, its first event and its status link in one statement; True when
     written.
