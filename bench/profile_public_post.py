@@ -7,7 +7,8 @@ real WSGI handler serves N browser-like POSTs (CSRF cookie and token, rate limit
 Each middleware's own CPU time (the thread's, so waiting for PostgreSQL or Redis does not
 count, nor other processes on a shared machine) is its time minus the time of everything
 it calls; `process_view` hooks are timed apart. Also counted per request: SQL statements
-and Redis commands.
+and Redis commands. BENCH_CPROFILE=cumulative (or tottime) adds a cProfile listing of
+another N requests, BENCH_CPROFILE_LINES=N lines of it (110 unless set).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def profile(requests: int) -> dict:
                 _post(client, token, requests + i + 1)
             profiler.disable()
             stats = pstats.Stats(profiler).sort_stats(os.environ["BENCH_CPROFILE"])
-            stats.print_stats(110)
+            stats.print_stats(int(os.environ.get("BENCH_CPROFILE_LINES", "110")))
         # The same requests with Django's stock cache client (a new Redis client per call),
         # interleaved in rounds with ours so a busy patch of the machine hits both alike.
         stock = _stock_cache_client_cpu(client, token, requests)
