@@ -9,11 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import connection
-from django.http import HttpResponse
 from django.test import Client
+
+if TYPE_CHECKING:
+    from tests.factories import ClientResponse
 
 T = TypeVar("T")
 
@@ -37,11 +40,9 @@ def run_together(functions: Sequence[Callable[[], T]], *, timeout: float = 300) 
 
 def requests_together(
     clients: Sequence[Client], method: str, path: str, data: dict[str, Any] | None = None
-) -> list[HttpResponse]:
+) -> list[ClientResponse]:
     """The same request from every client at the same instant; their responses in order."""
-    return run_together(
-        [lambda client=client: getattr(client, method)(path, data or {}) for client in clients]
-    )
+    return run_together([partial(getattr(client, method), path, data or {}) for client in clients])
 
 
 def post_together(clients: Sequence[Client], path: str, data: dict[str, Any]) -> list[int]:

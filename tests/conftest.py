@@ -90,6 +90,8 @@ def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
     The worker's email and SMS backends write into `dev_inbox_dir`, so a test counts what
     was really sent.
     """
+    from kombu.transport import redis as redis_transport
+
     from config.celery_app import app
     from tests.processes import ALL_QUEUES, Worker
 
@@ -97,8 +99,10 @@ def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
     app.conf.task_always_eager = False
     try:
         with app.connection_for_write() as connection:
+            channel = connection.default_channel
+            assert isinstance(channel, redis_transport.Channel), channel
             for queue in ALL_QUEUES.split(","):
-                connection.default_channel.queue_purge(queue)
+                channel.queue_purge(queue)
         worker.start()
         yield worker
     finally:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 import factory
 from allauth.account.models import EmailAddress
-from django.http import HttpResponse
 from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, User
+
+if TYPE_CHECKING:
+    # What the test client answers: a response carrying its request, context and json().
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -25,11 +29,16 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     phone = factory.Sequence(lambda n: f"+4915112{n:06d}")
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
+    if TYPE_CHECKING:
+        # Calling a factory gives the model instance (factory_boy's metaclass `__call__` does
+        # that, untyped); mypy sees only `BaseFactory.__new__`, which returns the factory.
+        def __new__(cls, **kwargs: Any) -> User: ...  # type: ignore[misc]
+
     @factory.post_generation
-    def verified_email(self, create, extracted, **kwargs):
+    def verified_email(user: User, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
-            self.save()
-            EmailAddress.objects.create(user=self, email=self.email, primary=True, verified=True)
+            user.save()
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
 
 
 def totp_code(device: TOTPDevice, at: float | None = None) -> str:
@@ -39,7 +48,7 @@ def totp_code(device: TOTPDevice, at: float | None = None) -> str:
     return f"{generator.token():0{device.digits}d}"
 
 
-def admin_sign_in(client: Client, user: User, *, code: str | None = None) -> HttpResponse:
+def admin_sign_in(client: Client, user: User, *, code: str | None = None) -> ClientResponse:
     """POST the OTP admin's sign-in form: the password and a code of the user's confirmed
     authenticator (its current one unless `code` is given)."""
     device = TOTPDevice.objects.get(user=user, confirmed=True)

@@ -15,14 +15,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 
+from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from tests.conftest import ROOT
 from tests.factories import PASSWORD, UserFactory, totp_code
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +53,7 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 class Walk:
     """One language's walk: what each page showed wrong, at every width."""
 
-    page: object
+    page: Page
     language: str
     screenshots: Path | None
     problems: list[str] = field(default_factory=list)
@@ -94,7 +99,7 @@ WIDEST_ELEMENT = """() => {
 }"""
 
 
-def run_axe(page) -> list[str]:
+def run_axe(page: Page) -> list[str]:
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(AXE)
     results = page.evaluate("async () => (await window.axe.run(document)).violations")
@@ -105,12 +110,12 @@ def run_axe(page) -> list[str]:
     ]
 
 
-def go(page, path: str) -> None:
+def go(page: Page, path: str) -> None:
     page.goto(path)
     page.wait_for_load_state("load")
 
 
-def submit(page, form_selector: str) -> None:
+def submit(page: Page, form_selector: str) -> None:
     with page.expect_navigation():
         page.click(f"{form_selector} button[type=submit]")
 
@@ -139,6 +144,7 @@ def walk_anonymous_pages(walk: Walk) -> None:
         ("password-reset-done", "/accounts/password/reset/key/done/"),
     ]:
         response = page.goto(path)
+        assert response is not None, path
         if name in {"lost-2fa", "new-email"} and response.status == 404:
             continue  # pages of another flow, checked once they exist
         page.wait_for_load_state("load")
@@ -179,7 +185,7 @@ def walk_anonymous_pages(walk: Walk) -> None:
     walk.check("sign-up-sent")
 
 
-def password_reset_link(user) -> str:
+def password_reset_link(user: User) -> str:
     """The link of a password-reset email, as allauth makes it."""
     from allauth.account.forms import default_token_generator
     from allauth.account.utils import user_pk_to_url_str
@@ -203,7 +209,7 @@ def walk_case_pages(walk: Walk) -> None:
     walk.check("case-status-replied")
 
 
-def sign_in(page, email: str, password: str = PASSWORD) -> None:
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     go(page, "/accounts/login/")
     page.fill("input[name=login]", email)
     page.fill("input[name=password]", password)

@@ -4,6 +4,7 @@ to retry (`Retry-After`) and keeps what was typed."""
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import translation
@@ -43,7 +44,7 @@ def test_forbidden_is_our_page_in_the_language(language):
 
     request = RequestFactory(HTTP_ACCEPT_LANGUAGE=language).get("/")
     with translation.override(language):
-        response = permission_denied(request, exception=None)
+        response = permission_denied(request, exception=PermissionDenied())
     assert response.status_code == 403
     assert PAGES[language][403] in response.content.decode()
 

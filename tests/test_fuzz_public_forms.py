@@ -87,6 +87,7 @@ def stranger(settings) -> Client:
     settings.ACCOUNT_RATE_LIMITS = {name: False for name in settings.ACCOUNT_RATE_LIMITS}
     user = UserFactory(email="holder@example.com", phone="+4915123456789")
     client = Client(raise_request_exception=True)
+    assert user.phone is not None
     opened = case_open(contact_email="stranger@example.net", contact_phone=user.phone)
     assert client.get(reverse("recover_case_link", args=[opened.link_token])).status_code == 302
     return client

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def footer_of(html: str) -> str:
-    return re.search(r'<footer class="footer">(.*?)</footer>', html, re.S).group(1)
+    footer = re.search(r'<footer class="footer">(.*?)</footer>', html, re.S)
+    assert footer, html
+    return footer.group(1)
 
 
 def switch_link(html: str, language: str) -> str:

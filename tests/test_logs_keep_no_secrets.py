@@ -193,7 +193,9 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
         },
     )
     assert status == 200, page
-    status_link = re.search(r'id="status-link" href="[^"]*(/recover/case/[^"]+/)"', page).group(1)
+    found = re.search(r'id="status-link" href="[^"]*(/recover/case/[^"]+/)"', page)
+    assert found, page
+    status_link = found.group(1)
     _wait(lambda: mail_to(smtp_sink, CUSTOMER["email"]), 60, "the status-link email", log)
     assert customer.get(status_link)[1].endswith("/recover/case/")
     # Triage led the request to self-service; the customer asks for an agent instead.
@@ -202,7 +204,9 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
     # Codes to the phone and the email on file, typed on the status page.
     customer.post("/recover/case/", {"action": "send_phone_code"})
     _wait(lambda: Gateway.received, 60, "the phone code", log)
-    phone_code = CODE_IN_SMS.search(Gateway.received[-1]["text"]).group(1)
+    found = CODE_IN_SMS.search(Gateway.received[-1]["text"])
+    assert found, Gateway.received[-1]
+    phone_code = found.group(1)
     assert customer.post(
         "/recover/case/", {"action": "verify_code", "kind": "phone", "code": phone_code}
     )[1].endswith("/recover/case/")
@@ -220,7 +224,9 @@ def test_no_token_code_or_link_of_a_whole_recovery_reaches_a_log(smtp_sink, stac
     )
     assert status == 200 and not url.startswith(base + "/admin/login/"), page[-2000:]
     status, url, page = desk.post(reverse("admin:support_take_next"), {})
-    case_id = int(re.search(r"/(\d+)/work/", url).group(1))
+    found = re.search(r"/(\d+)/work/", url)
+    assert found, url
+    case_id = int(found.group(1))
     desk.post(
         reverse("admin:support_case_work", args=[case_id]),
         {"action": "reauthenticate", "requester": case_id, "confirmed": "on"},

@@ -161,7 +161,9 @@ def test_phone_to_login_email_through_the_production_process_set(stack):
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     status, page = _get(f"{base}/recover/email/", opener)
     assert status == 200
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert found, page
+    token = found.group(1)
     request = urllib.request.Request(
         f"{base}/recover/email/",
         data=urllib.parse.urlencode(

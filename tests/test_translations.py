@@ -42,6 +42,7 @@ def test_every_message_is_translated_with_its_placeholders():
         if not message.id:
             continue
         original = message.id if isinstance(message.id, str) else message.id[0]
+        assert message.string is not None, original
         translated = message.string if isinstance(message.string, str) else message.string[0]
         if not translated or message.fuzzy:
             problems.append(f"untranslated: {original!r}")

@@ -11,16 +11,19 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.http import HttpResponse
 from django.test import Client
+
+if TYPE_CHECKING:
+    from tests.factories import ClientResponse
 
 SAMPLES = 50
 TOLERANCE = 0.2
 # Password hashing dominates sign-up and sign-in: it must be the production hasher's cost.
 PRODUCTION_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 
-Request = Callable[[int], HttpResponse]
+Request = Callable[[int], "ClientResponse"]
 FormData = Callable[[int], dict[str, str]]
 
 
