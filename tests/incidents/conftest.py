@@ -46,11 +46,11 @@ def broker(private_redis):
     from config.celery_app import app
 
     saved = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.broker_url = private_redis.url
+    app.conf["broker_url"] = private_redis.url
     app.conf.task_always_eager = False
     _reset_producer_pools(app)
     try:
         yield private_redis
     finally:
-        app.conf.broker_url, app.conf.task_always_eager = saved
+        app.conf["broker_url"], app.conf.task_always_eager = saved
         _reset_producer_pools(app)

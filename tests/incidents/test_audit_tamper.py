@@ -128,6 +128,7 @@ def rewrite_from(seq: int, *, key: str | None, key_id: str | None = None) -> Non
         )
         prev_hash = event.hash
     as_owner(*statements)
+    assert events[-1].seq is not None
     head_set(events[-1].seq, prev_hash)
 
 
@@ -365,9 +366,9 @@ def test_legacy_events_from_before_the_key_still_verify_and_only_before_it(check
         event.prev_hash, prev_hash = prev_hash, event.hash
         event.save()
     AuditChainHead.objects.create(pk=1, seq=2, hash=prev_hash)
-    (migration,) = Path(import_module("accounts.migrations").__file__).parent.glob(
-        "*_audit_key_id.py"
-    )
+    migrations = import_module("accounts.migrations")
+    assert migrations.__file__ is not None
+    (migration,) = Path(migrations.__file__).parent.glob("*_audit_key_id.py")
     import_module(f"accounts.migrations.{migration.stem}").legacy_boundary_set(apps, None)
     assert AuditChainHead.objects.get().legacy_until == 2
 

@@ -61,6 +61,7 @@ def test_the_campaign_text_names_the_masked_login_email_in_the_users_language(
     for row in rows.filter(channel=SMS):
         assert row.reference in texts[row.recipient].body
         assert row.status == Notification.Status.SENT
+        assert row.security_event is not None
         assert row.security_event.account_id == row.account_id
     assert sorted(m.to[0] for m in mailoutbox) == sorted(
         ["john@gmail.com", "anna.schmidt@web.de", nophone.email]
@@ -71,6 +72,7 @@ def test_the_campaign_text_names_the_masked_login_email_in_the_users_language(
 def test_the_database_refuses_a_second_campaign_text_for_one_user():
     """One SMS per user and campaign is a constraint, whatever the code does."""
     [user] = with_phones(bulk_customers(1))
+    assert user.phone is not None
     revoke("--all", "--reason", "drill")
     text = Notification.objects.get(channel=SMS)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -135,7 +137,8 @@ def test_a_killed_and_resumed_campaign_texts_every_user_exactly_once(
     (one row by constraint, one hand-over to the gateway), and nobody gets two."""
     total, batch = 1000, 25
     users = with_phones(bulk_customers(total))
-    phones = {user.phone for user in users}
+    phones = {user.phone for user in users if user.phone is not None}
+    assert len(phones) == total
     name = "campaign_sms_kill_test"
     worker = Worker(broker_url=broker.url, inbox_dir=dev_inbox_dir, log_path=tmp_path / "w.log")
     try:

@@ -159,6 +159,7 @@ def test_a_users_file_lists_the_lines_that_match_no_customer(tmp_path, populatio
     """Unknown ids and emails, and staff accounts, are listed as written; the rest count."""
     staff = User.objects.get(is_staff=True)
     customer = User.objects.filter(is_staff=False).order_by("pk").first()
+    assert customer is not None
     path = tmp_path / "users.txt"
     path.write_text(
         f"{customer.pk}\n{customer.email.upper()}\nnobody@example.com\n\n{staff.email}\n99999999\n",

@@ -21,6 +21,7 @@ def test_a_hint_request_whose_task_was_lost_is_answered_by_the_sweep(
 ):
     """The request is stored; its task never ran; a minute later the sweep answers it."""
     user = UserFactory()
+    assert user.phone is not None
     email_hint_request(phone=user.phone, ip_address=None, language="en")  # task lost
     assert email_hint_sweep() == 0, "fresh requests are left to their own task"
     EmailHintRequest.objects.update(created_at=timezone.now() - timedelta(minutes=2))

@@ -226,6 +226,7 @@ def test_campaign_notices_contain_no_links_and_quote_their_reference(
         assert notice.reference in html
         assert message.extra_headers["X-Recovery-Desk-Reference"] == notice.reference
         assert notice.status == Notification.Status.SENT
+        assert notice.security_event is not None
         assert notice.security_event.type == REVOKED
         assert notice.security_event.account_id == notice.account_id
 
