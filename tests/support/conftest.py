@@ -38,6 +38,15 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 PROOF_CODE_SMS = re.compile(r"case RC-[0-9A-Z]{4}-[0-9A-Z]{4}: (\d{6})\.")
 PROOF_CODE_EMAIL = re.compile(r"recovery case RC-[0-9A-Z]{4}-[0-9A-Z]{4} is (\d{6})\.")
 RECOVERY_LINK = re.compile(r"/recover/reset/([A-Za-z0-9_-]{40,})/")
+# The account's backup codes as shown to its owner, kept with the test that made them.
+ACCOUNT_BACKUP_CODES = pytest.StashKey[list[str]]()
+
+
+def first_group(pattern: re.Pattern[str], text: str) -> str:
+    """The first group of `pattern`'s first match in `text`, which must have one."""
+    found = pattern.search(text)
+    assert found, text
+    return found.group(1)
 
 
 def role_group(name: str) -> Group:
@@ -80,13 +89,18 @@ def second_supervisor(db) -> User:
 
 
 @pytest.fixture
-def account(db) -> User:
+def account(db, request: pytest.FixtureRequest) -> User:
     """The customer the cases are about: 2FA on, backup codes, phone and email on file."""
     user = UserFactory(email=ACCOUNT_EMAIL, phone=ACCOUNT_PHONE)
-    device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
-    user.test_backup_codes = codes
-    user.test_device = device
+    _device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
+    request.node.stash[ACCOUNT_BACKUP_CODES] = codes
     return user
+
+
+@pytest.fixture
+def account_backup_codes(account: User, request: pytest.FixtureRequest) -> list[str]:
+    """The account's backup codes in plain text (the database keeps only their hashes)."""
+    return request.node.stash[ACCOUNT_BACKUP_CODES]
 
 
 def admin_client(user: User) -> Client:

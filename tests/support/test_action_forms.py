@@ -56,7 +56,7 @@ def desk(agent, account) -> Desk:
         files=[png_upload()],
     )
     RecoveryCase.objects.filter(pk=opened.case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent).pk == opened.case.pk
+    assert case_claim_next(agent=agent) == opened.case
     return Desk(
         holder=agent,
         holder_client=admin_client(agent),
@@ -235,7 +235,9 @@ def test_over_long_text_comes_back_in_its_field(desk):
     response = desk.holder_client.post(desk.work_url(), {"action": "escalate", "note": note})
 
     assert response.status_code == 400
-    field = re.search(r'<input[^>]*id="id_escalate_note"[^>]*>', response.content.decode()).group(0)
+    found = re.search(r'<input[^>]*id="id_escalate_note"[^>]*>', response.content.decode())
+    assert found, response.content.decode()
+    field = found.group(0)
     assert 'aria-invalid="true"' in field
     assert 'value="Looks like a SIM swap.' in field
 
@@ -299,7 +301,9 @@ def test_missing_and_not_yours_look_the_same_to_an_agent(desk, other_agent, acco
     closed = waiting_case(contact_email="closed@example.org")
     RecoveryCase.objects.filter(pk=closed.pk).update(status=CaseStatus.RESOLVED)
     evidence_id = desk.case.evidence.get().pk
-    missing_id = RecoveryCase.objects.order_by("-pk").first().pk + 1000
+    newest = RecoveryCase.objects.order_by("-pk").first()
+    assert newest is not None
+    missing_id = newest.pk + 1000
     before = database_state()
 
     for method, path, data in [
@@ -372,7 +376,7 @@ def test_a_supervisor_reassigns_to_an_agent(desk, supervisor, other_agent, setti
     """The valid choice still works: the case moves to the chosen agent."""
     settings.SUPPORT_GIVE_BACK_MINUTES = 0
     desk.holder_client.post(desk.work_url(), {"action": "release", "reason": "Going home"})
-    assert case_claim_next(agent=desk.holder).pk == desk.case.pk
+    assert case_claim_next(agent=desk.holder) == desk.case
     client = admin_client(supervisor)
 
     response = client.post(

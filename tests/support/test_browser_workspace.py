@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from django.utils import timezone
@@ -24,12 +26,15 @@ from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from tests.factories import PASSWORD, UserFactory, totp_code
 from tests.support.conftest import fresh_code, staff_member, waiting_case
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 QUEUE = "/admin/support/recoverycase/queue/"
 
 
-def wait_for_path(page, path: str) -> None:
+def wait_for_path(page: Page, path: str) -> None:
     page.wait_for_url(re.compile(r"^https?://[^/]+" + re.escape(path) + r"(\?.*)?$"))
 
 
@@ -41,7 +46,7 @@ def work_path(case: RecoveryCase) -> str:
 class Agent:
     """A staff member's browser, counting the clicks and key presses that act."""
 
-    page: object
+    page: Page
     user: User
     interactions: list[str] = field(default_factory=list)
 
@@ -93,13 +98,20 @@ def proofs_done_case(email: str, phone: str, *, minutes_ago: int) -> RecoveryCas
     return case
 
 
-def wait_until(condition, *, timeout: float = 10.0):
+def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0) -> None:
     """Poll the database until `condition()` is true (the event the test waits for)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("the awaited change did not happen")
         time.sleep(0.05)
+
+
+def lease_end(case: RecoveryCase) -> datetime:
+    """When the claim on the case runs out, as stored now (a claimed case has an end)."""
+    lease_expires_at = RecoveryCase.objects.get(pk=case.pk).lease_expires_at
+    assert lease_expires_at is not None
+    return lease_expires_at
 
 
 def test_an_agents_day_resolves_a_proofs_done_case_in_two_key_presses(open_browser, agent):
@@ -135,6 +147,7 @@ def test_an_agents_day_resolves_a_proofs_done_case_in_two_key_presses(open_brows
     desk.page.locator("#consequences").wait_for()
     consequences = desk.page.locator("#consequences").inner_text()
     assert "Every session of the account ends" in consequences
+    assert first.matched_user is not None
     masked = mask_email(first.matched_user.email)
     assert f"recovery link goes by email to {masked}, valid 24 hours" in consequences
     first.refresh_from_db()
@@ -183,12 +196,7 @@ def test_a_claim_that_runs_out_warns_renews_on_activity_and_then_says_so(
     )
     # A key press (in no field) renews the claim on the server.
     desk.page.locator("body").press("Shift")
-    wait_until(
-        lambda: (
-            RecoveryCase.objects.get(pk=case.pk).lease_expires_at
-            > timezone.now() + timedelta(minutes=5)
-        )
-    )
+    wait_until(lambda: lease_end(case) > timezone.now() + timedelta(minutes=5))
 
     RecoveryCase.objects.filter(pk=case.pk).update(lease_expires_at=past)
     desk.page.fill("#internal-note textarea", "Customer will call back")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -15,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from support.models import OPEN_STATUSES, CaseEvent, CaseStatus, RecoveryCase
 from support.roles import AGENTS_GROUP
 from support.services import actions
@@ -31,10 +33,10 @@ AGENTS = 16
 CASES = 2000
 
 
-def outcome(function):
+def outcome(function: Callable[[], object]) -> Callable[[], tuple[str, object]]:
     """Call and report ("ok", result) or ("error", CaseActionError message)."""
 
-    def call():
+    def call() -> tuple[str, object]:
         try:
             return ("ok", function())
         except CaseActionError as exc:
@@ -46,7 +48,7 @@ def outcome(function):
 def waiting_cases(count: int) -> list[int]:
     """Insert `count` waiting cases in one statement; returns their ids."""
     now = timezone.now()
-    references = set()
+    references: set[str] = set()
     while len(references) < count:
         references.add(case_reference_new())
     created = RecoveryCase.objects.bulk_create(
@@ -78,8 +80,9 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monke
     )
     done = threading.Event()
 
-    def work(agent):
-        claimed, claim_seconds = [], 0.0
+    def work(agent: User) -> tuple[list[int], float]:
+        claimed: list[int] = []
+        claim_seconds = 0.0
         while True:
             started = time.perf_counter()
             case = case_claim_next(agent=agent)
@@ -92,7 +95,7 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monke
             claimed.append(case.pk)
             actions.case_reject(case_id=case.pk, agent=agent, reason="duplicate")
 
-    def watch():
+    def watch() -> tuple[int, int]:
         """Sample the claims every 20 ms: the largest number of cases one agent held."""
         most, samples = 0, 0
         while not done.is_set():
@@ -107,11 +110,16 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monke
             done.wait(0.02)
         return most, samples
 
+    def watch_and_close() -> tuple[int, int]:
+        watched = watch()
+        connection.close()  # the watcher thread's own connection
+        return watched
+
     with ThreadPoolExecutor(max_workers=1) as watcher_pool:
-        watcher = watcher_pool.submit(lambda: (watch(), connection.close())[0])
+        watcher = watcher_pool.submit(watch_and_close)
         started = time.perf_counter()
         try:
-            results = run_together([lambda agent=agent: work(agent) for agent in agents])
+            results = run_together([partial(work, agent) for agent in agents])
         finally:
             elapsed = time.perf_counter() - started
             done.set()
@@ -164,7 +172,8 @@ def test_two_agents_acting_on_one_case_at_once_only_the_holder_wins():
     b = staff_member("bert@desk.example", AGENTS_GROUP)
     for _round in range(10):
         (case_id,) = waiting_cases(1)
-        assert case_claim_next(agent=a).pk == case_id
+        claimed = case_claim_next(agent=a)
+        assert claimed is not None and claimed.pk == case_id
 
         results = run_together(
             [
@@ -189,7 +198,7 @@ def test_one_agent_closing_a_case_twice_at_once_only_one_action_wins():
     """A double submit of two different closing actions by the holder: the row lock makes
     exactly one win; the other is told the case is no longer theirs."""
     agent = staff_member("anna@desk.example", AGENTS_GROUP)
-    winners = Counter()
+    winners: Counter[str] = Counter()
     for _round in range(10):
         (case_id,) = waiting_cases(1)
         case_claim_next(agent=agent)
@@ -227,7 +236,7 @@ def test_the_same_agent_taking_next_twice_at_once_gets_one_case():
         held = RecoveryCase.objects.filter(claimed_by=agent, status=CaseStatus.CLAIMED)
         assert held.count() == 1
         case = held.get()
-        assert {result.pk for result in results} == {case.pk}
+        assert set(results) == {case}
         assert case.events.filter(type=CaseEvent.Type.CLAIMED).count() == 1
         assert RecoveryCase.objects.filter(status=CaseStatus.CLAIMED).count() == 1
         actions.case_reject(case_id=case.pk, agent=agent, reason="duplicate")
@@ -242,14 +251,14 @@ def test_two_requests_for_one_account_at_once_leave_one_open_case():
     for round_ in range(10):
         user = UserFactory(email=f"same.account{round_}@example.com", phone=None)
 
-        def request(n, user=user):
+        def request(n: int, user: User = user) -> int:
             return case_open(
                 contact_email=f"requester{n}@example.org",
                 emails_tried=[user.email],
                 description=f"request {n}",
             ).case.pk
 
-        results = run_together([lambda n=n: request(n) for n in range(2)])
+        results = run_together([partial(request, n) for n in range(2)])
 
         cases = RecoveryCase.objects.filter(pk__in=results)
         assert cases.count() == 2

@@ -7,14 +7,17 @@ sweep runs, each in its own thread and PostgreSQL connection at the same instant
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import SecurityEvent
+from accounts.models import SecurityEvent, User
 from accounts.services.holds import HoldLiftRefused, security_hold_extend, security_hold_lift
 from notifications.models import Notification
 from support.models import (
@@ -45,10 +48,10 @@ SUPERVISORS = 4
 ROUNDS = 5
 
 
-def outcome(function):
+def outcome(function: Callable[[], object]) -> Callable[[], tuple[str, object]]:
     """Call and report ("ok", result) or ("refused", the CaseActionError's message)."""
 
-    def call():
+    def call() -> tuple[str, object]:
         try:
             return ("ok", function())
         except CaseActionError as exc:
@@ -58,7 +61,7 @@ def outcome(function):
 
 
 @pytest.fixture
-def desk():
+def desk() -> tuple[User, list[User]]:
     agent = staff_member("agent.race@desk.example", AGENTS_GROUP)
     supervisors = [
         staff_member(f"super{i}.race@desk.example", SUPERVISORS_GROUP) for i in range(SUPERVISORS)
@@ -66,7 +69,9 @@ def desk():
     return agent, supervisors
 
 
-def deciding(approval: CaseApproval, supervisor, *, approve: bool = True):
+def deciding(
+    approval: CaseApproval, supervisor: User, *, approve: bool = True
+) -> Callable[[], tuple[str, object]]:
     """One supervisor's decision on the approval, ready for `run_together`."""
     return outcome(
         partial(
@@ -78,16 +83,18 @@ def deciding(approval: CaseApproval, supervisor, *, approve: bool = True):
     )
 
 
-def claimed_case(agent, *, user=None, files=None) -> RecoveryCase:
+def claimed_case(
+    agent: User, *, user: User | None = None, files: list[UploadedFile] | None = None
+) -> RecoveryCase:
     case = case_open(
         contact_email="race.requester@example.org", matched_user=user, files=files
     ).case
     RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent).pk == case.pk
+    assert case_claim_next(agent=agent) == case
     return case
 
 
-def document_approval(agent) -> CaseApproval:
+def document_approval(agent: User) -> CaseApproval:
     """A pending approval of a document check the agent attested."""
     case = claimed_case(agent, files=[png_upload()])
     actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
@@ -96,7 +103,7 @@ def document_approval(agent) -> CaseApproval:
     )
 
 
-def email_change_approval(agent, round_: int) -> CaseApproval:
+def email_change_approval(agent: User, round_: int) -> CaseApproval:
     """A pending approval of a login-email change that has every proof but the approval."""
     user = UserFactory()
     case = claimed_case(agent, user=user)
@@ -177,12 +184,13 @@ def test_four_supervisors_approving_one_email_change_at_once_schedule_it_once(de
     agent, supervisors = desk
     for round_ in range(3):
         approval = email_change_approval(agent, round_)
+        assert approval.email_change is not None
         user = approval.email_change.user
 
         results = run_together([deciding(approval, supervisor) for supervisor in supervisors])
 
         assert Counter(kind for kind, _value in results) == {"ok": 1, "refused": SUPERVISORS - 1}
-        change = EmailChange.objects.get(pk=approval.email_change_id)
+        change = EmailChange.objects.get(pk=approval.email_change.pk)
         assert change.status == EmailChange.Status.WAITING_PERIOD
         scheduled = SecurityEvent.objects.filter(
             account_id=user.pk, type=SecurityEvent.Type.EMAIL_CHANGE_SCHEDULED
@@ -206,19 +214,19 @@ def test_giving_a_case_back_while_the_lease_sweep_runs_ends_the_claim_once(desk)
     claims (10 rounds): the case is back in the queue once, with either "returned" or
     "claim expired" on the timeline, never both; a late give-back is refused in words."""
     agent, _supervisors = desk
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for _round in range(10):
         case = claimed_case(agent)
         RecoveryCase.objects.filter(pk=case.pk).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
 
-        (release, swept) = run_together(
-            [
-                outcome(partial(case_release, case_id=case.pk, agent=agent, reason="Lunch")),
-                case_claims_release_stale,
-            ]
-        )
+        # Two kinds of result: the give-back's outcome and the sweep's count.
+        racers: list[Callable[[], Any]] = [
+            outcome(partial(case_release, case_id=case.pk, agent=agent, reason="Lunch")),
+            case_claims_release_stale,
+        ]
+        (release, swept) = run_together(racers)
 
         ended = case.events.filter(type__in=[CaseEvent.Type.RELEASED, CaseEvent.Type.LEASE_EXPIRED])
         assert ended.count() == 1
@@ -260,7 +268,8 @@ def test_four_supervisors_approving_through_the_approvals_page_at_once_decide_on
 
     responses = run_together(
         [
-            lambda client=client, code=code: client.post(
+            partial(
+                client.post,
                 reverse("admin:support_approvals"),
                 {
                     "action": "approve",
@@ -285,20 +294,18 @@ def test_reassigning_to_an_agent_who_takes_a_case_at_that_moment_refuses_cleanly
     obeyed or told in words that the agent already holds one, never a server error."""
     holder, supervisors = desk
     target = staff_member("agent.busy@desk.example", AGENTS_GROUP)
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for _round in range(10):
         case = claimed_case(holder)
         waiting = case_open(contact_email="next.in.line@example.org").case
         RecoveryCase.objects.filter(pk=waiting.pk).update(status=CaseStatus.WAITING)
 
-        reassigned, _taken = run_together(
-            [
-                outcome(
-                    partial(case_reassign, case_id=case.pk, agent=supervisors[0], assignee=target)
-                ),
-                partial(case_claim_next, agent=target),
-            ]
-        )
+        # Two kinds of result: the reassignment's outcome and the case taken.
+        racers: list[Callable[[], Any]] = [
+            outcome(partial(case_reassign, case_id=case.pk, agent=supervisors[0], assignee=target)),
+            partial(case_claim_next, agent=target),
+        ]
+        reassigned, _taken = run_together(racers)
 
         if reassigned[0] == "refused":
             assert reassigned[1] == "That agent already holds a case."

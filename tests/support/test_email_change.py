@@ -13,11 +13,25 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import SecurityEvent, User
-from support.models import CaseEvent, CasePriority, CaseStatus, EmailChange, RecoveryCase
+from support.models import (
+    CaseApproval,
+    CaseEvent,
+    CasePriority,
+    CaseProof,
+    CaseStatus,
+    EmailChange,
+    RecoveryCase,
+)
 from support.services import actions
 from support.services.cases import case_open, case_proof_verify
 from support.services.queue import case_claim_next
-from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, PROOF_CODE_EMAIL, PROOF_CODE_SMS
+from tests.support.conftest import (
+    ACCOUNT_EMAIL,
+    ACCOUNT_PHONE,
+    PROOF_CODE_EMAIL,
+    PROOF_CODE_SMS,
+    first_group,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +55,21 @@ def scheduled(account, agent, supervisor, capture, mailoutbox, sms_outbox) -> Em
             description="My mail provider closed my old address.",
         )
     case = RecoveryCase.objects.get(pk=opened.case.pk)
-    assert case_claim_next(agent=agent).pk == case.pk
+    assert case_claim_next(agent=agent) == case
     with capture():
-        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind="phone")
-    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
-    assert case_proof_verify(case=case, kind="phone", code=code).value == "ok"
+        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind=CaseProof.Kind.PHONE)
+    code = first_group(PROOF_CODE_SMS, sms_outbox[-1].body)
+    assert case_proof_verify(case=case, kind=CaseProof.Kind.PHONE, code=code).value == "ok"
     with capture():
         change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
-    new_code = PROOF_CODE_EMAIL.search(mailoutbox[-1].body).group(1)
+    new_code = first_group(PROOF_CODE_EMAIL, mailoutbox[-1].body)
     assert mailoutbox[-1].to == [NEW_EMAIL]
     assert actions.case_new_email_verify(case=case, code=new_code).value == "ok"
     approval = actions.case_approval_request(
-        case_id=case.pk, agent=agent, action="change_email", email_change=change.pk
+        case_id=case.pk,
+        agent=agent,
+        action=CaseApproval.Action.CHANGE_EMAIL,
+        email_change=change.pk,
     )
     mailoutbox.clear()
     sms_outbox.clear()
@@ -74,11 +91,14 @@ def test_without_an_account_proof_the_change_cannot_go_to_a_supervisor(
     case_claim_next(agent=agent)
     with capture():
         change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
-    code = PROOF_CODE_EMAIL.search(mailoutbox[-1].body).group(1)
+    code = first_group(PROOF_CODE_EMAIL, mailoutbox[-1].body)
     assert actions.case_new_email_verify(case=case, code=code).value == "ok"
     with pytest.raises(actions.CaseActionError, match="Still needed: one of: a code sent to the"):
         actions.case_approval_request(
-            case_id=case.pk, agent=agent, action="change_email", email_change=change.pk
+            case_id=case.pk,
+            agent=agent,
+            action=CaseApproval.Action.CHANGE_EMAIL,
+            email_change=change.pk,
         )
 
 
@@ -103,6 +123,7 @@ def test_after_the_wait_the_change_applies_and_the_account_is_on_hold(scheduled,
         assert actions.email_changes_apply_due() == 1
         user = User.objects.get(pk=account.pk)
         assert user.email == NEW_EMAIL
+        assert user.security_hold_until is not None
         assert user.security_hold_until >= timezone.now() + timedelta(hours=47)
 
 
@@ -116,7 +137,7 @@ def test_the_owners_cancel_reopens_the_case_at_high_priority_with_events_and_a_h
     case.refresh_from_db()
     assert case.status == CaseStatus.RESOLVED
     notice = next(m for m in mailoutbox if m.to == [ACCOUNT_EMAIL])
-    token = CANCEL_LINK.search(notice.body).group(1)
+    token = first_group(CANCEL_LINK, notice.body)
     assert any(CANCEL_LINK.search(m.body) for m in sms_outbox if m.to == ACCOUNT_PHONE)
 
     owner = Client()
@@ -138,6 +159,7 @@ def test_the_owners_cancel_reopens_the_case_at_high_priority_with_events_and_a_h
     assert event.details["case"] == case.reference
     user = User.objects.get(pk=account.pk)
     assert user.email == ACCOUNT_EMAIL
+    assert user.security_hold_until is not None
     assert user.security_hold_until >= timezone.now() + timedelta(hours=47)
     assert actions.email_changes_apply_due() == 0
     assert owner.post(reverse("recover_email_change_cancel")).status_code == 404
@@ -160,15 +182,18 @@ def test_support_cannot_start_or_approve_a_change_during_a_hold(
     case = RecoveryCase.objects.get(pk=opened.case.pk)
     case_claim_next(agent=agent)
     with capture():
-        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind="phone")
-    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
-    assert case_proof_verify(case=case, kind="phone", code=code).value == "ok"
+        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind=CaseProof.Kind.PHONE)
+    code = first_group(PROOF_CODE_SMS, sms_outbox[-1].body)
+    assert case_proof_verify(case=case, kind=CaseProof.Kind.PHONE, code=code).value == "ok"
     with capture():
         change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
-    new_code = PROOF_CODE_EMAIL.search(mailoutbox[-1].body).group(1)
+    new_code = first_group(PROOF_CODE_EMAIL, mailoutbox[-1].body)
     assert actions.case_new_email_verify(case=case, code=new_code).value == "ok"
     approval = actions.case_approval_request(
-        case_id=case.pk, agent=agent, action="change_email", email_change=change.pk
+        case_id=case.pk,
+        agent=agent,
+        action=CaseApproval.Action.CHANGE_EMAIL,
+        email_change=change.pk,
     )
 
     security_hold_extend(user=account, hours=48)
@@ -177,7 +202,7 @@ def test_support_cannot_start_or_approve_a_change_during_a_hold(
     change.refresh_from_db()
     assert change.status == EmailChange.Status.AWAITING_APPROVAL
 
-    assert case_claim_next(agent=supervisor).pk == case.pk
+    assert case_claim_next(agent=supervisor) == case
     with pytest.raises(actions.CaseActionError, match="on hold until"):
         actions.case_email_change_start(
             case_id=case.pk, agent=supervisor, new_email="another@example.net"

@@ -3,6 +3,8 @@ working, on PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -81,13 +83,13 @@ def test_existing_rows_find_their_requesters(latest_schema_afterwards):
         new_email="later@example.com",
         status="proving",
         requested_by=agent,
-        created_at=timezone.now() + timezone.timedelta(minutes=5),
+        created_at=timezone.now() + timedelta(minutes=5),
     )
     approval = Approval.objects.create(
         case=case,
         action="change_email",
         requested_by=agent,
-        created_at=timezone.now() + timezone.timedelta(minutes=1),
+        created_at=timezone.now() + timedelta(minutes=1),
     )
 
     # The models as of that migration: later migrations add columns the table lacks yet.

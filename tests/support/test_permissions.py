@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from notifications.models import Notification
@@ -37,9 +38,9 @@ LOGIN = "/admin/login/"
 
 @dataclass
 class World:
-    holder: object
-    other_agent: object
-    supervisor: object
+    holder: User
+    other_agent: User
+    supervisor: User
     case: RecoveryCase
     waiting: RecoveryCase
     evidence_id: int
@@ -76,7 +77,7 @@ def world(agent, other_agent, supervisor, account) -> World:
         files=[png_upload()],
     )
     RecoveryCase.objects.filter(pk=opened.case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent).pk == opened.case.pk
+    assert case_claim_next(agent=agent) == opened.case
     return World(
         holder=agent,
         other_agent=other_agent,
@@ -130,7 +131,7 @@ ENDPOINTS = [
     "changelist",
 ]
 # role -> endpoint -> (status, where a redirect goes, whether state may change)
-EXPECTED = {
+EXPECTED: dict[str, dict[str, tuple[int, str | None, bool]]] = {
     **{role: {e: (302, LOGIN, False) for e in ENDPOINTS} for role in REFUSED_TO_LOGIN},
     # A case someone else holds answers as a case that does not exist.
     "other_agent": {

@@ -39,6 +39,7 @@ from tests.support.conftest import (
     RECOVERY_LINK,
     admin_client,
     customer_client,
+    first_group,
     fresh_code,
     other_code,
     password_only_client,
@@ -85,9 +86,9 @@ def send_code(case, kind, *, capture, mailoutbox, sms_outbox) -> str:
         assert case_proof_code_send(case=case, kind=kind)
     if kind == CaseProof.Kind.PHONE:
         assert [m.to for m in sms_outbox] == [ACCOUNT_PHONE] and mailoutbox == []
-        return PROOF_CODE_SMS.search(sms_outbox[0].body).group(1)
+        return first_group(PROOF_CODE_SMS, sms_outbox[0].body)
     assert [m.to for m in mailoutbox] == [[ACCOUNT_EMAIL]] and sms_outbox == []
-    return PROOF_CODE_EMAIL.search(mailoutbox[0].body).group(1)
+    return first_group(PROOF_CODE_EMAIL, mailoutbox[0].body)
 
 
 def account_untouched(account: User) -> None:
@@ -146,11 +147,12 @@ def test_two_proofs_re_authenticate_the_account(
     assert not BackupCode.objects.filter(device__user_id=user.pk).exists()
     assert user.reenrolment_required is True
     expected_hold = timezone.now() + timedelta(hours=48)
+    assert user.security_hold_until is not None
     assert abs(user.security_hold_until - expected_hold) < timedelta(minutes=1)
 
     link_mails = [m for m in mailoutbox if "/recover/reset/" in m.body]
     assert len(link_mails) == 1 and link_mails[0].to == [ACCOUNT_EMAIL]
-    token = RECOVERY_LINK.search(link_mails[0].body).group(1)
+    token = first_group(RECOVERY_LINK, link_mails[0].body)
     link = RecoveryLink.objects.get(token_hash=keyed_hash(token, purpose=HashPurpose.RECOVERY_LINK))
     assert link.user == user and link.case_id == case.pk and link.used_at is None
     assert abs(link.expires_at - (timezone.now() + timedelta(hours=24))) < timedelta(minutes=1)
@@ -223,7 +225,7 @@ def test_one_proof_and_a_document_approved_by_a_second_person_allow_re_authentic
     assert (approval.approved, approval.decided_by) == (True, supervisor)
     case.refresh_from_db()
     assert case.status == CaseStatus.WAITING and case.priority == CasePriority.HIGH
-    assert case_claim_next(agent=agent).pk == case.pk
+    assert case_claim_next(agent=agent) == case
     assert actions.reauthentication_decision(case)
     sms_outbox.clear()
     with capture():
@@ -264,7 +266,7 @@ def test_a_recovery_link_sent_by_sms_expires_after_ten_minutes(
         with capture():
             actions.case_reauthenticate(case_id=case.pk, agent=agent)
         token = next(
-            RECOVERY_LINK.search(m.body).group(1) for m in sms_outbox if m.to == ACCOUNT_PHONE
+            first_group(RECOVERY_LINK, m.body) for m in sms_outbox if m.to == ACCOUNT_PHONE
         )
         assert not any("/recover/reset/" in m.body for m in mailoutbox)
 
@@ -283,7 +285,7 @@ def test_four_eyes_the_requester_cannot_approve_their_own_request(
     refuse); the approvals page shows it as their own request; another supervisor decides."""
     case = case_with_document
     prove(case, CaseProof.Kind.PHONE, capture=capture, mailoutbox=mailoutbox, sms_outbox=sms_outbox)
-    assert case_claim_next(agent=supervisor).pk == case.pk
+    assert case_claim_next(agent=supervisor) == case
     actions.case_attest_document(case_id=case.pk, agent=supervisor, note="Passport matches")
     approval = actions.case_approval_request(
         case_id=case.pk, agent=supervisor, action=CaseApproval.Action.DOCUMENT
@@ -404,7 +406,7 @@ def test_the_recovery_link_sets_a_password_then_2fa_and_works_once(
     mailoutbox.clear()
     with capture():
         actions.case_reauthenticate(case_id=case.pk, agent=agent)
-    token = next(RECOVERY_LINK.search(m.body).group(1) for m in mailoutbox if "/reset/" in m.body)
+    token = next(first_group(RECOVERY_LINK, m.body) for m in mailoutbox if "/reset/" in m.body)
 
     client = Client()
     opened = client.get(f"/recover/reset/{token}/")

@@ -60,16 +60,13 @@ def test_take_next_gives_the_highest_priority_then_the_longest_waiting_case(db):
 
     taken = [case_claim_next(agent=agent) for agent in agents]
 
-    assert [c.pk for c in taken] == [
-        urgent_newest.pk,
-        high_older.pk,
-        high_newer.pk,
-        normal_oldest.pk,
-    ]
+    assert taken == [urgent_newest, high_older, high_newer, normal_oldest]
     for agent, case in zip(agents, taken, strict=True):
+        assert case is not None
         case.refresh_from_db()
         assert case.status == CaseStatus.CLAIMED
         assert case.claimed_by == agent
+        assert case.lease_expires_at is not None
         assert case.lease_expires_at > timezone.now() + timedelta(minutes=19)
         assert list(case.events.values_list("type", "actor")) == [("claimed", agent.pk)]
     assert case_claim_next(agent=staff_member("late@desk.example", "Support agents")) is None
@@ -82,9 +79,9 @@ def test_supervisors_take_escalated_cases_before_the_queue_but_agents_never_do(a
     RecoveryCase.objects.filter(pk=escalated.pk).update(status=CaseStatus.ESCALATED)
     urgent = waiting_case(priority=CasePriority.URGENT)
 
-    assert case_claim_next(agent=agent).pk == urgent.pk
+    assert case_claim_next(agent=agent) == urgent
     waiting_case()
-    assert case_claim_next(agent=supervisor).pk == escalated.pk
+    assert case_claim_next(agent=supervisor) == escalated
 
 
 @pytest.mark.django_db(transaction=True)
@@ -96,14 +93,14 @@ def test_a_case_returned_to_its_agent_comes_first_and_locks_no_other_case(agent,
     returned = waiting_case()
     RecoveryCase.objects.filter(pk=returned.pk).update(returns_to=agent)
     with transaction.atomic():
-        assert case_claim_next(agent=agent).pk == returned.pk
+        assert case_claim_next(agent=agent) == returned
         with psycopg.connect(database_url(), autocommit=True) as elsewhere:
             locked = elsewhere.execute(
                 "SELECT id FROM support_recoverycase WHERE id = %s FOR UPDATE NOWAIT",
                 [urgent.pk],
             ).fetchone()
     assert locked == (urgent.pk,)
-    assert case_claim_next(agent=other_agent).pk == urgent.pk
+    assert case_claim_next(agent=other_agent) == urgent
 
 
 def test_the_claim_is_parsed_and_planned_once_per_connection(agent, other_agent):
@@ -134,11 +131,11 @@ def test_an_agent_holding_a_case_gets_the_same_case_back(agent):
     second = waiting_case()
     with time_machine.travel(START, tick=False) as clock:
         held = case_claim_next(agent=agent)
-        assert held.pk == first.pk
+        assert held == first
         clock.shift(timedelta(minutes=5))
         again = case_claim_next(agent=agent)
 
-        assert again.pk == first.pk
+        assert again is not None and again.pk == first.pk
         again.refresh_from_db()
         assert again.lease_expires_at == timezone.now() + timedelta(minutes=20)
     second.refresh_from_db()
@@ -167,7 +164,7 @@ def test_an_expired_lease_returns_the_case_to_the_queue(agent, other_agent):
     assert case_claims_release_stale() == 0, "nothing left to release"
     with pytest.raises(CaseActionError, match="not claimed by you"):
         case_release(case_id=case.pk, agent=agent, reason="too late")
-    assert case_claim_next(agent=other_agent).pk == case.pk
+    assert case_claim_next(agent=other_agent) == case
 
 
 def test_an_action_before_expiry_renews_the_lease(agent, account, sms_outbox):
@@ -306,7 +303,7 @@ def test_a_second_request_for_the_same_account_joins_the_open_case(
     assert request.emails_tried == [ACCOUNT_EMAIL]
     assert request.description == "Still locked out"
     assert first.link_token != second.link_token
-    assert case_claim_next(agent=agent).pk == case.pk
+    assert case_claim_next(agent=agent) == case
     assert case_claim_next(agent=staff_member("b@desk.example", "Support agents")) is None
 
 
@@ -394,4 +391,4 @@ def test_auto_triage_leaves_every_other_case_waiting_for_an_agent(
     assert sms_outbox == []
     assert [m.to for m in mailoutbox] == [[submission["contact_email"].lower()]]
     assert not Notification.objects.filter(template_key="support/login_email_hint").exists()
-    assert case_claim_next(agent=staff_member("a@desk.example", "Support agents")).pk == case.pk
+    assert case_claim_next(agent=staff_member("a@desk.example", "Support agents")) == case

@@ -4,6 +4,7 @@ case: the form offers no one else and the service refuses anyone else."""
 from __future__ import annotations
 
 import pytest
+from django import forms
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from support.forms import ReassignForm
@@ -34,7 +35,9 @@ def test_the_form_offers_only_agents_who_sign_in_with_otp_and_hold_no_case(
     waiting_case()
     assert case_claim_next(agent=other_agent) is not None
 
-    offered = set(ReassignForm().fields["assignee"].queryset)
+    choices = ReassignForm().fields["assignee"]
+    assert isinstance(choices, forms.ModelChoiceField) and choices.queryset is not None
+    offered = set(choices.queryset)
 
     assert agent in offered and supervisor in offered
     assert agent_without_otp not in offered and other_agent not in offered
@@ -50,8 +53,8 @@ def test_the_service_refuses_staff_who_cannot_sign_in_or_hold_a_case(
     """Called directly, the service says why and leaves the case where it was."""
     case = waiting_case()
     second = waiting_case()
-    assert case_claim_next(agent=agent).pk == case.pk
-    assert case_claim_next(agent=other_agent).pk == second.pk
+    assert case_claim_next(agent=agent) == case
+    assert case_claim_next(agent=other_agent) == second
     inactive = staff_member("agent.gone@desk.example", AGENTS_GROUP)
     inactive.is_active = False
     inactive.save(update_fields=["is_active"])

@@ -9,6 +9,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.cache import cache
 
+from accounts.models import User
 from notifications.models import Notification
 from support.models import CaseEvent, CasePriority, RecoveryCase
 from support.services.cases import TRIAGE_DUE_KEY, case_open, case_triage, cases_triage_due
@@ -37,6 +38,7 @@ def open_mixed_requests(tag: str, copies: int) -> list[RecoveryCase]:
     for i in range(copies):
         n = offset + i
         hinted = UserFactory(email=f"{tag}{i}.real@example.com", phone=f"+491511000{n:04d}")
+        assert hinted.phone is not None
         cases.append(
             case_open(
                 contact_email=f"{tag}{i}.typed@example.net",
@@ -79,6 +81,12 @@ def open_mixed_requests(tag: str, copies: int) -> list[RecoveryCase]:
     return cases
 
 
+def sent_to_account(notice: Notification, account: User | None) -> bool:
+    """Whether a case's notice went to its account's address on file for the channel."""
+    assert account is not None, "a case's notices go to the account it matched"
+    return notice.recipient == (account.email if notice.channel == "email" else account.phone)
+
+
 def what_triage_wrote(cases: list[RecoveryCase]) -> list[dict[str, Any]]:
     """Per request, what customers and staff see of its triage, with the names of its own
     accounts, references and times taken out (the two sets differ in those only)."""
@@ -106,12 +114,7 @@ def what_triage_wrote(cases: list[RecoveryCase]) -> list[dict[str, Any]]:
                 notice.status,
                 notice.language,
                 notice.idempotency_key.replace(f"case:{case.pk}", "case"),
-                notice.recipient
-                == (
-                    case.matched_user.email
-                    if notice.channel == "email"
-                    else case.matched_user.phone
-                ),
+                sent_to_account(notice, case.matched_user),
                 sorted(notice.context),
             )
             for notice in Notification.objects.filter(

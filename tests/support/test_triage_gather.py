@@ -27,6 +27,7 @@ def test_requests_within_the_gather_window_are_triaged_in_one_batch(celery_worke
     for i, user in enumerate(users):
         if i:
             time.sleep(0.5)  # the requests come in one after another, as in a flood
+        assert user.phone is not None
         cases.append(
             case_open(
                 contact_email=f"typed{i}@example.net",

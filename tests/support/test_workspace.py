@@ -143,6 +143,7 @@ def test_the_case_page_shows_history_language_and_sla(agent, account):
         status=CaseStatus.RESOLVED, resolution="login_email_told", closed_at=timezone.now()
     )
     disputed = SecurityEvent.objects.filter(account_id=account.pk).first()
+    assert disputed is not None
     case = waiting_case(matched_user=account)
     RecoveryCase.objects.filter(pk=case.pk).update(
         kind=RecoveryCase.Kind.NOT_ME,
@@ -187,8 +188,8 @@ def test_give_back_goes_behind_the_others_and_not_to_the_same_agent(agent, other
     case_release(case_id=given_back.pk, agent=agent, reason="Need a German speaker")
     assert case_claim_next(agent=agent) is None
     later = waiting_case()
-    assert case_claim_next(agent=agent).pk == later.pk
-    assert case_claim_next(agent=other_agent).pk == given_back.pk
+    assert case_claim_next(agent=agent) == later
+    assert case_claim_next(agent=other_agent) == given_back
 
 
 def test_a_decided_approval_returns_the_case_to_the_agent_who_asked(
@@ -222,8 +223,8 @@ def test_a_decided_approval_returns_the_case_to_the_agent_who_asked(
     )
     approval.refresh_from_db()
     assert approval.approved and approval.decision_note == "Looks right"
-    assert case_claim_next(agent=other_agent).pk == newer.pk
-    assert case_claim_next(agent=agent).pk == case.pk
+    assert case_claim_next(agent=other_agent) == newer
+    assert case_claim_next(agent=agent) == case
 
 
 def test_a_supervisor_notes_on_any_case(supervisor, account):
@@ -258,5 +259,6 @@ def test_take_next_after_the_own_claim_ran_out_returns_it_and_claims_again(agent
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
     again = case_claim_next(agent=agent)
-    assert again.pk == case.pk and again.lease_expires_at > timezone.now()
+    assert again is not None and again.pk == case.pk
+    assert again.lease_expires_at is not None and again.lease_expires_at > timezone.now()
     assert case.events.filter(type=CaseEvent.Type.LEASE_EXPIRED).count() == 1
