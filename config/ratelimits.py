@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -14,6 +15,8 @@ from allauth.core.internal import ratelimit as allauth_ratelimit
 from django import forms
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.generic.edit import FormView
@@ -23,6 +26,22 @@ from accounts.durations import duration_in_words
 
 # When the limit that refused cannot be read back (another process reset it meanwhile).
 DEFAULT_RETRY_AFTER_SECONDS = 60
+
+
+@functools.cache
+def action_rates(action: str) -> tuple[allauth_ratelimit.Rate, ...]:
+    """allauth's rates for `action` (ACCOUNT_RATE_LIMITS), parsed once per settings value.
+
+    allauth rebuilds its whole table of limits and parses the action's rates on every
+    call; the table only changes with the settings, which clear this on any change.
+    """
+    return tuple(allauth_ratelimit.get_rates(app="allauth.account", action=action))
+
+
+@receiver(setting_changed)
+def _action_rates_forget(**kwargs: Any) -> None:
+    # Any setting, not only ACCOUNT_*: allauth reads its own through ALLAUTH_SETTING_GETTER.
+    action_rates.cache_clear()
 
 
 def retry_after_seconds(
@@ -35,7 +54,7 @@ def retry_after_seconds(
     """
     now = time.time()
     wait = 0.0
-    for rate in allauth_ratelimit.get_rates(app="allauth.account", action=action):
+    for rate in action_rates(action):
         if rate.per == "key" and key is None:
             continue
         if rate.per == "user" and user is None and not request.user.is_authenticated:
@@ -277,7 +296,7 @@ def _rates_of(request: HttpRequest, limits: Sequence[Limit]) -> list[_CountedRat
             ),
         )
         for limit in limits
-        for rate in allauth_ratelimit.get_rates(app="allauth.account", action=limit.action)
+        for rate in action_rates(limit.action)
     ]
 
 

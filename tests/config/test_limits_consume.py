@@ -246,3 +246,17 @@ def test_the_help_form_refuses_on_redis_with_the_wait_of_the_limit_that_refused(
 def first_key(request, action: str) -> str:
     rate = allauth_ratelimit.get_rates(app="allauth.account", action=action)[0]
     return allauth_ratelimit.get_cache_key(request, app="allauth.account", action=action, rate=rate)
+
+
+def test_a_changed_rate_setting_is_honoured_at_once(redis_cache, settings):
+    """The parsed rates follow ACCOUNT_RATE_LIMITS: a limit raised or lowered while the
+    process runs counts with its new rate from the next request on."""
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "t_changing": "1/h/ip"}
+    assert limits_consume(post(), [Limit("t_changing")]) is None
+    assert limits_consume(post(), [Limit("t_changing")]) == Limit("t_changing")
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "t_changing": "3/h/ip"}
+    assert limits_consume(post(), [Limit("t_changing")]) is None
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "t_changing": "1/h/key"}
+    assert limits_consume(post(), [Limit("t_changing", key="k")]) is None
+    assert limits_consume(post(), [Limit("t_changing", key="k")]) == Limit("t_changing", key="k")
+
