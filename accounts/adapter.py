@@ -16,8 +16,20 @@ from accounts.services.holds import security_changes_check
 from accounts.services.users import sign_in_wrong_password_record
 from notifications.services import notification_reference_new, prerendered_email_queue
 
+# Where the request keeps its client IP once worked out (see AccountAdapter.get_client_ip).
+_CLIENT_IP_ATTRIBUTE = "_recoverydesk_client_ip"
+
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request) -> str:
+        """allauth's client IP, worked out once per request: every limit counted per IP
+        asks for it, and a request's headers do not change while it is served."""
+        ip = getattr(request, _CLIENT_IP_ATTRIBUTE, None)
+        if ip is None:
+            ip = super().get_client_ip(request)
+            setattr(request, _CLIENT_IP_ATTRIBUTE, ip)
+        return ip
+
     def save_user(self, request, user, form, commit=True):
         user.phone = form.cleaned_data.get("phone") or None
         user.language = translation.get_language() or "en"

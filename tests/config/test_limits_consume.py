@@ -260,3 +260,21 @@ def test_a_changed_rate_setting_is_honoured_at_once(redis_cache, settings):
     assert limits_consume(post(), [Limit("t_changing", key="k")]) is None
     assert limits_consume(post(), [Limit("t_changing", key="k")]) == Limit("t_changing", key="k")
 
+
+def test_each_request_is_counted_under_its_own_client_address(settings):
+    """The client address, worked out once per request, is allauth's for each request,
+    behind a trusted proxy too: one address's requests never count against another's."""
+    from allauth.account.adapter import DefaultAccountAdapter
+
+    from accounts.adapter import AccountAdapter
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    for forwarded, remote in [("198.51.100.7", "10.0.0.1"), ("203.0.113.9", "10.0.0.1")]:
+        request = RequestFactory().post(
+            "/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=f"{forwarded}"
+        )
+        expected = DefaultAccountAdapter().get_client_ip(request)
+        assert expected == forwarded
+        assert AccountAdapter().get_client_ip(request) == expected
+        assert AccountAdapter().get_client_ip(request) == expected
+        assert allauth_ratelimit.get_ip(request) == expected
