@@ -33,11 +33,25 @@ def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Layout:
+    # What an INSERT of one model with the same `sql` expressions always has.
+    table: str
+    columns: str
+    values: str
+    parametrised: tuple[models.Field, ...]
+
+
 @functools.cache
-def _columns(model: type[models.Model]) -> str:
-    # Concrete fields always have a column.
-    return ", ".join(
-        connection.ops.quote_name(cast(str, field.column)) for field in _insert_fields(model)
+def _layout(model: type[models.Model], sql: tuple[tuple[str, str], ...]) -> _Layout:
+    expressions = dict(sql)
+    fields = _insert_fields(model)
+    return _Layout(
+        table=connection.ops.quote_name(model._meta.db_table),
+        # Concrete fields always have a column.
+        columns=", ".join(connection.ops.quote_name(cast(str, field.column)) for field in fields),
+        values=", ".join(expressions.get(field.attname, "%s") for field in fields),
+        parametrised=tuple(field for field in fields if field.attname not in expressions),
     )
 
 
@@ -47,26 +61,21 @@ def insert_parts(instance: models.Model, *, sql: Mapping[str, str] | None = None
     id another part of the statement returns, say).
 
     The model's fields give the columns, so a new field is written here as by the ORM,
-    without compiling an ORM query each time.
+    without compiling an ORM query each time; the statement's text is worked out once per
+    model and set of expressions, only the values each time.
     """
-    sql = sql or {}
+    layout = _layout(type(instance), tuple(sql.items()) if sql else ())
     # The connection itself, not the `connection` proxy, whose every attribute costs a
     # lookup in the thread's connections: each field's preparation reads a few.
     db = connections[DEFAULT_DB_ALIAS]
-    values: list[str] = []
-    params: list[Any] = []
-    for field in _insert_fields(type(instance)):
-        expression = sql.get(field.attname)
-        if expression is None:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, True), db))
-        else:
-            values.append(expression)
     return InsertParts(
-        table=db.ops.quote_name(instance._meta.db_table),
-        columns=_columns(type(instance)),
-        values=", ".join(values),
-        params=params,
+        table=layout.table,
+        columns=layout.columns,
+        values=layout.values,
+        params=[
+            field.get_db_prep_save(field.pre_save(instance, True), db)
+            for field in layout.parametrised
+        ],
     )
 
 
