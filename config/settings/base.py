@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "support.context_processors.delivery_holds",
             ],
+            "libraries": {"language_switch": "config.language_tags"},
         },
     },
 ]
