@@ -21,6 +21,7 @@ from notifications.models import Notification
 from notifications.selectors import notification_list_after
 from support.canned import REJECTION_REASONS, canned_text
 from support.models import (
+    OPEN_STATUSES,
     CaseApproval,
     CaseEvent,
     CaseEvidence,
@@ -261,9 +262,10 @@ def case_timeline_for_staff(*, case: RecoveryCase) -> QuerySet[CaseEvent]:
 
 
 def approval_list_pending() -> QuerySet[CaseApproval]:
-    """Pending approvals with what each names: a document check or one email change."""
+    """Pending approvals of open cases, with what each names: a document check or one
+    email change. A closed case's approval can no longer be decided."""
     return (
-        CaseApproval.objects.filter(decided_at__isnull=True)
+        CaseApproval.objects.filter(decided_at__isnull=True, case__status__in=OPEN_STATUSES)
         .select_related(
             "case",
             "requested_by",

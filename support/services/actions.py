@@ -65,6 +65,17 @@ from support.services.queue import CaseActionError, case_for_agent
 
 
 def _close(case: RecoveryCase, *, status: CaseStatus, resolution: str) -> None:
+    """Close the case; a login-email change of it not yet approved ends with it.
+
+    Otherwise its pending approval would still schedule the change after the case was
+    rejected or resolved otherwise, against the word of whoever closed it.
+    """
+    unapproved = EmailChange.objects.select_for_update().filter(
+        case=case,
+        status__in=[EmailChange.Status.PROVING, EmailChange.Status.AWAITING_APPROVAL],
+    )
+    for change in unapproved.select_related("requester"):
+        _email_change_cancel(change, reason="case_closed")
     case.status = status
     case.resolution = resolution
     case.claimed_by = None
@@ -469,6 +480,9 @@ def case_approval_decide(
         )
         if approval is None:
             raise CaseActionError(_("This approval was already decided."))
+        case = RecoveryCase.objects.select_for_update().get(pk=approval.case_id)
+        if not case.is_open:
+            raise CaseActionError(_("This case is closed: its approvals can no longer be decided."))
         if approval.requested_by_id == supervisor.pk:
             raise CaseActionError(_("You cannot approve your own request."))
         if approval.proof is not None and approval.proof.attested_by_id == supervisor.pk:
@@ -488,7 +502,6 @@ def case_approval_decide(
         approval.approved = approve
         approval.decision_note = note
         approval.save(update_fields=["decided_by", "decided_at", "approved", "decision_note"])
-        case = RecoveryCase.objects.select_for_update().get(pk=approval.case_id)
         case_event_add(
             case=case,
             type=CaseEvent.Type.APPROVAL_DECIDED,

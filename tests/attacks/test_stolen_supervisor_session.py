@@ -78,7 +78,6 @@ def test_the_supervisors_fresh_code_decides_and_a_replayed_one_is_refused(agent,
     """The supervisor approves with the code on their phone: decided. The thief, who saw
     that code, replays it on a second approval at once: refused, still pending, audited."""
     first = pending_document_approval(agent, email="first@example.org")
-    RecoveryCase.objects.filter(pk=first.case_id).update(status=CaseStatus.REJECTED)
     second = pending_document_approval(agent, email="second@example.org")
     client = admin_client(supervisor)
     code = fresh_code(supervisor)
