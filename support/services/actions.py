@@ -474,7 +474,7 @@ def case_approval_decide(
         approval = (
             # Lock the approval row only: what it names is a nullable (outer) join.
             CaseApproval.objects.select_for_update(of=("self",))
-            .select_related("case", "proof", "email_change__requester")
+            .select_related("proof")
             .filter(pk=approval_id, decided_at__isnull=True)
             .first()
         )
@@ -489,7 +489,15 @@ def case_approval_decide(
             raise CaseActionError(
                 _("You attested this document check yourself: another supervisor decides.")
             )
-        change = approval.email_change
+        change = None
+        if approval.email_change_id is not None:
+            # Read again under its lock: a freeze or a close that ended the change since the
+            # approval was read must not be overwritten by this decision.
+            change = (
+                EmailChange.objects.select_for_update()
+                .select_related("requester", "user")
+                .get(pk=approval.email_change_id)
+            )
         if approve and change is not None:
             if change.status != EmailChange.Status.AWAITING_APPROVAL:
                 raise CaseActionError(_("This email change is no longer waiting for approval."))

@@ -1,0 +1,123 @@
+"""The account taker whose email change a supervisor approves as the owner says "not me".
+
+The attacker talked an agent into a change of login email to their own address; it waits
+for a supervisor. The owner reads a notice and confirms "this wasn't me" at the very moment
+a supervisor approves the change. The freeze must stop the change: an approval decided at
+the same instant must not start its waiting period after the freeze ended it, or the
+change would apply once support clears the freeze.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import SecurityEvent
+from accounts.services.audit import AuditContext, security_event_record
+from accounts.services.tokens import not_me_link_find, not_me_link_issue
+from notifications.models import Notification
+from recovery.services import account_freeze
+from support.models import CaseApproval, CaseProof, CaseStatus, EmailChange, RecoveryCase
+from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
+from support.services import actions
+from support.services.cases import case_open
+from support.services.queue import CaseActionError, case_claim_next
+from tests.factories import UserFactory
+from tests.support.conftest import staff_member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _pending_change_approval(agent, user) -> CaseApproval:
+    case = case_open(contact_email="taker@example.org", matched_user=user).case
+    RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
+    claimed = case_claim_next(agent=agent)
+    assert claimed is not None and claimed.pk == case.pk
+    CaseProof.objects.create(case=case, kind=CaseProof.Kind.PHONE)
+    change = EmailChange.objects.create(
+        case=case,
+        requester=case,
+        user=user,
+        new_email="taker@example.org",
+        requested_by=agent,
+        status=EmailChange.Status.AWAITING_APPROVAL,
+        proven_at=timezone.now(),
+    )
+    return actions.case_approval_request(
+        case_id=case.pk,
+        agent=agent,
+        action=CaseApproval.Action.CHANGE_EMAIL,
+        email_change=change.pk,
+    )
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_an_approval_at_the_instant_of_the_freeze_does_not_revive_the_change():
+    """The freeze has ended the change but not committed yet when the supervisor approves;
+    once it commits, the approval is refused in words, the change stays cancelled and no
+    "email change scheduled" notice is queued."""
+    agent = staff_member("agent.freeze@desk.example", AGENTS_GROUP)
+    supervisor = staff_member("super.freeze@desk.example", SUPERVISORS_GROUP)
+    user = UserFactory()
+    approval = _pending_change_approval(agent, user)
+    event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED, notify=False)
+    link = not_me_link_find(token=not_me_link_issue(user=user, security_event=event))
+    assert link is not None
+
+    frozen, commit = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def owner() -> None:
+        try:
+            with transaction.atomic():
+                account_freeze(link=link, context=AuditContext())
+                frozen.set()
+                assert commit.wait(timeout=30)
+        finally:
+            frozen.set()
+            connection.close()
+
+    def approver() -> None:
+        try:
+            actions.case_approval_decide(
+                approval_id=approval.pk, supervisor=supervisor, approve=True
+            )
+            outcome["result"] = "approved"
+        except CaseActionError as exc:
+            outcome["result"] = str(exc)
+        finally:
+            connection.close()
+
+    owner_thread = threading.Thread(target=owner)
+    owner_thread.start()
+    assert frozen.wait(timeout=30)
+    approver_thread = threading.Thread(target=approver)
+    approver_thread.start()
+    deadline = timezone.now() + timedelta(seconds=30)
+    while not _waiting_on_a_lock() and approver_thread.is_alive():
+        assert timezone.now() < deadline, "the approval never waited for the freeze"
+        time.sleep(0.01)
+    commit.set()
+    owner_thread.join(timeout=30)
+    approver_thread.join(timeout=30)
+
+    assert approval.email_change is not None
+    change = EmailChange.objects.get(pk=approval.email_change.pk)
+    assert change.status == EmailChange.Status.CANCELLED
+    assert change.effective_at is None and change.cancel_token_hash == ""
+    assert outcome["result"] == "This email change is no longer waiting for approval."
+    assert not Notification.objects.filter(template_key="support/email_change_scheduled").exists()
+    assert not CaseApproval.objects.filter(pk=approval.pk, approved=True).exists()
