@@ -359,6 +359,7 @@ def case_actions_offered(
             for approval in approval_list_pending().filter(case=case)
             if approval.requested_by_id != user.pk
             and (approval.proof is None or approval.proof.attested_by_id != user.pk)
+            and (approval.email_change is None or approval.email_change.requested_by_id != user.pk)
         ]
         if approvals:
             offered |= {"approve", "deny"}

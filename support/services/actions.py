@@ -461,8 +461,9 @@ def case_approval_request(
 def case_approval_decide(
     *, approval_id: int, supervisor: User, approve: bool, note: str = ""
 ) -> CaseApproval:
-    """Four eyes: a supervisor who neither asked nor attested decides on what the approval
-    names; an approved email change (that one, never another) starts its waiting period.
+    """Four eyes: a supervisor who neither asked, attested nor started the email change
+    decides on what the approval names; an approved email change (that one, never
+    another) starts its waiting period.
 
     `note` is the supervisor's word to the agent, kept with the decision and on the
     timeline. A case that waited for the decision goes back to the agent who asked: their
@@ -497,6 +498,10 @@ def case_approval_decide(
                 EmailChange.objects.select_for_update()
                 .select_related("requester", "user")
                 .get(pk=approval.email_change_id)
+            )
+        if change is not None and change.requested_by_id == supervisor.pk:
+            raise CaseActionError(
+                _("You started this email change yourself: another supervisor decides.")
             )
         if approve and change is not None:
             if change.status != EmailChange.Status.AWAITING_APPROVAL:
