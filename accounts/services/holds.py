@@ -81,10 +81,40 @@ class HoldLiftRefused(ValidationError):
     """A hold lift that is not allowed: not a supervisor, no reason, or no hold to lift."""
 
 
+# The staff actions whose hold protects the owner against those very staff members.
+HOLD_SETTING_EVENTS = (
+    SecurityEvent.Type.ACCOUNT_RECOVERED,
+    SecurityEvent.Type.EMAIL_CHANGE_SCHEDULED,
+    SecurityEvent.Type.EMAIL_CHANGED,
+)
+
+
+def _took_part_since_last_lift(*, account: User, staff: User) -> bool:
+    """Whether `staff` recovered the account, or asked for or approved a change of its
+    login email, since its hold was last lifted.
+
+    Four eyes: the hold is what keeps withdrawals closed after such a change, so the staff
+    member who made it cannot also end it; a later hold (a re-enrolment, say) that extends
+    it does not wash their part out.
+    """
+    events = SecurityEvent.objects.filter(account_id=account.pk)
+    last_lift = (
+        events.filter(type=SecurityEvent.Type.SECURITY_HOLD_LIFTED)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    own = events.filter(actor_id=staff.pk, type__in=HOLD_SETTING_EVENTS)
+    if last_lift is not None:
+        own = own.filter(pk__gt=last_lift)
+    return own.exists()
+
+
 def security_hold_lift(
     *, user: User, supervisor: User, reason: str, context: AuditContext | None = None
 ) -> SecurityEvent:
-    """End the account's security hold now; only a supervisor, and only with a reason.
+    """End the account's security hold now; only a supervisor who had no part in the
+    change that set it, and only with a reason.
 
     The role is checked here, on the server, whoever calls. The lift is a security event
     (who, why, and the end it cut short) notified to every contact on file, so an owner
@@ -108,6 +138,14 @@ def security_hold_lift(
         until = account.security_hold_until
         if until is None or until <= timezone.now():
             raise HoldLiftRefused(_("This account is not on a security hold."), code="no_hold")
+        if _took_part_since_last_lift(account=account, staff=supervisor):
+            raise HoldLiftRefused(
+                _(
+                    "You took part in this account's recovery or login-email change: "
+                    "another supervisor decides on its hold."
+                ),
+                code="own_change",
+            )
         account.security_hold_until = None
         account.save(update_fields=["security_hold_until"])
         event = security_event_record(

@@ -1,0 +1,66 @@
+"""The supervisor who recovers an account and then lifts its hold.
+
+A supervisor works a case themselves and re-authenticates the account on the requester's
+two proofs (a SIM swapper with the victim's inbox, say, or an accomplice). The recovery
+puts the account on a security hold, so the exchange keeps withdrawals closed while the
+owner can still notice. The supervisor then lifts that hold with a reason: the one who let
+the requester in is the one who opens the withdrawals, and nobody else took part.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import SecurityEvent, User
+from tests.attacks.helpers import CODE_IN_EMAIL, CODE_IN_SMS, Desk, last_code, open_request
+from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_supervisor_who_recovered_an_account_cannot_lift_its_hold(
+    account, supervisor, second_supervisor, capture, sms_outbox, mailoutbox
+):
+    """The recovering supervisor's lift is refused in words and the hold stays; another
+    supervisor, who had no part in the recovery, may lift it."""
+    requester = open_request(
+        capture=capture,
+        contact_email=ACCOUNT_EMAIL,
+        contact_phone=ACCOUNT_PHONE,
+        emails_tried=ACCOUNT_EMAIL,
+    )
+    boss = Desk(supervisor, capture)
+    case_id = boss.take_next()
+    boss.act(case_id, "send_phone_code", requester=case_id)
+    sms_code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
+    assert requester.verify("phone", sms_code).status_code == 302
+    boss.act(case_id, "send_email_code", requester=case_id)
+    email_code = last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=CODE_IN_EMAIL)
+    assert requester.verify("email", email_code).status_code == 302
+    boss.act(case_id, "reauthenticate", requester=case_id)
+    assert User.objects.get(pk=account.pk).on_security_hold
+
+    lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
+    refused = boss.client.post(
+        lift_url, {"reason": "Customer called, all fine", "otp_code": fresh_code(supervisor)}
+    )
+    assert refused.status_code == 400
+    assert (
+        "You took part in this account&#x27;s recovery or login-email change: another "
+        "supervisor decides on its hold." in refused.content.decode()
+    )
+    assert User.objects.get(pk=account.pk).on_security_hold
+    lifted = SecurityEvent.objects.filter(
+        account_id=account.pk, type=SecurityEvent.Type.SECURITY_HOLD_LIFTED
+    )
+    assert not lifted.exists()
+
+    other = Desk(second_supervisor, capture)
+    done = other.client.post(
+        lift_url,
+        {"reason": "Owner confirmed by video call", "otp_code": fresh_code(second_supervisor)},
+    )
+    assert done.status_code == 302
+    assert not User.objects.get(pk=account.pk).on_security_hold
+    assert lifted.get().actor_id == second_supervisor.pk
