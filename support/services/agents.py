@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
@@ -49,18 +49,24 @@ def agent_create(
     password = password or secrets.token_urlsafe(16)
     validate_password(password, user=User(email=email))
     context = context or AuditContext()
-    with transaction.atomic():
-        if User.objects.filter(email=email).exists():
-            raise ValidationError(f"An account with the email {email} already exists.")
-        user = user_create(email=email, password=password, is_staff=True, context=context)
-        group, _created = Group.objects.get_or_create(name=ROLE_GROUPS[role])
-        user_permissions_change(
-            user=user,
-            is_active=True,
-            is_staff=True,
-            is_superuser=False,
-            groups=[group],
-            context=context,
-        )
-        device, codes = two_factor_provision(user=user, context=context, notify=False)
+    taken = f"An account with the email {email} already exists."
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email=email).exists():
+                raise ValidationError(taken)
+            user = user_create(email=email, password=password, is_staff=True, context=context)
+            group, _created = Group.objects.get_or_create(name=ROLE_GROUPS[role])
+            user_permissions_change(
+                user=user,
+                is_active=True,
+                is_staff=True,
+                is_superuser=False,
+                groups=[group],
+                context=context,
+            )
+            device, codes = two_factor_provision(user=user, context=context, notify=False)
+    except IntegrityError:
+        # A second operator created the same account at the same moment: the unique index
+        # decides, and this run leaves nothing behind.
+        raise ValidationError(taken) from None
     return AgentCreated(user=user, password=password, device=device, backup_codes=codes)
