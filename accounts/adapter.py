@@ -12,8 +12,7 @@ from django.utils import translation
 
 from accounts.models import User
 from accounts.services.audit import AuditContext
-from accounts.services.holds import security_changes_check
-from accounts.services.users import sign_in_wrong_password_record
+from accounts.services.users import sign_in_wrong_password_record, user_password_set
 from notifications.services import notification_reference_new, prerendered_email_queue
 
 # Where the request keeps its client IP once worked out (see AccountAdapter.get_client_ip).
@@ -53,12 +52,12 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().pre_login(request, user, **kwargs)
 
     def set_password(self, user, password) -> None:
-        """Every allauth path to a new password (change, set, reset link) stops at a hold.
+        """Every allauth path to a new password (change, set, reset link): once per link or
+        current password, never during a hold (`user_password_set`).
 
         The recovery's own password (the recovery link) does not come through here.
         """
-        security_changes_check(user=user)
-        super().set_password(user, password)
+        user_password_set(user=user, password=password)
 
     def can_delete_email(self, email_address) -> bool:
         """The login email is never removed through allauth: only the policy's change moves it."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Subquery
 from django.db.models.functions import Lower
@@ -93,6 +93,30 @@ def user_email_change(*, user: User, new_email: str, context: AuditContext) -> S
             details={"old_email": mask_email(old_email)},
             former_emails=[old_email],
         )
+
+
+class PasswordChangedMeanwhile(PermissionDenied):
+    """The password is no longer the one the request was checked against: another request
+    with the same reset link or the same current password won, and this one changes nothing."""
+
+
+def user_password_set(*, user: User, password: str) -> None:
+    """Set the password of allauth's change and reset pages, once per reset link or current
+    password; refused during a security hold.
+
+    A reset link is derived from the password it replaces, and the change form checked the
+    current one: `user` carries the password hash that request saw. Under the row lock a
+    different stored hash means another request set a password first
+    (`PasswordChangedMeanwhile`). Only the password column is written, so a freeze or hold
+    that landed while this request ran stays in place.
+    """
+    with transaction.atomic():
+        stored = User.objects.select_for_update().values_list("password", flat=True).get(pk=user.pk)
+        security_changes_check(user=user)
+        if stored != user.password:
+            raise PasswordChangedMeanwhile
+        user.set_password(password)
+        user.save(update_fields=["password"])
 
 
 def _phone_normalized(phone: str | None) -> str | None:
