@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import (
     BACKUP_CODE_ALPHABET,
@@ -86,8 +87,9 @@ def totp_device_confirm(
     every contact on file) and puts the account on hold (never shortening a longer hold,
     such as an agent's recovery). The flow must match the account's
     flag, read under lock, or `TotpSetupRefused` is raised: a password alone never replaces
-    a revoked authenticator. Replacing a working authenticator outside a re-enrolment is
-    refused during a security hold (SecurityHoldActive).
+    a revoked authenticator. Outside a re-enrolment, replacing a working authenticator or
+    adding an app to an account with a passkey is refused during a security hold
+    (SecurityHoldActive).
     """
     with transaction.atomic():
         account = User.objects.select_for_update().get(pk=user.pk)
@@ -99,9 +101,13 @@ def totp_device_confirm(
             .first()
         )
         replaces = TOTPDevice.objects.filter(user=account, confirmed=True).exclude(pk=device_id)
-        if not reenrolment and replaces.exists():
-            # Replacing a working authenticator is a factor change; a first one after a
-            # recovery removed the devices is the recovery itself.
+        if not reenrolment and (
+            replaces.exists()
+            or WebAuthnCredential.objects.filter(user=account, confirmed=True).exists()
+        ):
+            # Replacing a working authenticator, or adding an app beside a passkey, is a
+            # factor change; a first one after a recovery removed the devices is the
+            # recovery itself.
             security_changes_check(user=account)
         if device is None or not device.verify_token(code):
             return None
