@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
 import qrcode
 import qrcode.image.svg
 from allauth.account import views as allauth_views
 from allauth.account.adapter import get_adapter
 from allauth.core import ratelimit
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -27,7 +29,12 @@ from accounts.contacts import mask_email
 from accounts.durations import time_until_in_words
 from accounts.forms import CodeForm, NextForm, TotpCodeForm
 from accounts.models import User
-from accounts.requests import second_factor_passed, second_factor_sign_in, signed_in_user
+from accounts.requests import (
+    second_factor_passed,
+    second_factor_recent,
+    second_factor_sign_in,
+    signed_in_user,
+)
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words, security_changes_check
 from accounts.services.two_factor import (
@@ -243,6 +250,21 @@ class TwoFactorSetupView(TotpSetupView):
             return redirect("two_factor_verify")
         if selectors.user_has_totp(user=user):
             # Replacing a working app is the security page's business, not a first setup.
+            return redirect("account_security")
+        minutes = settings.PASSKEY_REGISTRATION_MINUTES
+        if selectors.user_has_passkey(user=user) and not second_factor_recent(
+            request, within=timedelta(minutes=minutes)
+        ):
+            # An app beside a passkey is a second factor more: like a passkey, only soon
+            # after this sign-in's second step, so a session cookie taken later adds none.
+            messages.error(
+                request,
+                _(
+                    "An authenticator app can be added only within %(minutes)s minutes of "
+                    "signing in. Sign out, sign in again, then add it."
+                )
+                % {"minutes": minutes},
+            )
             return redirect("account_security")
         return None
 

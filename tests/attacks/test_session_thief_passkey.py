@@ -13,12 +13,17 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
+from accounts.models import BackupCode, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.passkey_authenticator import SoftwarePasskey
 from tests.support.conftest import customer_client
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +31,23 @@ pytestmark = pytest.mark.django_db
 PAGE = "/account/security/passkeys/"
 BEGIN = "/accounts/2fa/passkey/registration/begin/"
 COMPLETE = "/accounts/2fa/passkey/registration/complete/"
+SETUP = "/accounts/2fa/setup/"
+PASSKEY_STEP = "/accounts/2fa/passkey/authentication/"
+
+
+def signed_in_with_passkey(user: User, passkey: SoftwarePasskey) -> Client:
+    """Password, then the passkey as the second step."""
+    client = Client()
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
+    assert options.status_code == 200, options.content
+    done = client.post(
+        f"{PASSKEY_STEP}complete/",
+        passkey.assertion(options.json()),
+        content_type="application/json",
+    )
+    assert done.status_code == 200, done.content
+    return client
 
 
 def test_a_session_taken_later_cannot_start_adding_a_passkey(settings):
@@ -49,3 +71,26 @@ def test_a_session_taken_later_cannot_start_adding_a_passkey(settings):
         assert "within 15 minutes of signing in" in begun.json()["detail"]
         assert thief.post(COMPLETE, "{}", content_type="application/json").status_code == 403
     assert not WebAuthnCredential.objects.filter(user=user).exists()
+
+
+def test_a_session_taken_later_cannot_add_an_authenticator_app_beside_a_passkey(settings):
+    """An account left with a passkey only (a revocation that kept passkeys) may set up an
+    app from the session that just signed in with the passkey; the thief's copy of that
+    cookie an hour later sets up no app of its own and replaces no backup codes."""
+    user = UserFactory(email="nick.szabo@gmx.net", phone="+4915123456782")
+    passkey = SoftwarePasskey(user)
+    owner = signed_in_with_passkey(user, passkey)
+    assert owner.get(SETUP).status_code == 200
+
+    later = timezone.now() + timedelta(minutes=settings.PASSKEY_REGISTRATION_MINUTES + 45)
+    with time_machine.travel(later, tick=False):
+        thief = owner
+        opened = thief.get(SETUP)
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+        assert device is not None
+        confirmed = thief.post(SETUP, {"code": totp_code(device)})
+        assert opened.status_code == 302 and confirmed.status_code == 302
+        assert thief.get(opened["Location"]).status_code == 200
+
+    assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    assert not BackupCode.objects.filter(device__user=user).exists()
