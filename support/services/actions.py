@@ -252,10 +252,10 @@ def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = No
     """End all access to the account and send a single-use recovery link to a channel this
     requester proved (policy `REAUTHENTICATE`, on their proofs alone).
 
-    Sessions end, both kinds of 2FA device are removed, the account is flagged for
-    re-enrolment and put on hold (never shortening a longer one); every contact on file
-    hears of it. A link by email lives `RECOVERY_LINK_HOURS`; a link by SMS at most
-    `SMS_SECRET_LIFETIME` (NIST SP 800-63B-4).
+    Sessions end, the password stops working, both kinds of 2FA device are removed, the
+    account is flagged for re-enrolment and put on hold (never shortening a longer one);
+    every contact on file hears of it. A link by email lives `RECOVERY_LINK_HOURS`; a link
+    by SMS at most `SMS_SECRET_LIFETIME` (NIST SP 800-63B-4).
     """
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
@@ -279,7 +279,11 @@ def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = No
         WebAuthnCredential.objects.filter(user=user).delete()
         user.reenrolment_required = True
         user.frozen_at = None
-        user.save(update_fields=["reenrolment_required", "frozen_at"])
+        # The old password may be the account taker's too: with it and the login inbox,
+        # the re-enrolment of a mass revocation would set up their authenticator before
+        # the owner opens the link. The link sets the next password.
+        user.set_unusable_password()
+        user.save(update_fields=["reenrolment_required", "frozen_at", "password"])
         security_hold_extend(user=user, hours=_hold_hours(Action.REAUTHENTICATE))
         token = secrets.token_urlsafe(32)
         lifetime = (

@@ -1,0 +1,99 @@
+"""The account taker who phished the password and holds the login inbox, racing the owner's
+recovery by support.
+
+The owner lost the inbox to the attacker, proved the phone on file and had a passport
+attested and approved; the agent re-authenticated the account, which removed every second
+factor and texted the owner a recovery link. Before the owner opens it, the attacker signs
+in with the old password and asks /recover/2fa/ for the emailed code (the re-enrolment of
+a mass revocation). The recovery must stay the owner's: the attacker sets up no
+authenticator of their own, and the owner's link still leads to a new password and app.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User
+from support.models import CaseApproval, CaseProof, RecoveryCase
+from support.services import actions
+from support.services.cases import case_open, case_proof_code_send, case_proof_verify
+from support.services.queue import case_claim_next
+from tests.factories import PASSWORD, totp_code
+from tests.support.conftest import (
+    ACCOUNT_EMAIL,
+    ACCOUNT_PHONE,
+    PROOF_CODE_SMS,
+    RECOVERY_LINK,
+    png_upload,
+)
+
+pytestmark = pytest.mark.django_db
+
+CODE = re.compile(r"\b(\d{6})\b")
+NEW_PASSWORD = "the-owners-passphrase-after-recovery"
+
+
+def recovered_by_support(account: User, agent: User, supervisor: User, capture, sms_outbox):
+    """Phone proven and passport approved: the agent re-authenticates; the link goes by SMS."""
+    with capture():
+        opened = case_open(
+            contact_email="new.inbox@example.org",
+            contact_phone=ACCOUNT_PHONE,
+            emails_tried=[ACCOUNT_EMAIL],
+            description="Someone took over my mailbox and changed its password.",
+            files=[png_upload()],
+        )
+    case = RecoveryCase.objects.get(pk=opened.case.pk)
+    with capture():
+        case_proof_code_send(case=case, kind=CaseProof.Kind.PHONE)
+    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+    case_proof_verify(case=case, kind=CaseProof.Kind.PHONE, code=code)
+    case_claim_next(agent=agent)
+    actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
+    approval = actions.case_approval_request(
+        case_id=case.pk, agent=agent, action=CaseApproval.Action.DOCUMENT
+    )
+    actions.case_approval_decide(approval_id=approval.pk, supervisor=supervisor, approve=True)
+    case_claim_next(agent=agent)
+    with capture():
+        actions.case_reauthenticate(case_id=case.pk, agent=agent)
+    texts = [m.body for m in sms_outbox if RECOVERY_LINK.search(m.body)]
+    assert len(texts) == 1
+    return RECOVERY_LINK.search(texts[0]).group(0)
+
+
+def test_the_old_password_and_the_inbox_do_not_overtake_an_agents_recovery(
+    account, agent, supervisor, capture, mailoutbox, sms_outbox
+):
+    link = recovered_by_support(account, agent, supervisor, capture, sms_outbox)
+    mailoutbox.clear()
+
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    attacker.post(reverse("account_login"), {"login": ACCOUNT_EMAIL, "password": PASSWORD})
+    with capture():
+        attacker.post(reverse("recover_2fa"), {"action": "send"})
+    emailed = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and CODE.search(m.body)]
+    if emailed:
+        code = CODE.search(emailed[-1].body).group(1)
+        attacker.post(reverse("recover_2fa"), {"action": "verify", "code": code})
+        attacker.get(reverse("recover_2fa_setup"))
+        device = TOTPDevice.objects.filter(user=account, confirmed=False).first()
+        if device is not None:
+            attacker.post(reverse("recover_2fa_setup"), {"code": totp_code(device)})
+    assert not TOTPDevice.objects.filter(user=account, confirmed=True).exists()
+
+    owner = Client(REMOTE_ADDR="198.51.100.20")
+    assert owner.get(link).status_code == 302
+    reset = owner.post(
+        reverse("recover_reset"), {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert reset.status_code == 302 and reset["Location"] == reverse("recover_2fa_setup")
+    assert owner.get(reverse("recover_2fa_setup")).status_code == 200
+    device = TOTPDevice.objects.get(user=account, confirmed=False)
+    assert owner.post(reverse("recover_2fa_setup"), {"code": totp_code(device)}).status_code == 200
+    assert TOTPDevice.objects.filter(user=account, confirmed=True).get().pk == device.pk
