@@ -5,8 +5,9 @@ The owner lost the inbox to the attacker, proved the phone on file and had a pas
 attested and approved; the agent re-authenticated the account, which removed every second
 factor and texted the owner a recovery link. Before the owner opens it, the attacker signs
 in with the old password and asks /recover/2fa/ for the emailed code (the re-enrolment of
-a mass revocation). The recovery must stay the owner's: the attacker sets up no
-authenticator of their own, and the owner's link still leads to a new password and app.
+a mass revocation), or resets the password through the inbox first. The recovery must stay
+the owner's: the attacker sets up no authenticator of their own, and the owner's link still
+leads to a new password and app.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.django_db
 
 CODE = re.compile(r"\b(\d{6})\b")
 NEW_PASSWORD = "the-owners-passphrase-after-recovery"
+RESET_LINK = re.compile(r"https?://[^\s\"<>]+/accounts/password/reset/key/[^\s\"<>]+")
 
 
 def recovered_by_support(account: User, agent: User, supervisor: User, capture, sms_outbox):
@@ -97,3 +99,42 @@ def test_the_old_password_and_the_inbox_do_not_overtake_an_agents_recovery(
     device = TOTPDevice.objects.get(user=account, confirmed=False)
     assert owner.post(reverse("recover_2fa_setup"), {"code": totp_code(device)}).status_code == 200
     assert TOTPDevice.objects.filter(user=account, confirmed=True).get().pk == device.pk
+
+
+def test_a_reset_through_the_inbox_does_not_overtake_an_agents_recovery(
+    account, agent, supervisor, capture, mailoutbox, sms_outbox
+):
+    link = recovered_by_support(account, agent, supervisor, capture, sms_outbox)
+    mailoutbox.clear()
+
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    with capture():
+        attacker.post(reverse("account_reset_password"), {"email": ACCOUNT_EMAIL})
+    resets = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and RESET_LINK.search(m.body)]
+    assert resets, "the inbox holder gets allauth's reset link"
+    reset_link = RESET_LINK.search(resets[-1].body).group(0)
+    form = attacker.get(reset_link, follow=True)
+    attacker.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else reset_link,
+        {"password1": "attackers-new-passphrase-1", "password2": "attackers-new-passphrase-1"},
+    )
+    attacker.post(
+        reverse("account_login"),
+        {"login": ACCOUNT_EMAIL, "password": "attackers-new-passphrase-1"},
+    )
+    mailoutbox.clear()
+    with capture():
+        attacker.post(reverse("recover_2fa"), {"action": "send"})
+    emailed = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and CODE.search(m.body)]
+    if emailed:
+        code = CODE.search(emailed[-1].body).group(1)
+        attacker.post(reverse("recover_2fa"), {"action": "verify", "code": code})
+        attacker.get(reverse("recover_2fa_setup"))
+        device = TOTPDevice.objects.filter(user=account, confirmed=False).first()
+        if device is not None:
+            attacker.post(reverse("recover_2fa_setup"), {"code": totp_code(device)})
+    account.refresh_from_db()
+    assert not account.check_password("attackers-new-passphrase-1")
+    assert not TOTPDevice.objects.filter(user=account, confirmed=True).exists()
+    # The owner's link still works.
+    assert Client().get(link).status_code == 302
