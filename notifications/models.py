@@ -27,6 +27,12 @@ class Notification(models.Model):
         FAILED = "failed", _("Failed")
         DISCARDED = "discarded", _("Discarded by an operator")
 
+    class Delivery(models.TextChoices):
+        # A customer's own message: the one task that sends whatever is due takes it.
+        DUE = "due", _("By the task that sends what is due")
+        # Campaign and retraction batches, released holds, rows a worker sends itself.
+        HANDED = "handed", _("By whoever it was handed to")
+
     reference = models.CharField(max_length=16, unique=True)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254)
@@ -42,6 +48,13 @@ class Notification(models.Model):
         RevocationCampaign, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Also the database's default: a campaign's rows are inserted by a statement of its own.
+    delivery = models.CharField(
+        max_length=8,
+        choices=Delivery.choices,
+        default=Delivery.HANDED,
+        db_default=Delivery.HANDED,
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.CharField(max_length=500, blank=True)
@@ -55,6 +68,12 @@ class Notification(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(status="pending"),
                 name="notification_pending_idx",
+            ),
+            # The task that sends what is due takes the customers' rows oldest first.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="pending", delivery="due"),
+                name="notification_due_idx",
             ),
             # The burst guard counts recent notices of one type outside campaigns.
             models.Index(

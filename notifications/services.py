@@ -7,11 +7,12 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -19,15 +20,20 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone, translation
 
 from accounts.models import SecurityEvent, User
-from config.celery_app import app, enqueue_after_commit
+from config.celery_app import app
 from config.sql import insert_parts, mark_inserted
 from notifications.models import DeliveryHold, Notification
 from notifications.rendering import render_message
 from notifications.send_check import security_notices_suspect
 from notifications.sms import SmsMessage, get_sms_backend
-from notifications.tasks import notification_deliver_task
+from notifications.tasks import notifications_deliver_due_task
 
 logger = logging.getLogger(__name__)
+
+# Set while a "send what is due" task is on its way: rows committed meanwhile need not ask
+# for another. Its timeout recovers a lost task; the sweep sends what waited meanwhile.
+DELIVERY_DUE_KEY = "notifications:delivery-due"
+DELIVERY_DUE_KEY_SECONDS = 10
 
 # Crockford's base32 without look-alikes: references are read aloud to support and typed back.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -149,6 +155,54 @@ def notifications_deliver_after_commit(notification_ids: Sequence[int]) -> None:
         transaction.on_commit(lambda: notifications_deliver(notification_ids=ids), robust=True)
 
 
+def notifications_deliver_due_request() -> None:
+    """Ask a worker to send the customers' due rows, once the current transaction commits.
+
+    In a flood one task sends many rows: a commit that finds a task already asked for (a
+    key in the cache, which the task clears before it claims) asks for none. There is no
+    wait for others to join: a lone code leaves at once. A key whose task was lost ends
+    with its timeout, and the sweep sends whatever waited meanwhile.
+    """
+
+    def ask() -> None:
+        try:
+            if cache.add(DELIVERY_DUE_KEY, 1, timeout=DELIVERY_DUE_KEY_SECONDS):
+                try:
+                    notifications_deliver_due_task.delay()
+                except Exception:
+                    # The next commit asks again instead of waiting for the timeout.
+                    cache.delete(DELIVERY_DUE_KEY)
+                    raise
+        except Exception:
+            logger.warning("Could not ask for delivery; the sweep will send the rows")
+
+    transaction.on_commit(ask)
+
+
+def notifications_deliver_due() -> int:
+    """Send the customers' due rows, oldest first, a chunk at a time until none is left;
+    returns how many this call sent.
+
+    Only rows queued for this task (`Delivery.DUE`) are taken: campaign and retraction
+    batches, released holds and rows a worker sends itself keep their own way, held rows
+    are not pending, and a row claimed by another worker is not due until its lease ends.
+    """
+    # Cleared before claiming: a row committed from now on asks for a task of its own,
+    # so one that commits after a claim below is not left for the sweep.
+    try:
+        cache.delete(DELIVERY_DUE_KEY)
+    except Exception:
+        logger.warning("Could not clear the delivery key; it ends with its timeout")
+    size = settings.NOTIFICATION_DELIVERY_CHUNK
+    lease = settings.NOTIFICATION_SEND_LEASE
+    sent = 0
+    while True:
+        rows = _claim_due(size, lease=lease)
+        sent += _deliver_claimed(rows, lease=lease)
+        if len(rows) < size:
+            return sent
+
+
 def _notification_add(
     *,
     channel: Notification.Channel,
@@ -181,11 +235,14 @@ def _notification_add(
         account_id=account_id,
         security_event=security_event,
     )
+    due = status == Notification.Status.PENDING and enqueue
+    if due:
+        row.delivery = Notification.Delivery.DUE
     if not _notification_insert(row):
         # A repeated or concurrent call with the same key: the first row stands.
         return Notification.objects.get(idempotency_key=idempotency_key)
-    if status == Notification.Status.PENDING and enqueue:
-        enqueue_after_commit(notification_deliver_task, row.pk)
+    if due:
+        notifications_deliver_due_request()
     return row
 
 
@@ -319,8 +376,11 @@ def held_notifications_release(*, template_key: str) -> int:
                 template_key=template_key, status=Notification.Status.HELD
             ).values_list("pk", flat=True)
         )
+        # Handed to rate-limited batches on the bulk queue, not to the customers' own task.
         Notification.objects.filter(pk__in=ids).update(
-            status=Notification.Status.PENDING, next_attempt_at=timezone.now()
+            status=Notification.Status.PENDING,
+            next_attempt_at=timezone.now(),
+            delivery=Notification.Delivery.HANDED,
         )
         transaction.on_commit(lambda: notifications_enqueue_batches(ids))
     return len(ids)
@@ -408,8 +468,9 @@ def prerendered_email_queue(
             language=language,
             context={"subject": subject, "text": text, "html": html},
             account_id=account_id,
+            delivery=Notification.Delivery.DUE,
         )
-    enqueue_after_commit(notification_deliver_task, notification.pk)
+        notifications_deliver_due_request()
     return notification
 
 
@@ -534,7 +595,11 @@ def notifications_deliver(*, notification_ids: Sequence[int]) -> int:
 
 def _deliver_chunk(notification_ids: Sequence[int]) -> int:
     lease = settings.NOTIFICATION_SEND_LEASE
-    rows = _claim(notification_ids, lease=lease)
+    return _deliver_claimed(_claim(notification_ids, lease=lease), lease=lease)
+
+
+def _deliver_claimed(rows: list[Notification], *, lease: timedelta) -> int:
+    """Send claimed rows over one SMTP and one HTTP session, marking each sent at once."""
     if not rows:
         return 0
     held = _held_by_burst_guard(rows)
@@ -594,16 +659,39 @@ _MARK_SENT = (
 )
 
 
+# The oldest due rows queued for the task that sends what is due; rows another worker is
+# claiming at this instant are left to it.
+_CLAIM_DUE = (
+    f"UPDATE {_TABLE} SET next_attempt_at = %s WHERE id IN ("  # noqa: S608 # nosec B608 - table name only
+    f" SELECT id FROM {_TABLE} WHERE status = %s AND delivery = %s AND next_attempt_at <= %s"
+    " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *"
+)
+
+
 def _claim(notification_ids: Sequence[int], *, lease: timedelta) -> list[Notification]:
     """Claim the due pending rows among the ids for `lease`; returns them in id order, with
     their security events."""
     now = timezone.now()
-    rows = sorted(
+    return _claimed(
         Notification.objects.raw(
             _CLAIM, [now + lease, list(notification_ids), Notification.Status.PENDING, now]
-        ),
-        key=lambda row: row.pk,
+        )
     )
+
+
+def _claim_due(limit: int, *, lease: timedelta) -> list[Notification]:
+    """Claim up to `limit` of the oldest due rows queued for `notifications_deliver_due`."""
+    now = timezone.now()
+    return _claimed(
+        Notification.objects.raw(
+            _CLAIM_DUE,
+            [now + lease, Notification.Status.PENDING, Notification.Delivery.DUE, now, limit],
+        )
+    )
+
+
+def _claimed(claimed: Iterable[Notification]) -> list[Notification]:
+    rows = sorted(claimed, key=lambda row: row.pk)
     if any(row.security_event_id is not None for row in rows):
         prefetch_related_objects(rows, "security_event")
     return rows

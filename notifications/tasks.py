@@ -6,11 +6,20 @@ from celery import shared_task
 from django.conf import settings
 
 
+# One row by id: tasks queued before the customers' rows went through the task that sends
+# what is due.
 @shared_task(acks_late=True)
 def notification_deliver_task(notification_id: int) -> int:
     from notifications.services import notifications_deliver
 
     return notifications_deliver(notification_ids=[notification_id])
+
+
+@shared_task(acks_late=True)
+def notifications_deliver_due_task() -> int:
+    from notifications.services import notifications_deliver_due
+
+    return notifications_deliver_due()
 
 
 @shared_task

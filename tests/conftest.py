@@ -84,16 +84,21 @@ def dev_inbox_dir(tmp_path, settings) -> Path:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path):
+def celery_worker(transactional_db, redis_url, dev_inbox_dir, tmp_path, settings):
     """A real `celery worker` process on Redis, using the test database and file backends.
 
     The worker's email and SMS backends write into `dev_inbox_dir`, so a test counts what
-    was really sent.
+    was really sent. The test process shares the worker's cache on Redis, as web processes
+    do in production.
     """
     from kombu.transport import redis as redis_transport
 
     from config.celery_app import app
+    from notifications.services import DELIVERY_DUE_KEY
     from tests.processes import ALL_QUEUES, Worker
+
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": redis_url}}
+    cache.delete(DELIVERY_DUE_KEY)
 
     worker = Worker(broker_url=redis_url, inbox_dir=dev_inbox_dir, log_path=tmp_path / "worker.log")
     app.conf.task_always_eager = False
