@@ -75,8 +75,8 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monke
     case_ids = waiting_cases(CASES)
     handed_over = []
     monkeypatch.setattr(
-        "notifications.services.enqueue_after_commit",
-        lambda task, pk: handed_over.append(pk),
+        "notifications.services.notifications_deliver_due_request",
+        lambda: handed_over.append(1),
     )
     done = threading.Event()
 
@@ -142,7 +142,7 @@ def test_sixteen_agents_drain_two_thousand_cases_each_claimed_exactly_once(monke
     assert RecoveryCase.objects.filter(status=CaseStatus.REJECTED).count() == CASES
     assert not RecoveryCase.objects.filter(status=CaseStatus.CLAIMED).exists()
     assert CaseEvent.objects.filter(type=CaseEvent.Type.REJECTED).count() == CASES
-    assert len(handed_over) == CASES, "one rejection notice per case, handed to the worker"
+    assert len(handed_over) == CASES, "one rejection notice per case, each asking for the worker"
 
     claim_time = sum(t for _claimed, t in results)
     per_agent = sorted((len(claimed) for claimed, _t in results), reverse=True)
