@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff():
-    user = UserFactory(is_staff=True, is_superuser=True)
+    user = UserFactory.create(is_staff=True, is_superuser=True)
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user, device
 

@@ -23,7 +23,9 @@ CUSTOMER_PHONE = "+4915123456780"
 
 @pytest.fixture
 def superuser() -> User:
-    user = UserFactory(email="root@desk.example", phone=None, is_staff=True, is_superuser=True)
+    user = UserFactory.create(
+        email="root@desk.example", phone=None, is_staff=True, is_superuser=True
+    )
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user
 
@@ -39,7 +41,7 @@ def staff_client(superuser) -> Client:
 
 @pytest.fixture
 def customer() -> User:
-    return UserFactory(email=CUSTOMER_EMAIL, phone=CUSTOMER_PHONE, language="de")
+    return UserFactory.create(email=CUSTOMER_EMAIL, phone=CUSTOMER_PHONE, language="de")
 
 
 def change_url(user: User) -> str:

@@ -46,7 +46,7 @@ def test_sign_in_over_the_failed_attempts_limit(limits, language):
     """Five wrong passwords for one email in five minutes: the sixth try is a 429 that waits
     until the first of them leaves the window, with the email still typed."""
     limits(login_failed="10/m/ip,5/5m/key")
-    user = UserFactory()
+    user = UserFactory.create()
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
     with time_machine.travel("2026-11-20 10:00:00", tick=False) as clock:
         for _ in range(5):
@@ -73,7 +73,7 @@ def test_sign_in_over_the_failed_attempts_limit(limits, language):
 def test_failed_attempts_limit_answers_an_unknown_email_alike(limits):
     """The limit is counted for any typed email: an unknown one is refused the same way."""
     limits(login_failed="10/m/ip,2/5m/key")
-    known = UserFactory()
+    known = UserFactory.create()
     answers = {}
     for email in (known.email, "nobody@example.com"):
         client = Client(REMOTE_ADDR="192.0.2.1" if email == known.email else "192.0.2.2")
@@ -146,7 +146,7 @@ def test_sign_up_over_its_limit_keeps_email_and_phone(limits, language):
 def test_password_reset_over_the_per_email_limit(limits, language, mailoutbox):
     """Five resets per email and minute; the sixth, from another address, still waits."""
     limits(reset_password="20/m/ip,5/m/key")
-    user = UserFactory()
+    user = UserFactory.create()
     with time_machine.travel("2026-11-20 10:00:00", tick=False) as clock:
         for n in range(5):
             sent = Client(REMOTE_ADDR=f"192.0.2.{n + 1}").post(
@@ -181,7 +181,7 @@ def test_password_change_over_its_per_account_limit_says_when(limits, language):
     """A signed-in page of allauth limited per account: nothing to keep (only passwords),
     the wait of that account's limit."""
     limits(change_password="1/m/user")
-    user = UserFactory()
+    user = UserFactory.create()
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
     with time_machine.travel("2026-11-20 10:00:00", tick=False) as clock:

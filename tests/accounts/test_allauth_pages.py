@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.adapter import AccountAdapter
-from accounts.models import SecurityEvent
+from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from tests.factories import PASSWORD, UserFactory, totp_code
@@ -58,8 +58,8 @@ HEADINGS = {
 }
 
 
-def signed_in(language: str) -> tuple[Client, object]:
-    user = UserFactory()
+def signed_in(language: str) -> tuple[Client, User]:
+    user = UserFactory.create()
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
@@ -68,7 +68,9 @@ def signed_in(language: str) -> tuple[Client, object]:
 
 
 def heading(html: str) -> str:
-    return re.search(r"<h1>(.*?)</h1>", html, re.S).group(1).strip()
+    match = re.search(r"<h1>(.*?)</h1>", html, re.S)
+    assert match, html
+    return match.group(1).strip()
 
 
 def assert_ours(html: str, language: str) -> None:
@@ -174,7 +176,7 @@ ALLAUTH_EMAIL_WORDING = (
 def test_allauth_emails_read_in_our_words(language, mailoutbox, django_capture_on_commit_callbacks):
     """Sign-up, sign-up with a taken email, and a password reset for a known and an unknown
     address each send one email, in sentence case and the customer's language."""
-    UserFactory(email="taken@example.com")
+    UserFactory.create(email="taken@example.com")
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
     signup = {"password1": "a-long-passphrase-2", "password2": "a-long-passphrase-2"}
     sent = {

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def enrolled():
-    user = UserFactory()
+    user = UserFactory.create()
     device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user, device, codes
 
@@ -95,21 +95,25 @@ def test_code_and_phone_fields_bring_up_the_right_keyboard(client, enrolled):
     )
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     verify = client.get(reverse("two_factor_verify")).content.decode()
-    field = re.search(r'<input[^>]*name="code"[^>]*>', verify).group(0)
+    match = re.search(r'<input[^>]*name="code"[^>]*>', verify)
+    assert match, verify
+    field = match.group(0)
     assert 'autocomplete="one-time-code"' in field
 
 
 def test_setup_page_offers_an_otpauth_link_and_a_numeric_code_field(client):
-    user = UserFactory()
+    user = UserFactory.create()
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     html = client.get(reverse("two_factor_setup")).content.decode()
     assert re.search(r'id="otpauth-link" href="otpauth://totp/[^"]+secret=', html)
-    field = re.search(r'<input[^>]*name="code"[^>]*>', html).group(0)
+    match = re.search(r'<input[^>]*name="code"[^>]*>', html)
+    assert match, html
+    field = match.group(0)
     assert 'inputmode="numeric"' in field and 'autocomplete="one-time-code"' in field
 
 
 def test_backup_codes_page_offers_a_download_copy_and_print(client):
-    user = UserFactory()
+    user = UserFactory.create()
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     client.get(reverse("two_factor_setup"))
     from django_otp.oath import TOTP
@@ -128,5 +132,6 @@ def test_backup_codes_page_offers_a_download_copy_and_print(client):
     )
     from urllib.parse import unquote
 
+    assert download, html
     assert all(code in unquote(download.group(1)) for code in codes)
     assert 'id="copy-codes"' in html and 'id="print-codes"' in html

@@ -227,7 +227,7 @@ def test_a_signed_in_session_alone_moves_no_contact_through_any_url():
     """GET and POST every URL with a form made to move the contacts, as a customer's
     signed-in, 2FA-verified session: the login email, the phone, the password and the
     factors stay, and no change is recorded."""
-    user = UserFactory(email="victim@example.com", phone="+4915123456789")
+    user = UserFactory.create(email="victim@example.com", phone="+4915123456789")
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     client = customer_client(user)
     before = contacts_and_factors(user)

@@ -23,7 +23,7 @@ def test_sign_in_with_a_known_email_takes_the_time_of_an_unknown_one(settings, l
     an email nobody has: the refusal does not tell which emails have an account. (The 2FA
     re-enrolment at /recover/2fa/ starts from this sign-in: it takes no identifier itself.)"""
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
-    UserFactory(email=KNOWN_EMAIL)
+    UserFactory.create(email=KNOWN_EMAIL)
     password = "not-the-password-77"
 
     assert_posts_take_the_same_time(
@@ -36,7 +36,7 @@ def test_sign_in_with_a_known_email_takes_the_time_of_an_unknown_one(settings, l
 
 def test_password_reset_for_a_known_email_takes_the_time_of_an_unknown_one(limits_lifted):
     """Both answers queue one email (a reset link, or "no account uses this address")."""
-    UserFactory(email=KNOWN_EMAIL)
+    UserFactory.create(email=KNOWN_EMAIL)
 
     assert_posts_take_the_same_time(
         reverse("account_reset_password"),

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def test_a_shorter_hold_never_shortens_one_already_running():
     """Re-enrolment's 24 h after an agent's 48 h recovery keeps the 48 h end."""
-    user = UserFactory()
+    user = UserFactory.create()
     long_end = security_hold_extend(user=user, hours=48)
     kept = security_hold_extend(user=user, hours=24)
     user.refresh_from_db()
@@ -32,7 +32,7 @@ def test_a_shorter_hold_never_shortens_one_already_running():
 
 def test_security_changes_are_refused_during_a_hold_and_allowed_after():
     """The check reads the stored hold, so a stale user object cannot slip past it."""
-    user = UserFactory()
+    user = UserFactory.create()
     security_changes_check(user=user)
     stale = type(user).objects.get(pk=user.pk)
     security_hold_extend(user=user, hours=24)
@@ -47,7 +47,7 @@ def test_security_changes_are_refused_during_a_hold_and_allowed_after():
 
 def test_restrictions_of_a_free_account_a_held_one_a_frozen_one_and_a_revoked_one():
     """The exchange's answer for each state: what is allowed, until when, and why."""
-    user = UserFactory()
+    user = UserFactory.create()
     free = account_restrictions(user=user)
     assert free.withdrawals_allowed and free.security_changes_allowed
     assert free.until is None and free.reasons == ()
@@ -63,6 +63,6 @@ def test_restrictions_of_a_free_account_a_held_one_a_frozen_one_and_a_revoked_on
     assert frozen.until is None
     assert frozen.reasons == (RestrictionReason.FROZEN, RestrictionReason.SECURITY_HOLD)
 
-    revoked = account_restrictions(user=UserFactory(reenrolment_required=True))
+    revoked = account_restrictions(user=UserFactory.create(reenrolment_required=True))
     assert not revoked.withdrawals_allowed and revoked.security_changes_allowed
     assert revoked.reasons == (RestrictionReason.TWO_FACTOR_REENROLMENT,)

@@ -43,7 +43,7 @@ def rotate(settings) -> Callable[..., None]:
 def test_backup_codes_made_with_key_a_sign_in_while_a_is_a_fallback(rotate):
     """A backup code stored under key A signs in after SECRET_KEY became B with A kept as a
     fallback; once A is dropped, another code of the same set is refused and stays unused."""
-    user = UserFactory()
+    user = UserFactory.create()
     _device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
 
     rotate(keep_a=True)
@@ -60,7 +60,7 @@ def test_backup_codes_made_with_key_a_sign_in_while_a_is_a_fallback(rotate):
 def test_one_time_codes_made_with_key_a_pass_while_a_is_a_fallback(rotate):
     """A six-digit code sent before the rotation is accepted with A as a fallback and counted
     as a wrong code once A is gone."""
-    user = UserFactory()
+    user = UserFactory.create()
     purpose = OneTimeCode.Purpose.PROVE_PHONE
     _row, kept = one_time_code_issue(user=user, purpose=purpose, scope="kept")
     dropped_row, dropped = one_time_code_issue(user=user, purpose=purpose, scope="dropped")
@@ -78,7 +78,7 @@ def test_one_time_codes_made_with_key_a_pass_while_a_is_a_fallback(rotate):
 def test_not_me_link_made_with_key_a_opens_while_a_is_a_fallback(rotate):
     """The "this wasn't me" link of a notice sent under key A still opens after the rotation
     with A as a fallback, and no longer opens once A is removed."""
-    user = UserFactory()
+    user = UserFactory.create()
     token = not_me_link_issue(user=user, security_event=None)
 
     rotate(keep_a=True)

@@ -39,7 +39,7 @@ def test_login_page_links_to_the_email_hint(client):
 
 def test_failed_sign_in_suggests_the_domain_whether_or_not_the_account_exists(client):
     """Same page for an existing and a missing account: the hint comes from the typed text."""
-    UserFactory(email="john@gmail.con")
+    UserFactory.create(email="john@gmail.con")
     existing = client.post(
         reverse("account_login"), {"login": "john@gmail.con", "password": "wrong-password"}
     )

@@ -56,14 +56,14 @@ def signed_in_client(user: User, device: TOTPDevice) -> Client:
 
 @pytest.fixture
 def customer():
-    user = UserFactory()
+    user = UserFactory.create()
     device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
     return user, device
 
 
 def test_the_last_second_factor_is_never_removed():
     """A passkey-only account keeps its passkey: no event, no notice, the row stays."""
-    user = UserFactory()
+    user = UserFactory.create()
     passkey = passkey_for(user)
     with pytest.raises(PasskeyChangeRefused):
         passkey_remove(user=user, passkey_id=passkey.pk, context=AuditContext())
@@ -117,7 +117,7 @@ def test_the_pages_answer_a_hold_with_the_hold_page_and_change_nothing(customer)
 def test_another_customers_passkey_is_answered_like_a_missing_one(customer):
     """A signed-in attacker posting a victim's passkey id learns nothing and removes nothing."""
     attacker, device = customer
-    victim = UserFactory()
+    victim = UserFactory.create()
     victims_passkey = passkey_for(victim)
     client = signed_in_client(attacker, device)
 
@@ -163,7 +163,7 @@ def test_a_still_bound_recently_used_passkey_is_the_authenticator_proof(customer
     passkey = passkey_for(user, used=True)
     proof = passkey_proof(user=user, passkey_id=passkey.pk)
     assert proof is not None and proof.method == Method.AUTHENTICATOR
-    other = UserFactory()
+    other = UserFactory.create()
     assert passkey_proof(user=other, passkey_id=passkey.pk) is None
     user.last_login = timezone.now()
     assert app_replace_with_passkey_decision(user=user, passkey_id=passkey.pk)

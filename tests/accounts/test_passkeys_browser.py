@@ -71,7 +71,7 @@ def authenticator_page(browser_context):
 
 @pytest.fixture
 def customer():
-    user = UserFactory(email="passkey.owner@example.com", phone="+4915112999001")
+    user = UserFactory.create(email="passkey.owner@example.com", phone="+4915112999001")
     device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
     return user, device
 
@@ -258,7 +258,7 @@ def test_staff_reach_the_admin_with_a_passkey(authenticator_page):
     """The admin's OTP sign-in offers a passkey: password, then the passkey, then the admin
     itself, with no code typed."""
     page = authenticator_page
-    staff = UserFactory(email="agent.passkey@desk.example", phone=None, is_staff=True)
+    staff = UserFactory.create(email="agent.passkey@desk.example", phone=None, is_staff=True)
     device = TOTPDevice.objects.create(user=staff, name="Authenticator app", confirmed=True)
     sign_in_with_app(page, staff, device)
     register_passkey(page)

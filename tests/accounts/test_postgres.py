@@ -13,7 +13,7 @@ from tests.factories import UserFactory
 @pytest.fixture
 def event(db):
     return security_event_record(
-        user=UserFactory(), type=SecurityEvent.Type.SIGNED_UP, notify=False
+        user=UserFactory.create(), type=SecurityEvent.Type.SIGNED_UP, notify=False
     )
 
 

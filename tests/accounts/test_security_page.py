@@ -28,7 +28,7 @@ def signed_in_client(user, device, at=None) -> Client:
 
 @pytest.fixture
 def enrolled():
-    user = UserFactory()
+    user = UserFactory.create()
     device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user, device, codes
 
@@ -119,8 +119,9 @@ def test_devices_are_named_and_sign_ins_listed_in_words(enrolled):
         f'title="{WINDOWS_CHROME}"', ""
     )
     assert "0\xa0minutes" not in html and "0 minutes" not in html
-    sign_ins = re.search(r'id="sign-ins">(.*?)</section>', html, re.S).group(1)
-    assert sign_ins.count("<li>") == 2
+    sign_ins = re.search(r'id="sign-ins">(.*?)</section>', html, re.S)
+    assert sign_ins, html
+    assert sign_ins.group(1).count("<li>") == 2
 
 
 def test_german_page_names_devices_in_german(enrolled):

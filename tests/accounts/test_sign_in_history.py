@@ -6,12 +6,12 @@ same work either way; never what was typed."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pytest
 import time_machine
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection
-from django.http import HttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -24,6 +24,9 @@ from notifications.models import Notification
 from tests.conftest import database_state
 from tests.factories import PASSWORD, UserFactory, totp_code
 from tests.passkey_authenticator import SoftwarePasskey
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +41,7 @@ PASSKEY_STEP = "/accounts/2fa/passkey/authentication/"
 
 @pytest.fixture
 def enrolled():
-    user = UserFactory()
+    user = UserFactory.create()
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user, device
 
@@ -60,7 +63,9 @@ def sign_in(client: Client, user, device) -> None:
 
 def sign_in_history(client: Client, language: str = "en") -> str:
     html = client.get(reverse("account_security"), HTTP_ACCEPT_LANGUAGE=language)
-    return re.search(r'id="sign-ins">(.*?)</section>', html.content.decode(), re.S).group(1)
+    match = re.search(r'id="sign-ins">(.*?)</section>', html.content.decode(), re.S)
+    assert match, html.content
+    return match.group(1)
 
 
 def no_trace_of(typed: str) -> None:
@@ -177,7 +182,9 @@ def test_history_keeps_the_newest_failures_apart_from_the_sign_ins(enrolled, lim
     failed = SignIn.objects.filter(user=user, outcome=SignIn.Outcome.WRONG_PASSWORD)
     assert failed.count() == SIGN_IN_HISTORY_KEPT
     # The oldest five went; the newest stayed.
-    assert failed.order_by("created_at").first().created_at.second >= 5
+    oldest = failed.order_by("created_at").first()
+    assert oldest is not None
+    assert oldest.created_at.second >= 5
     assert SignIn.objects.filter(user=user, outcome=SignIn.Outcome.SIGNED_IN).count() == 1
 
 
@@ -200,7 +207,7 @@ def test_refused_sign_ins_are_no_security_event_and_send_nothing(
     assert mailoutbox == [] and sms_outbox == []
 
 
-def passkey_second_step(client: Client, passkey: SoftwarePasskey, **forge) -> HttpResponse:
+def passkey_second_step(client: Client, passkey: SoftwarePasskey, **forge) -> TestHttpResponse:
     """The 2FA step with a passkey: the ceremony's options, then the signed assertion."""
     options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
     assert options.status_code == 200, options.content

@@ -26,7 +26,7 @@ def test_a_taken_identifier_answers_in_the_time_of_a_fresh_one(settings, taken):
     """Medians of 50 alternating known and unknown sign-ups are within 20% of each other."""
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
     lift_rate_limits(settings, "signup")
-    UserFactory(email="holder@example.com", phone="+4915100000001")
+    UserFactory.create(email="holder@example.com", phone="+4915100000001")
 
     def known(number: int) -> dict[str, str]:
         if taken == "email":

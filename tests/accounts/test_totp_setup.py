@@ -36,7 +36,7 @@ def sign_in(client, user) -> None:
 def test_the_service_refuses_a_setup_that_does_not_fit_the_account(flagged, reenrolment):
     """A re-enrolment for an account whose 2FA was not revoked, or a first setup for one
     whose 2FA was revoked, is refused even with the right code, and nothing is written."""
-    user = UserFactory(reenrolment_required=flagged)
+    user = UserFactory.create(reenrolment_required=flagged)
     device = totp_device_start(user=user)
     before = database_state()
 
@@ -57,7 +57,7 @@ def test_a_revocation_during_first_setup_sends_the_user_to_re_enrolment(
 ):
     """2FA is revoked while the first-setup page is open: the right code then confirms
     nothing, and the user is sent on to /recover/2fa/ (password alone never re-enrols)."""
-    user = UserFactory()
+    user = UserFactory.create()
     sign_in(client, user)
     assert client.get(reverse("two_factor_setup")).status_code == 200
     device = TOTPDevice.objects.get(user=user, confirmed=False)
@@ -79,13 +79,13 @@ def test_both_flows_refuse_a_malformed_code_alike(client, url_name):
     """The same form answers a malformed code the same way on both setup pages: 400 and
     the same message, and the authenticator stays unconfirmed."""
     if url_name == "recover_2fa_setup":
-        user = UserFactory(reenrolment_required=True)
+        user = UserFactory.create(reenrolment_required=True)
         sign_in(client, user)
         session = client.session
         session[REENROL_SESSION_KEY] = user.pk
         session.save()
     else:
-        user = UserFactory()
+        user = UserFactory.create()
         sign_in(client, user)
     assert client.get(reverse(url_name)).status_code == 200
 
@@ -99,7 +99,7 @@ def test_both_flows_refuse_a_malformed_code_alike(client, url_name):
 def test_re_enrolment_keeps_a_longer_hold(settings):
     """A re-enrolment right after an agent's recovery (48-hour hold) does not shorten that
     hold to the re-enrolment's own 24 hours."""
-    user = UserFactory(reenrolment_required=True)
+    user = UserFactory.create(reenrolment_required=True)
     agent_hold = timezone.now() + timedelta(hours=settings.SECURITY_HOLD_HOURS_RECOVERY)
     User.objects.filter(pk=user.pk).update(security_hold_until=agent_hold)
     device = totp_device_start(user=user)

@@ -26,7 +26,7 @@ def sign_in(client, user):
 
 @pytest.fixture
 def enrolled():
-    user = UserFactory()
+    user = UserFactory.create()
     device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user, device, codes
 
@@ -137,7 +137,7 @@ def test_user_without_authenticator_sets_one_up(
     client, django_capture_on_commit_callbacks, mailoutbox
 ):
     """QR code as inline SVG, manual key, confirm with a code, then 10 backup codes once."""
-    user = UserFactory()
+    user = UserFactory.create()
     sign_in(client, user)
     assert client.get(reverse("two_factor_verify"))["Location"] == reverse("two_factor_setup")
     page = client.get(reverse("two_factor_setup"))
@@ -145,8 +145,9 @@ def test_user_without_authenticator_sets_one_up(
     assert "<svg" in html and "<path" in html
     assert not re.search(r'(src|href)="https?://', html), "no third-party QR or asset"
     device = TOTPDevice.objects.get(user=user, confirmed=False)
-    key = re.search(r'id="manual-key" class="key">([A-Z2-7 ]+)<', html).group(1)
-    assert key.replace(" ", "") in device.config_url
+    key = re.search(r'id="manual-key" class="key">([A-Z2-7 ]+)<', html)
+    assert key, html
+    assert key.group(1).replace(" ", "") in device.config_url
 
     bad = client.post(reverse("two_factor_setup"), {"code": "12345"})
     assert bad.status_code == 400
@@ -166,7 +167,7 @@ def test_user_without_authenticator_sets_one_up(
 
 
 def test_flagged_user_cannot_re_enrol_with_password_alone(client):
-    user = UserFactory(reenrolment_required=True)
+    user = UserFactory.create(reenrolment_required=True)
     sign_in(client, user)
     response = client.get(reverse("two_factor_setup"))
     assert response.status_code == 302
