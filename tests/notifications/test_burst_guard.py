@@ -107,7 +107,7 @@ def test_delivering_a_row_of_a_held_type_sends_nothing(mailoutbox):
     DeliveryHold.objects.create(template_key=KEY)
 
     assert notifications_deliver(notification_ids=[notice.pk]) == 0
-    assert notification_deliver_task.apply(args=[notice.pk]).get() == 0
+    assert notification_deliver_task.apply(args=(notice.pk,)).get() == 0
     notice.refresh_from_db()
     assert notice.status == HELD and notice.sent_at is None
     assert mailoutbox == []
@@ -221,7 +221,7 @@ def test_a_campaign_over_more_users_than_the_threshold_is_not_held(
 
 
 def _staff_member(group: str):
-    user = UserFactory(is_staff=True)
+    user = UserFactory.create(is_staff=True)
     user.groups.add(Group.objects.get_or_create(name=group)[0])
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     client = Client()

@@ -46,7 +46,9 @@ def test_worker_delivers_committed_notices_once(celery_worker, dev_inbox_dir):
     assert sorted(m["to"] for m in messages if m["kind"] == "email") == sorted(
         u.email for u in users
     )
-    assert sorted(m["to"] for m in messages if m["kind"] == "sms") == sorted(u.phone for u in users)
+    assert sorted(m["to"] for m in messages if m["kind"] == "sms") == sorted(
+        str(u.phone) for u in users
+    )
     assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
     assert len({m["reference"] for m in messages}) == 10
 
@@ -55,7 +57,7 @@ def test_worker_delivers_committed_notices_once(celery_worker, dev_inbox_dir):
 def test_redelivered_task_does_not_send_again(celery_worker, dev_inbox_dir):
     from notifications.tasks import notification_deliver_task
 
-    user = UserFactory(phone=None)
+    user = UserFactory.create(phone=None)
     security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET)
     assert wait_for(lambda: len(inbox(dev_inbox_dir)) == 1)
     notification = Notification.objects.get()

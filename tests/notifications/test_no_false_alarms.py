@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -42,7 +43,7 @@ def test_a_missing_event_is_refused():
 def test_an_event_of_a_non_notifiable_type_is_refused(event_type):
     """Events that are not customer-facing changes (sign-up, revocation, …) never notify."""
     assert NOT_NOTIFIABLE, "some event types are deliberately silent"
-    user = UserFactory()
+    user = UserFactory.create()
     event = security_event_record(user=user, type=event_type, notify=False)
     with pytest.raises(NoticeRefused):
         security_notice_queue(event_id=event.pk)
@@ -54,7 +55,7 @@ def test_an_event_rolled_back_with_its_change_never_notifies(
 ):
     """If the change fails, its event and notice vanish together; nothing is sent, and the
     event id cannot be used for a notice afterwards."""
-    user = UserFactory()
+    user = UserFactory.create()
     with (
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(RuntimeError),
@@ -74,7 +75,7 @@ def test_an_event_of_user_a_only_ever_notifies_user_a(
 ):
     """The notice goes to the event's own account, read from the stored event: passing A's
     event anywhere can never produce a notice to B, and there is no recipient parameter."""
-    alice, bob = UserFactory(), UserFactory()
+    alice, bob = UserFactory.create(), UserFactory.create()
     event = security_event_record(user=alice, type=TWO_FACTOR, notify=False)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -98,12 +99,12 @@ def test_an_event_of_user_a_only_ever_notifies_user_a(
 def test_the_generic_outbox_refuses_to_make_a_security_notice(mailoutbox):
     """`notification_queue` cannot forge a security notice: not for another user, not with a
     borrowed event of another type, not with the wording chosen by the caller."""
-    alice, bob = UserFactory(), UserFactory()
+    alice, bob = UserFactory.create(), UserFactory.create()
     password_event = security_event_record(
         user=alice, type=SecurityEvent.Type.PASSWORD_CHANGED, notify=False
     )
     two_factor_event = security_event_record(user=alice, type=TWO_FACTOR, notify=False)
-    forgeries = [
+    forgeries: list[dict[str, Any]] = [
         # Alice's real 2FA event, but addressed to Bob.
         {"recipient": bob.email, "account_id": bob.pk, "security_event": two_factor_event},
         # A password event relabelled as a 2FA change, to Alice herself.
@@ -129,7 +130,7 @@ def test_former_emails_are_only_for_a_login_email_change(
 ):
     """Extra addresses may hear only of the email change that dropped them; a 2FA event cannot
     be broadcast to someone else's address that way."""
-    alice, bob = UserFactory(phone=None), UserFactory(phone=None)
+    alice, bob = UserFactory.create(phone=None), UserFactory.create(phone=None)
     with pytest.raises(NoticeRefused), transaction.atomic():
         security_event_record(user=alice, type=TWO_FACTOR, former_emails=[bob.email])
     assert not Notification.objects.exists()
@@ -147,7 +148,8 @@ def test_former_phones_are_only_for_a_phone_change(
 ):
     """An extra number may hear only of the phone change that dropped it; an email change
     cannot be texted to someone else's phone that way."""
-    alice, bob = UserFactory(), UserFactory()
+    alice, bob = UserFactory.create(), UserFactory.create()
+    assert alice.phone and bob.phone
     for event_type in (TWO_FACTOR, SecurityEvent.Type.EMAIL_CHANGED):
         with pytest.raises(NoticeRefused), transaction.atomic():
             security_event_record(user=alice, type=event_type, former_phones=[bob.phone])
@@ -173,9 +175,10 @@ def test_the_database_refuses_a_security_notice_without_an_event():
         Notification.objects.bulk_create(
             [Notification(reference="AAAA-0002", idempotency_key="f2", **base)]
         )
-    user = UserFactory()
+    user = UserFactory.create()
     event = security_event_record(user=user, type=TWO_FACTOR)
     real = Notification.objects.filter(security_event=event).first()
+    assert real is not None
     with pytest.raises(IntegrityError), transaction.atomic():
         Notification.objects.filter(pk=real.pk).update(security_event=None)
     assert Notification.objects.filter(security_event__isnull=True).count() == 0
@@ -192,7 +195,7 @@ def test_the_database_refuses_a_security_notice_without_an_event():
 def test_the_wording_comes_from_the_stored_event_type_only(event_type, mailoutbox, sms_outbox):
     """Neither the event's free-form details nor the outbox row's data can change what the
     notice says: the headline is the one of the stored event's type."""
-    user = UserFactory()
+    user = UserFactory.create()
     event = security_event_record(
         user=user,
         type=event_type,

@@ -50,7 +50,7 @@ def test_references_are_readable_distinct_and_use_the_whole_alphabet():
 
 
 def test_security_notice_needs_a_stored_event_of_a_notifiable_type():
-    user = UserFactory()
+    user = UserFactory.create()
     with pytest.raises(NoticeRefused):
         security_notice_queue(event_id=999_999)
     signup = security_event_record(user=user, type=SecurityEvent.Type.SIGNED_UP, notify=False)
@@ -62,7 +62,7 @@ def test_security_notice_needs_a_stored_event_of_a_notifiable_type():
 def test_notice_goes_to_every_contact_and_takes_its_text_from_the_event_type(
     mailoutbox, sms_outbox, django_capture_on_commit_callbacks
 ):
-    user = UserFactory()
+    user = UserFactory.create()
     with django_capture_on_commit_callbacks(execute=True):
         security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED)
     assert [m.to for m in mailoutbox] == [[user.email]]
@@ -88,11 +88,11 @@ def test_database_refuses_a_security_notice_without_event():
 
 
 def test_delivering_twice_sends_once(mailoutbox):
-    user = UserFactory()
+    user = UserFactory.create()
     event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET, notify=False)
     [email, _sms] = security_notice_queue(event_id=event.pk)
-    assert notification_deliver_task.apply(args=[email.pk]).get() == 1
-    assert notification_deliver_task.apply(args=[email.pk]).get() == 0
+    assert notification_deliver_task.apply(args=(email.pk,)).get() == 1
+    assert notification_deliver_task.apply(args=(email.pk,)).get() == 0
     assert len(mailoutbox) == 1
     email.refresh_from_db()
     assert email.status == Notification.Status.SENT and email.attempts == 1
@@ -106,7 +106,7 @@ def test_a_batch_goes_out_chunk_by_chunk_and_a_failure_stays_with_its_row(
     settings.SMS_GATEWAY_URL = ""  # every SMS fails; the emails around it must not
     queued = [
         notification_queue(
-            channel="sms" if i == 5 else "email",
+            channel=Notification.Channel.SMS if i == 5 else Notification.Channel.EMAIL,
             recipient="+4915100000001" if i == 5 else f"c{i}@example.com",
             template_key="support/login_email_hint",
             idempotency_key=f"batch:{i}",
@@ -133,17 +133,23 @@ def test_a_batch_goes_out_chunk_by_chunk_and_a_failure_stays_with_its_row(
 
 def test_queue_is_idempotent_per_key():
     first = notification_queue(
-        channel="sms", recipient="+4915100000001", template_key="x", idempotency_key="same"
+        channel=Notification.Channel.SMS,
+        recipient="+4915100000001",
+        template_key="x",
+        idempotency_key="same",
     )
     second = notification_queue(
-        channel="sms", recipient="+4915100000001", template_key="x", idempotency_key="same"
+        channel=Notification.Channel.SMS,
+        recipient="+4915100000001",
+        template_key="x",
+        idempotency_key="same",
     )
     assert first.pk == second.pk and Notification.objects.count() == 1
 
 
 def test_sweep_resends_a_row_whose_task_was_lost(mailoutbox):
     """A row committed while the broker lost its task is delivered by the periodic sweep."""
-    user = UserFactory()
+    user = UserFactory.create()
     event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_RESET, notify=False)
     security_notice_queue(event_id=event.pk)  # on_commit never fires here: the task is lost
     assert notification_sweep() == 0, "fresh rows are left to their own task"
@@ -158,7 +164,7 @@ def test_failed_delivery_is_retried_later(settings):
     settings.SMS_BACKEND = "notifications.sms.backends.HttpGatewayBackend"
     settings.SMS_GATEWAY_URL = ""
     notification = notification_queue(
-        channel="sms",
+        channel=Notification.Channel.SMS,
         recipient="+4915100000001",
         template_key="accounts/account_exists",
         idempotency_key="k",

@@ -46,17 +46,21 @@ def window(minutes: int = 30) -> list[str]:
 def erroneous_batch(django_capture_on_commit_callbacks, mailoutbox, sms_outbox):
     """Three customers (one German) were told "your password was changed" by mistake, by email
     and SMS; a notice of the same type from yesterday and one still pending are also there."""
-    customers = [UserFactory(), UserFactory(language="de"), UserFactory(phone=None)]
+    customers = [
+        UserFactory.create(),
+        UserFactory.create(language="de"),
+        UserFactory.create(phone=None),
+    ]
     with django_capture_on_commit_callbacks(execute=True):
         for user in customers:
             security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED)
-    yesterday_user = UserFactory(phone=None)
+    yesterday_user = UserFactory.create(phone=None)
     with django_capture_on_commit_callbacks(execute=True):
         security_event_record(user=yesterday_user, type=SecurityEvent.Type.PASSWORD_CHANGED)
     Notification.objects.filter(account_id=yesterday_user.pk).update(
         created_at=timezone.now() - timedelta(days=1)
     )
-    late_user = UserFactory(phone=None)
+    late_user = UserFactory.create(phone=None)
     with django_capture_on_commit_callbacks(execute=False):
         security_event_record(user=late_user, type=SecurityEvent.Type.PASSWORD_CHANGED)
     originals = list(
@@ -145,6 +149,7 @@ def test_retracting_twice_sends_nobody_a_second_message(
     assert len(mailoutbox) + len(sms_outbox) == sent == 5
     assert Retraction.objects.count() == 5
     first = Retraction.objects.first()
+    assert first is not None
     with pytest.raises(IntegrityError), transaction.atomic():
         Retraction.objects.create(
             original=first.original, notice=first.notice, operator="again", batch={}
@@ -165,7 +170,9 @@ def test_the_message_check_answers_sent_in_error_with_when(
     page = client.post("/recover/verify-message/", {"reference": original.reference})
     text = page.content.decode()
     assert page.status_code == 200
-    verdict = re.search(r'id="verdict">(.*?)</p>', text, re.S).group(1)
+    match = re.search(r'id="verdict">(.*?)</p>', text, re.S)
+    assert match, text
+    verdict = match.group(1)
     assert verdict.startswith("Sent in error")
     assert "Nothing changed on your account" in verdict
     assert f"{retraction.retracted_at:%Y}" in verdict
@@ -189,7 +196,9 @@ def test_a_campaign_is_retracted_by_email_and_by_sms(
     User.objects.filter(pk=users[0].pk).update(phone="+4915112345000")
     with django_capture_on_commit_callbacks(execute=True):
         call_command("revoke_2fa", "--all", "--reason", "drill", stdout=StringIO())
-    campaign_id = Notification.objects.filter(campaign__isnull=False).first().campaign_id
+    notice = Notification.objects.filter(campaign__isnull=False).first()
+    assert notice is not None
+    campaign_id = notice.campaign_id
     mailoutbox.clear()
     sms_outbox.clear()
 

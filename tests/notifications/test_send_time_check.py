@@ -43,7 +43,7 @@ def the_bug(user: User) -> SecurityEvent:
 def test_a_notice_whose_event_is_a_lie_is_held_with_an_alert_and_not_sent(mailoutbox, sms_outbox):
     """The account's factors equal the "before" of the event: its email and SMS are held as
     suspect, nothing reaches the customer, supervisors and operators see it."""
-    user = UserFactory()
+    user = UserFactory.create()
     provisioned(user)
     assert [m.to for m in mailoutbox] == [[user.email]], "the genuine set-up was told"
     mailoutbox.clear()
@@ -64,13 +64,14 @@ def test_a_notice_whose_event_is_a_lie_is_held_with_an_alert_and_not_sent(mailou
     # The event keeps keyed hashes of the state, never the values themselves.
     state = SecurityEvent.objects.get(pk=event.pk).details["state"]
     assert state["before"] == state["after"]
+    assert user.phone is not None
     assert user.email not in json.dumps(state) and user.phone not in json.dumps(state)
 
 
 def test_a_release_cannot_send_a_lie_and_a_discard_clears_the_alert(mailoutbox):
     """Released suspects go through the same check again and are held again; discarding
     them ends the alert."""
-    user = UserFactory(phone=None)
+    user = UserFactory.create(phone=None)
     provisioned(user)
     mailoutbox.clear()
     the_bug(user)
@@ -84,7 +85,7 @@ def test_a_release_cannot_send_a_lie_and_a_discard_clears_the_alert(mailoutbox):
 
 def test_genuine_changes_are_sent(mailoutbox, sms_outbox):
     """Real changes of factors and phone, right after a lie on another account, are sent."""
-    liar_victim, customer = UserFactory(), UserFactory()
+    liar_victim, customer = UserFactory.create(), UserFactory.create()
     provisioned(liar_victim)
     device, _codes = provisioned(customer)
     mailoutbox.clear()
@@ -93,6 +94,7 @@ def test_genuine_changes_are_sent(mailoutbox, sms_outbox):
 
     assert backup_codes_regenerate(user=customer, code=totp_code(device), context=AuditContext())
     old_phone = customer.phone
+    assert old_phone is not None
     user_phone_change(user=customer, new_phone="+4915199990000", context=AuditContext())
 
     subjects = sorted(m.subject for m in mailoutbox)
@@ -110,7 +112,7 @@ def test_genuine_changes_are_sent(mailoutbox, sms_outbox):
 
 def test_a_password_change_is_sent(mailoutbox):
     """A new password, then its event (as allauth's signal records it): the notice is sent."""
-    user = UserFactory(phone=None)
+    user = UserFactory.create(phone=None)
     provisioned(user)
     mailoutbox.clear()
     user.refresh_from_db()
@@ -148,7 +150,7 @@ def test_supervisors_are_alerted_to_suspect_notices_in_their_language():
     """The admin's red banner names a type that holds suspect notices, in English and German."""
     from tests.notifications.test_burst_guard import _staff_member
 
-    user = UserFactory(phone=None)
+    user = UserFactory.create(phone=None)
     provisioned(user)
     supervisor = _staff_member(SUPERVISORS_GROUP)
     assert 'id="delivery-hold-banner"' not in supervisor.get("/admin/").content.decode()
