@@ -7,9 +7,8 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -18,6 +17,9 @@ from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from recovery.models import SelfServiceRecovery
 from tests.factories import UserFactory
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
 
 Capture = Callable[[], AbstractContextManager[Any]]
 
@@ -40,7 +42,7 @@ def customer_account(**fields: Any) -> tuple[User, list[str]]:
     `HOME_BROWSER` at `HOME_IP` (so that device and network are known)."""
     fields.setdefault("email", ACCOUNT_EMAIL)
     fields.setdefault("phone", ACCOUNT_PHONE)
-    user = UserFactory(**fields)
+    user = UserFactory.create(**fields)
     _device, codes = two_factor_provision(
         user=user,
         context=AuditContext(ip_address=HOME_IP, user_agent=HOME_BROWSER),
@@ -83,28 +85,31 @@ class Path:
     url_name: str
     capture: Capture
 
-    def get(self) -> HttpResponse:
+    def get(self) -> TestHttpResponse:
         return self.client.get(reverse(self.url_name))
 
-    def post(self, action: str, **data: str) -> HttpResponse:
+    def post(self, action: str, **data: str) -> TestHttpResponse:
         with self.capture():
             return self.client.post(reverse(self.url_name), {"action": action, **data})
 
-    def start(self, **data: str) -> HttpResponse:
+    def start(self, **data: str) -> TestHttpResponse:
         return self.post("start", **data)
 
-    def send(self, channel: str) -> HttpResponse:
+    def send(self, channel: str) -> TestHttpResponse:
         return self.post("send_code", channel=channel)
 
-    def verify(self, channel: str, code: str) -> HttpResponse:
+    def verify(self, channel: str, code: str) -> TestHttpResponse:
         return self.post("verify_code", channel=channel, code=code)
 
-    def finish(self) -> HttpResponse:
+    def finish(self) -> TestHttpResponse:
         return self.post("finish")
 
     @property
     def attempt(self) -> SelfServiceRecovery:
-        return SelfServiceRecovery.objects.order_by("-pk").first()
+        """The newest attempt (this page's, as tests start one at a time)."""
+        attempt = SelfServiceRecovery.objects.order_by("-pk").first()
+        assert attempt is not None, "no attempt was started"
+        return attempt
 
 
 def lost_2fa(capture: Capture, client: Client | None = None) -> Path:
@@ -115,7 +120,7 @@ def new_email(capture: Capture, client: Client | None = None) -> Path:
     return Path(client or browser(), "recover_new_email", capture)
 
 
-def cancel(token: str, capture: Capture, client: Client | None = None) -> HttpResponse:
+def cancel(token: str, capture: Capture, client: Client | None = None) -> TestHttpResponse:
     """Open a cancel link and press its button, as the owner of that contact would."""
     client = client or Client(REMOTE_ADDR=f"192.0.2.{next(_addresses) % 250}")
     landing = client.get(reverse("recover_self_service_cancel_link", args=[token]))

@@ -24,7 +24,7 @@ def broker(redis_url):
     from config.celery_app import app
 
     app.conf.task_always_eager = False
-    app.conf.broker_url = redis_url
+    app.conf["broker_url"] = redis_url
     try:
         yield app
     finally:

@@ -38,7 +38,7 @@ STRANGER_PHONE = "+4917698765432"  # belongs to no account
 
 @pytest.fixture
 def john():
-    return UserFactory(email="john@gmail.com", phone=ACCOUNT_PHONE)
+    return UserFactory.create(email="john@gmail.com", phone=ACCOUNT_PHONE)
 
 
 def open_case(client, *, capture, **fields):
@@ -58,8 +58,10 @@ def opened(response) -> tuple[str, str]:
     """The reference and the status link path shown on the "case opened" page."""
     assert response.status_code == 200, response.content
     html = response.content.decode()
-    reference = re.search(r'id="case-reference">([^<]+)<', html).group(1)
-    return reference, STATUS_LINK.search(html).group(1)
+    reference = re.search(r'id="case-reference">([^<]+)<', html)
+    link = STATUS_LINK.search(html)
+    assert reference and link, html
+    return reference.group(1), link.group(1)
 
 
 def follow_link(client, path):
@@ -158,6 +160,7 @@ def test_real_png_evidence_is_accepted_and_stored(client, django_capture_on_comm
     assert evidence.content_type == "image/png"
     assert evidence.size == len(PNG)
     assert evidence.original_name == "my passport.png"
+    assert evidence.file.name is not None
     assert "passport" not in evidence.file.name
     evidence.file.open("rb")
     assert evidence.file.read() == PNG
@@ -439,7 +442,9 @@ def test_phone_code_goes_to_the_phone_on_file_and_proves_it(
     case = matched_case_page
     send_phone_code(client, django_capture_on_commit_callbacks)
     assert [m.to for m in sms_outbox] == [ACCOUNT_PHONE]
-    code = PROOF_CODE_SMS.search(sms_outbox[0].body).group(1)
+    sent = PROOF_CODE_SMS.search(sms_outbox[0].body)
+    assert sent, sms_outbox[0].body
+    code = sent.group(1)
 
     response = verify(client, code)
     assert response.status_code == 302
@@ -455,7 +460,9 @@ def test_wrong_and_reused_phone_codes_are_refused(
     """A wrong code and a code already used give 400 with a message and no proof."""
     case = matched_case_page
     send_phone_code(client, django_capture_on_commit_callbacks)
-    code = PROOF_CODE_SMS.search(sms_outbox[0].body).group(1)
+    sent = PROOF_CODE_SMS.search(sms_outbox[0].body)
+    assert sent, sms_outbox[0].body
+    code = sent.group(1)
 
     wrong = verify(client, other_code(code))
     assert wrong.status_code == 400
@@ -539,7 +546,7 @@ def test_code_check_answers_the_same_for_a_case_without_an_account(
             sms_outbox.clear()
             attempts = [verify(client, "123456")]  # before any code was sent
             send_phone_code(client, django_capture_on_commit_callbacks)
-            sent = [PROOF_CODE_SMS.search(m.body).group(1) for m in sms_outbox]
+            sent = [PROOF_CODE_SMS.findall(m.body)[0] for m in sms_outbox]
             typed = "123456" if sent != ["123456"] else "654321"
             attempts += [verify(client, typed) for _ in range(6)]
             send_phone_code(client, django_capture_on_commit_callbacks)
@@ -555,8 +562,7 @@ def test_code_check_answers_the_same_for_a_case_without_an_account(
         answers.append(seen)
     matched, unmatched = answers
     messages = [
-        re.search(rb'<p class="error">([^<]+)</p>', body).group(1).decode()
-        for _status, body in matched
+        re.findall(rb'<p class="error">([^<]+)</p>', body)[0].decode() for _status, body in matched
     ]
     assert messages == [
         "This code can no longer be used. Ask for a new one.",

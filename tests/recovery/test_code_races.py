@@ -60,10 +60,12 @@ def test_one_right_proof_code_typed_in_four_tabs_at_once_gives_one_proof(sms_out
     the phone, the others are told the code can no longer be used; one proof, one
     "proof recorded" entry."""
     for round_ in range(ROUNDS):
-        user = UserFactory()
+        user = UserFactory.create()
         case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
         assert case_proof_code_send(case=case, kind=CaseProof.Kind.PHONE)
-        code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+        sent = PROOF_CODE_SMS.search(sms_outbox[-1].body)
+        assert sent, sms_outbox[-1].body
+        code = sent.group(1)
         clients = status_pages(case)
 
         responses = requests_together(
@@ -88,15 +90,16 @@ def test_one_new_address_code_typed_in_four_tabs_at_once_proves_the_change_once(
     change moves to "waiting for a supervisor" once, with one proof entry."""
     agent = staff_member("agent.race@desk.example", AGENTS_GROUP)
     for round_ in range(ROUNDS):
-        user = UserFactory()
+        user = UserFactory.create()
         case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
         RecoveryCase.objects.filter(pk=case.pk).update(status="waiting")
-        assert case_claim_next(agent=agent).pk == case.pk
+        claimed = case_claim_next(agent=agent)
+        assert claimed is not None and claimed.pk == case.pk
         new_email = f"fresh.start{round_}@example.org"
         change = case_email_change_start(case_id=case.pk, agent=agent, new_email=new_email)
-        code = next(
-            PROOF_CODE_EMAIL.search(m.body).group(1) for m in mailoutbox if m.to == [new_email]
-        )
+        sent = next(PROOF_CODE_EMAIL.search(m.body) for m in mailoutbox if m.to == [new_email])
+        assert sent, mailoutbox
+        code = sent.group(1)
         clients = status_pages(case)
 
         responses = requests_together(
@@ -135,7 +138,7 @@ def test_one_cancel_link_of_an_email_change_confirmed_in_four_tabs_at_once_cance
     cancellation, one security event, one reopening of the case; the others get 404."""
     supervisor = staff_member("super.race@desk.example", AGENTS_GROUP)
     for round_ in range(ROUNDS):
-        user = UserFactory()
+        user = UserFactory.create()
         case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
         RecoveryCase.objects.filter(pk=case.pk).update(status="resolved", closed_at=timezone.now())
         token = secrets.token_urlsafe(32)
@@ -176,7 +179,7 @@ def test_one_backup_code_in_four_sign_ins_at_once_signs_in_once():
     before the next try (the throttle after the first refusal); the code is gone
     and its use is recorded once."""
     for _round in range(ROUNDS):
-        user = UserFactory()
+        user = UserFactory.create()
         _device, codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
         clients = signed_in_with_password(user, RACERS)
 
@@ -203,7 +206,7 @@ def test_one_authenticator_code_in_four_sign_ins_at_once_signs_in_once():
     """Four sign-ins at the 2FA step send the same authenticator code together: django-otp
     keeps the last accepted time step under the device's row lock, so one passes and the
     others are refused as a replay."""
-    user = UserFactory()
+    user = UserFactory.create()
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     clients = signed_in_with_password(user, RACERS)
     code = totp_code(device)
@@ -215,7 +218,7 @@ def test_one_authenticator_code_in_four_sign_ins_at_once_signs_in_once():
     assert re.search(r"/account/security/$", signed_in[0]["Location"])
 
 
-def wrong_code_answers(case: RecoveryCase, code: str) -> Counter:
+def wrong_code_answers(case: RecoveryCase, code: str) -> Counter[str]:
     """Eight tabs of the request send the same wrong code at once; the answers they read."""
     clients = status_pages(case, count=8)
     responses = requests_together(
@@ -224,7 +227,7 @@ def wrong_code_answers(case: RecoveryCase, code: str) -> Counter:
         "/recover/case/",
         {"action": "verify_code", "kind": "phone", "code": code},
     )
-    answers = Counter()
+    answers: Counter[str] = Counter()
     for response in responses:
         assert response.status_code == 400
         body = response.content.decode()
@@ -236,12 +239,14 @@ def test_wrong_codes_at_once_use_up_the_attempts_alike_with_and_without_an_accou
     """A burst of wrong codes (eight at once) is counted under a lock whether or not the
     request matched an account: both answer "wrong" five times, then "can no longer be
     used", so a burst cannot tell a request with a real code from one without."""
-    user = UserFactory()
+    user = UserFactory.create()
     matched = case_open(contact_email="owner@example.org", matched_user=user).case
     unmatched = case_open(contact_email="nobody@example.org", contact_phone="+4915199999999").case
     assert case_proof_code_send(case=matched, kind=CaseProof.Kind.PHONE)
     assert not case_proof_code_send(case=unmatched, kind=CaseProof.Kind.PHONE)
-    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
+    sent = PROOF_CODE_SMS.search(sms_outbox[-1].body)
+    assert sent, sms_outbox[-1].body
+    code = sent.group(1)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
     expected = Counter({"wrong": 5, "used up": 3})
@@ -262,7 +267,7 @@ def test_one_authenticator_confirmed_from_four_tabs_at_once_is_set_up_once():
     )
     from tests.concurrency import run_together
 
-    user = UserFactory()
+    user = UserFactory.create()
     User.objects.filter(pk=user.pk).update(reenrolment_required=True)
     device = totp_device_start(user=user)
     code = totp_code(device)

@@ -25,7 +25,7 @@ def ask(client, phone, **extra):
 
 @pytest.fixture
 def john():
-    return UserFactory(email="john@gmail.com", phone=KNOWN_PHONE)
+    return UserFactory.create(email="john@gmail.com", phone=KNOWN_PHONE)
 
 
 def test_known_number_gets_masked_sms_and_full_email(
@@ -143,7 +143,7 @@ def test_daily_sms_budget_per_country_code(
         **settings.ACCOUNT_RATE_LIMITS,
         "recover_sms_country": "2/d/key",
     }
-    german_owner = UserFactory(phone="+4917612345678")
+    german_owner = UserFactory.create(phone="+4917612345678")
     with time_machine.travel("2026-03-02 09:00:00", tick=False) as clock:
         with django_capture_on_commit_callbacks(execute=True):
             assert ask(client, "+4915112000001", REMOTE_ADDR="192.0.2.1").status_code == 302

@@ -30,7 +30,7 @@ def limits_lifted(settings):
 
 def test_phone_lookup_for_a_registered_number_takes_the_time_of_an_unknown_one(limits_lifted):
     """Both record the request; the worker looks the number up later."""
-    UserFactory(phone=KNOWN_PHONE)
+    UserFactory.create(phone=KNOWN_PHONE)
 
     assert_posts_take_the_same_time(
         reverse("recover_email"),
@@ -42,7 +42,7 @@ def test_phone_lookup_for_a_registered_number_takes_the_time_of_an_unknown_one(l
 
 def test_help_request_for_a_registered_number_takes_the_time_of_an_unknown_one(limits_lifted):
     """Matching the account, joining its open case and triage do not show in the time."""
-    UserFactory(phone=KNOWN_PHONE)
+    UserFactory.create(phone=KNOWN_PHONE)
 
     def help_request(phone: str, number: int) -> dict[str, str]:
         return {
@@ -62,7 +62,7 @@ def test_help_request_for_a_registered_number_takes_the_time_of_an_unknown_one(l
 
 def test_a_genuine_reference_is_checked_in_the_time_of_an_unknown_one(limits_lifted):
     """The answer differs (that is the page's purpose); its time does not."""
-    user = UserFactory()
+    user = UserFactory.create()
     sent = Notification.objects.create(
         channel=Notification.Channel.EMAIL,
         recipient=user.email,

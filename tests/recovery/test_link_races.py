@@ -29,7 +29,7 @@ RACERS = 4
 
 def test_simultaneous_not_me_confirmations_freeze_once_open_one_case_notify_once():
     """Four confirmations of one "this wasn't me" link: one freeze, one event, one case."""
-    user = UserFactory()
+    user = UserFactory.create()
     event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED, notify=False)
     token = not_me_link_issue(user=user, security_event=event)
     clients = clients_holding(f"/recover/not-me/{token}/", RACERS)
@@ -48,7 +48,7 @@ def test_simultaneous_not_me_confirmations_freeze_once_open_one_case_notify_once
 
 def test_simultaneous_password_sets_on_one_recovery_link_give_one_success():
     """Four password sets through one recovery link: one wins, three get a clean 404."""
-    user = UserFactory()
+    user = UserFactory.create()
     case = case_open(contact_email=user.email, matched_user=user).case
     token = secrets.token_urlsafe(32)
     RecoveryLink.objects.create(

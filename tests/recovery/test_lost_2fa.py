@@ -66,6 +66,7 @@ def test_password_and_phone_code_start_a_24_hour_wait_every_contact_can_stop(
     attempt = path.attempt
     assert attempt.status == Status.WAITING
     assert attempt.wait_hours == 24 and attempt.risk_factors == []
+    assert attempt.wait_ends_at is not None
     assert abs(attempt.wait_ends_at - (timezone.now() + timedelta(hours=24))) < timedelta(minutes=1)
     assert [p["method"] for p in attempt.proofs] == ["password", "phone_code"]
     links = SelfServiceCancelLink.objects.filter(attempt=attempt)
@@ -242,6 +243,7 @@ def test_a_cancel_from_either_contact_stops_the_attempt_and_opens_a_case(
     assert attempt.status == Status.CANCELLED
     assert attempt.cancelled_via == ("email" if contact == "email" else "sms")
     case = attempt.case
+    assert case is not None
     assert case.matched_user == user and case.priority == CasePriority.HIGH
     assert case.kind == RecoveryCase.Kind.NOT_ME and case.is_open
     assert case.events.filter(type=CaseEvent.Type.SELF_SERVICE_STOPPED).exists()
@@ -478,6 +480,7 @@ def test_an_attempt_nobody_finished_gives_way_to_a_new_one_that_waits_again(
         prove_two(second, sms_outbox)
         new = second.attempt
         assert new.pk != old.pk and new.status == Status.WAITING
+        assert new.wait_ends_at is not None
         assert new.wait_ends_at > timezone.now() + timedelta(hours=23)
         old.refresh_from_db()
         assert old.status == Status.ABANDONED
@@ -497,7 +500,7 @@ def test_only_a_just_used_passkey_of_the_account_is_a_proof(customer, capture):
     path = lost_2fa(capture)
     path.start(identifier=ACCOUNT_EMAIL, password=PASSWORD)
     attempt = path.attempt
-    strangers = passkey_for(UserFactory(email="other@example.net", phone=None), used=True)
+    strangers = passkey_for(UserFactory.create(email="other@example.net", phone=None), used=True)
     unused = passkey_for(user, used=False)
     events = SecurityEvent.objects.count()
     for passkey in (strangers, unused):

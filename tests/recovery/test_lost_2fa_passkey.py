@@ -10,6 +10,7 @@ two completions at the same instant give one.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -257,7 +258,10 @@ def test_two_passkey_completions_at_the_same_instant_give_one(owner):
     twin = browser()
     twin.cookies = client.cookies
 
-    answers = run_together([lambda c=c: complete(c, assertion).status_code for c in (client, twin)])
+    def completing(tab: Client) -> Callable[[], int]:
+        return lambda: complete(tab, assertion).status_code
+
+    answers = run_together([completing(c) for c in (client, twin)])
     assert Counter(answers)[200] == 1, answers
     assert (
         SecurityEvent.objects.filter(
@@ -287,6 +291,7 @@ def test_two_passkey_proofs_of_one_attempt_at_the_same_instant_count_once(owner,
         context=AuditContext(),
         **secret,
     )
+    assert started is not None
     WebAuthnCredential.objects.filter(pk=passkey.credential.pk).update(last_used_at=timezone.now())
 
     def prove() -> str:

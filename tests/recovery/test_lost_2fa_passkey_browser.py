@@ -75,7 +75,9 @@ def start(page, **first: str) -> None:
 
 
 def attempt() -> SelfServiceRecovery:
-    return SelfServiceRecovery.objects.order_by("-pk").first()
+    newest = SelfServiceRecovery.objects.order_by("-pk").first()
+    assert newest is not None, "no attempt was started"
+    return newest
 
 
 def test_password_and_passkey_replace_the_app_at_once(authenticator_page):
@@ -124,7 +126,8 @@ def test_a_backup_code_and_a_passkey_start_the_wait(authenticator_page):
     page.locator("#self-service[data-state=waiting]").wait_for()
 
     waiting = attempt()
-    assert waiting.status == Status.WAITING and waiting.wait_hours >= 24
+    assert waiting.status == Status.WAITING
+    assert waiting.wait_hours is not None and waiting.wait_hours >= 24
     assert [p["method"] for p in waiting.proofs] == ["backup_code", "authenticator"]
     assert TOTPDevice.objects.filter(user=user, confirmed=True).count() == 1
     page.goto("/account/security/")
@@ -144,7 +147,7 @@ def test_the_password_without_the_passkey_proves_nothing_more(
     context = chromium_browser.new_context(base_url=site, locale="en-US")
     try:
         page = page_with_authenticator(context)
-        attacker = UserFactory(email="attacker@example.net", phone="+4915112999777")
+        attacker = UserFactory.create(email="attacker@example.net", phone="+4915112999777")
         attacker_app = TOTPDevice.objects.create(user=attacker, name="App", confirmed=True)
         sign_in_with_app(page, attacker, attacker_app)
         register_passkey(page)

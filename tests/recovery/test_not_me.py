@@ -24,7 +24,7 @@ NOT_ME_LINK = re.compile(r"https?://[^/\s]+(/recover/not-me/[A-Za-z0-9_-]+/)")
 
 @pytest.fixture
 def customer():
-    user = UserFactory(email="alice@example.com")
+    user = UserFactory.create(email="alice@example.com")
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
     return user, device
 
@@ -36,7 +36,9 @@ def notice_link(user, mailoutbox, capture) -> str:
         security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED)
     notices = [m for m in mailoutbox if m.to == [user.email]]
     assert len(notices) == 1
-    return NOT_ME_LINK.search(notices[0].body).group(1)
+    link = NOT_ME_LINK.search(notices[0].body)
+    assert link, notices[0].body
+    return link.group(1)
 
 
 def signed_in_client(user, device) -> Client:

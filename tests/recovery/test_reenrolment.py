@@ -32,7 +32,7 @@ def sign_in(client, user):
 @pytest.fixture
 def flagged():
     """A customer whose 2FA was revoked in an incident: no device, re-enrolment required."""
-    return UserFactory(email="revoked@example.com", reenrolment_required=True)
+    return UserFactory.create(email="revoked@example.com", reenrolment_required=True)
 
 
 def send_code(client, mailoutbox, capture) -> str:
@@ -41,7 +41,9 @@ def send_code(client, mailoutbox, capture) -> str:
         response = client.post(reverse("recover_2fa"), {"action": "send"})
     assert response.status_code == 200
     assert len(mailoutbox) == 1
-    return CODE_IN_EMAIL.search(mailoutbox[0].body).group(1)
+    match = CODE_IN_EMAIL.search(mailoutbox[0].body)
+    assert match, mailoutbox[0].body
+    return match.group(1)
 
 
 def other_code(code: str) -> str:
@@ -145,8 +147,9 @@ def test_full_re_enrolment_sets_up_a_new_authenticator_and_a_hold(
     assert "<svg" in html and "<path" in html
     assert not re.search(r'(src|href)="https?://', html), "QR code is rendered locally"
     device = TOTPDevice.objects.get(user=flagged, confirmed=False)
-    key = re.search(r'id="manual-key" class="key">([A-Z2-7 ]+)<', html).group(1)
-    assert key.replace(" ", "") in device.config_url
+    key = re.search(r'id="manual-key" class="key">([A-Z2-7 ]+)<', html)
+    assert key, html
+    assert key.group(1).replace(" ", "") in device.config_url
 
     with time_machine.travel(timezone.now(), tick=False) as clock:
         bad = client.post(reverse("recover_2fa_setup"), {"code": other_code(totp_code(device))})
@@ -191,7 +194,7 @@ def test_full_re_enrolment_sets_up_a_new_authenticator_and_a_hold(
 
 def test_user_not_flagged_without_authenticator_goes_to_normal_setup(client):
     """/recover/2fa/ is only for revoked accounts; a new customer sets 2FA up as usual."""
-    user = UserFactory()
+    user = UserFactory.create()
     sign_in(client, user)
     response = client.get(reverse("recover_2fa"))
     assert response.status_code == 302
@@ -205,7 +208,7 @@ def test_user_not_flagged_with_authenticator_goes_to_security_page(
     client, mailoutbox, django_capture_on_commit_callbacks
 ):
     """Someone with a working authenticator cannot restart enrolment here, nor get a code."""
-    user = UserFactory()
+    user = UserFactory.create()
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     sign_in(client, user)
     with django_capture_on_commit_callbacks(execute=True):

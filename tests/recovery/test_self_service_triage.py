@@ -49,8 +49,9 @@ def status_page(capture, **fields) -> tuple[Client, str]:
     with capture():
         response = client.post(reverse("recover_help"), data)
     assert response.status_code == 200
-    link = STATUS_LINK.search(response.content.decode()).group(1)
-    return client, client.get(link, follow=True).content.decode()
+    link = STATUS_LINK.search(response.content.decode())
+    assert link, response.content
+    return client, client.get(link.group(1), follow=True).content.decode()
 
 
 def comparable(html: str) -> bytes:
@@ -69,7 +70,7 @@ def test_what_the_account_data_allows_decides_the_paths():
     assert BackupCode.objects.filter(device__user=no_password).exists()
     assert account_self_service_paths(user=no_password) == [Kind.LOST_FACTOR]
 
-    bare = UserFactory(email="bare@example.org", phone=None)
+    bare = UserFactory.create(email="bare@example.org", phone=None)
     EmailAddress.objects.filter(user=bare).update(verified=False)
     assert account_provable_methods(user=bare) == ["password"]
     assert account_self_service_paths(user=bare) == []
@@ -129,7 +130,7 @@ def test_a_reply_instead_of_self_service_sends_the_request_to_an_agent(capture):
 
 def test_agents_get_requests_that_cannot_prove_two_methods_with_what_they_could_prove(capture):
     """An account with only a password on file waits for an agent; the case notes it."""
-    bare = UserFactory(email="bare@example.org", phone=None)
+    bare = UserFactory.create(email="bare@example.org", phone=None)
     EmailAddress.objects.filter(user=bare).update(verified=False)
     status_page(capture, emails_tried=bare.email)
     case = RecoveryCase.objects.get()

@@ -23,7 +23,7 @@ ACCOUNT_PHONE = "+4915123456789"
 @pytest.fixture
 def status_page(db) -> tuple[Client, RecoveryCase]:
     """A customer on the status page of a waiting case that matched their account."""
-    john = UserFactory(email="john@gmail.com", phone=ACCOUNT_PHONE)
+    john = UserFactory.create(email="john@gmail.com", phone=ACCOUNT_PHONE)
     opened = case_open(
         contact_email="reach.me@example.org",
         emails_tried=[john.email],
@@ -137,7 +137,7 @@ def test_valid_input_still_acts(status_page):
 @pytest.fixture
 def reenrolment_page(db) -> Client:
     """A customer whose 2FA was revoked, signed in with the password, on /recover/2fa/."""
-    user = UserFactory(email="revoked@example.com", reenrolment_required=True)
+    user = UserFactory.create(email="revoked@example.com", reenrolment_required=True)
     client = Client()
     response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     assert response.status_code == 302

@@ -22,7 +22,7 @@ def check(client, reference, **extra):
 @pytest.fixture
 def sent_hint(client, mailoutbox, sms_outbox, django_capture_on_commit_callbacks):
     """A real login-email hint: one email and one text, each carrying its reference."""
-    UserFactory(email="john@gmail.com", phone="+4915123456789")
+    UserFactory.create(email="john@gmail.com", phone="+4915123456789")
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("recover_email"), {"phone": "+4915123456789"})
     email = Notification.objects.get(channel="email")
