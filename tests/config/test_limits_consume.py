@@ -25,15 +25,6 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def redis_cache(settings, redis_url):
-    """The production cache backend on the test Redis, where the script runs."""
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": redis_url}}
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
 def limits(settings):
     settings.ACCOUNT_RATE_LIMITS = {
         **settings.ACCOUNT_RATE_LIMITS,
@@ -49,15 +40,19 @@ def post(ip: str = "192.0.2.1"):
     return RequestFactory().post("/", REMOTE_ADDR=ip)
 
 
-def history(action: str, rate: str, *, ip: str = "192.0.2.1", key: str | None = None):
-    cache_key = allauth_ratelimit.get_cache_key(
+def counter_key(action: str, rate: str, *, ip: str = "192.0.2.1", key: str | None = None) -> str:
+    """Where allauth keeps the hits of one limit of `action` for this address or key."""
+    return allauth_ratelimit.get_cache_key(
         post(ip),
         app="allauth.account",
         action=action,
         rate=allauth_ratelimit.parse_rate(rate),
         key=key,
     )
-    return cache.get(cache_key)
+
+
+def history(action: str, rate: str, *, ip: str = "192.0.2.1", key: str | None = None):
+    return cache.get(counter_key(action, rate, ip=ip, key=key))
 
 
 def test_counts_and_stores_exactly_as_allauth_does(redis_cache, limits):
@@ -149,14 +144,9 @@ def test_the_sms_budget_sees_what_the_forms_spent(redis_cache, settings):
 
 
 def test_waits_for_allauths_lock_and_counts_once_it_is_given_back(redis_cache, limits):
-    cache_key = allauth_ratelimit.get_cache_key(
-        post(),
-        app="allauth.account",
-        action="t_first",
-        rate=allauth_ratelimit.parse_rate("1/h/ip"),
-    )
-    assert cache.add(f"{cache_key}:lock", True, timeout=10)
-    release = threading.Timer(0.3, cache.delete, [f"{cache_key}:lock"])
+    lock = f"{counter_key('t_first', '1/h/ip')}:lock"
+    assert cache.add(lock, True, timeout=10)
+    release = threading.Timer(0.3, cache.delete, [lock])
     started = time.monotonic()
     release.start()
     assert limits_consume(post(), [Limit("t_first")]) is None
@@ -166,13 +156,7 @@ def test_waits_for_allauths_lock_and_counts_once_it_is_given_back(redis_cache, l
 
 def test_a_lock_held_past_allauths_wait_refuses_and_counts_nothing(redis_cache, limits):
     pair = [Limit("t_second", key="k"), Limit("t_first")]
-    cache_key = allauth_ratelimit.get_cache_key(
-        post(),
-        app="allauth.account",
-        action="t_first",
-        rate=allauth_ratelimit.parse_rate("1/h/ip"),
-    )
-    assert cache.add(f"{cache_key}:lock", True, timeout=10)
+    assert cache.add(f"{counter_key('t_first', '1/h/ip')}:lock", True, timeout=10)
     assert limits_consume(post(), pair) == Limit("t_first")
     assert history("t_second", "1/h/key", key="k") is None
     assert history("t_first", "1/h/ip") is None

@@ -11,6 +11,7 @@ from tests.accounts.test_passkeys_browser import (  # noqa: F401 - fixtures, use
     browser_context,
     site,
 )
+from tests.config.conftest import redis_cache  # noqa: F401 - a fixture, used by name
 
 
 @pytest.fixture
