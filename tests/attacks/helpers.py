@@ -7,16 +7,18 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from support.models import RecoveryCase
 from tests.support.conftest import PNG, admin_client, fresh_code
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
 
 Capture = Callable[[], AbstractContextManager[Any]]
 
@@ -45,14 +47,14 @@ class Requester:
     def request(self) -> RecoveryCase:
         return RecoveryCase.objects.get(reference=self.reference)
 
-    def page(self) -> HttpResponse:
+    def page(self) -> TestHttpResponse:
         return self.client.get(reverse("recover_case"))
 
-    def post(self, action: str, **data: str) -> HttpResponse:
+    def post(self, action: str, **data: str) -> TestHttpResponse:
         with self.capture():
             return self.client.post(reverse("recover_case"), {"action": action, **data})
 
-    def verify(self, kind: str, code: str) -> HttpResponse:
+    def verify(self, kind: str, code: str) -> TestHttpResponse:
         return self.post("verify_code", kind=kind, code=code)
 
     def comparable(self, body: bytes) -> bytes:
@@ -92,10 +94,11 @@ def open_request(
         response = client.post(reverse("recover_help"), data)
     assert response.status_code == 200, response.content
     html = response.content.decode()
-    reference = re.search(r'id="case-reference">([^<]+)<', html).group(1)
-    link = STATUS_LINK.search(html).group(1)
-    assert client.get(link).status_code == 302
-    return Requester(client=client, reference=reference, capture=capture)
+    reference = re.search(r'id="case-reference">([^<]+)<', html)
+    link = STATUS_LINK.search(html)
+    assert reference and link, html
+    assert client.get(link.group(1)).status_code == 302
+    return Requester(client=client, reference=reference.group(1), capture=capture)
 
 
 def passport() -> bytes:
@@ -126,7 +129,9 @@ class Desk:
     def take_next(self) -> int:
         response = self.client.post(reverse("admin:support_take_next"))
         assert response.status_code == 302, response.content
-        return int(re.search(r"/(\d+)/work/", response["Location"]).group(1))
+        case_id = re.search(r"/(\d+)/work/", response["Location"])
+        assert case_id, response["Location"]
+        return int(case_id.group(1))
 
     def case_page(self, case_id: int) -> str:
         response = self.client.get(reverse("admin:support_case_work", args=[case_id]))
@@ -144,7 +149,7 @@ class Desk:
             )
         return response.content.decode()
 
-    def decide(self, approval_id: int, decision: str) -> HttpResponse:
+    def decide(self, approval_id: int, decision: str) -> TestHttpResponse:
         """POST a decision on the approvals page; returns the page shown next."""
         with self.capture():
             return self.client.post(

@@ -39,7 +39,7 @@ def test_a_taken_address_ends_its_own_change_and_no_other(
         sms_outbox=sms_outbox,
         mailoutbox=mailoutbox,
     )
-    neighbour = UserFactory(email="neighbour@example.org", phone="+4915100000077")
+    neighbour = UserFactory.create(email="neighbour@example.org", phone="+4915100000077")
     other = EmailChange.objects.create(
         case=squatted.case,
         requester=squatted.requester,

@@ -52,7 +52,7 @@ BACKUP_CODE = re.compile(r"<code>((?:[0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z
 @pytest.fixture
 def held() -> User:
     """A customer with 2FA, on a 48-hour hold (as after an agent's recovery)."""
-    user = UserFactory(email=EMAIL, phone=PHONE)
+    user = UserFactory.create(email=EMAIL, phone=PHONE)
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     security_hold_extend(user=user, hours=48)
     return user
@@ -177,7 +177,9 @@ def test_the_admin_changes_no_contact_but_staff_flags_are_no_security_change(hel
     """The admin has no way to a new email or phone (posted values change nothing, hold or
     not); deactivating the account (a staff decision, not the customer's security change)
     still saves during the hold."""
-    root = UserFactory(email="root@desk.example", phone=None, is_staff=True, is_superuser=True)
+    root = UserFactory.create(
+        email="root@desk.example", phone=None, is_staff=True, is_superuser=True
+    )
     two_factor_provision(user=root, context=AuditContext(), notify=False)
     client = admin_client(root)
     url = f"/admin/accounts/user/{held.pk}/change/"
@@ -203,12 +205,14 @@ def test_re_enrolment_through_the_pages_keeps_the_longer_hold(
 ):
     """An agent's 48-hour recovery hold, then the customer re-enrols (24-hour hold) on
     /recover/2fa/: the hold still ends at the agent's end."""
-    user = UserFactory(email="revoked@example.com", reenrolment_required=True)
+    user = UserFactory.create(email="revoked@example.com", reenrolment_required=True)
     agent_end = security_hold_extend(user=user, hours=48)
     client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("recover_2fa"), {"action": "send"})
-    code = re.search(r"again is (\d{6})\b", mailoutbox[-1].body).group(1)
+    sent = re.search(r"again is (\d{6})\b", mailoutbox[-1].body)
+    assert sent, mailoutbox[-1].body
+    code = sent.group(1)
     assert (
         client.post(reverse("recover_2fa"), {"action": "verify", "code": code}).status_code == 302
     )

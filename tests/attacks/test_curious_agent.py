@@ -50,9 +50,12 @@ def world(agent, other_agent, supervisor):
     and joined to the colleague's case, each with events, proofs, files and approvals."""
     own = _case(email="own.requester@example.org")
     RecoveryCase.objects.filter(pk=own.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent).pk == own.pk
+    claimed = case_claim_next(agent=agent)
+    assert claimed is not None and claimed.pk == own.pk
 
-    colleague_account = UserFactory(email="colleague.customer@web.de", phone="+4915177700011")
+    colleague_account = UserFactory.create(
+        email="colleague.customer@web.de", phone="+4915177700011"
+    )
     colleagues = _case(
         email="colleague.customer@web.de",
         phone="+4915177700011",
@@ -60,7 +63,8 @@ def world(agent, other_agent, supervisor):
         user=colleague_account,
     )
     RecoveryCase.objects.filter(pk=colleagues.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=other_agent).pk == colleagues.pk
+    claimed = case_claim_next(agent=other_agent)
+    assert claimed is not None and claimed.pk == colleagues.pk
     joined = _case(email="joined.stranger@gmx.de", phone="+4917688800022", user=colleague_account)
     assert joined.merged_into_id == colleagues.pk
     proof = CaseProof.objects.create(

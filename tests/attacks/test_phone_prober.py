@@ -12,11 +12,12 @@ own phone and email; a number nobody has waits for an agent. Both must read the 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import time_machine
 from django.db import transaction
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +25,9 @@ from django.utils import timezone
 from support.models import CaseStatus, RecoveryCase
 from tests.attacks.helpers import CSRF
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, waiting_case
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +43,7 @@ def comparable_text(text: bytes) -> bytes:
     return LINK_TOKEN.sub(b"/recover/case/TOKEN/", REFERENCE.sub(b"RC-REF", text))
 
 
-def comparable(response: HttpResponse) -> tuple:
+def comparable(response: TestHttpResponse) -> tuple:
     """What the stranger can observe of an answer, less what differs between any two
     requests (the case reference, the status-link token and the CSRF token)."""
     body = comparable_text(response.content)
@@ -55,7 +59,7 @@ def probe(phone: str, capture, mailoutbox, address: str) -> list[tuple]:
     client = Client(REMOTE_ADDR=address)
     seen: list[tuple] = []
 
-    def step(name: str, response: HttpResponse) -> HttpResponse:
+    def step(name: str, response: TestHttpResponse) -> TestHttpResponse:
         seen.append((name, *comparable(response)))
         return response
 
@@ -73,8 +77,9 @@ def probe(phone: str, capture, mailoutbox, address: str) -> list[tuple]:
                 },
             ),
         )
-    link = STATUS_LINK.search(opened.content.decode()).group(1)
-    step("status link", client.get(link))
+    link = STATUS_LINK.search(opened.content.decode())
+    assert link, opened.content
+    step("status link", client.get(link.group(1)))
     page = reverse("recover_case")
     step("status page", client.get(page))
     for action, data in (
@@ -117,9 +122,9 @@ def test_a_victims_phone_reads_like_a_number_nobody_has_at_every_step(
             resolved = waiting_case()
             RecoveryCase.objects.filter(pk=resolved.pk).update(
                 status=CaseStatus.RESOLVED,
-                closed_at=timezone.now() - timezone.timedelta(hours=hours),
+                closed_at=timezone.now() - timedelta(hours=hours),
             )
-        worlds = {}
+        worlds: dict[str, Any] = {}
         for name, phone, address in (
             ("victim", ACCOUNT_PHONE, "198.51.100.7"),
             ("nobody", UNKNOWN_PHONE, "198.51.100.8"),

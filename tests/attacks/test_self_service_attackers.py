@@ -199,6 +199,7 @@ def test_two_confirmations_at_once_give_one_success(sms_outbox):
     started = self_service_start(
         kind="lost_factor", identifier=ACCOUNT_EMAIL, password=PASSWORD, context=context
     )
+    assert started is not None
     attempt = started.attempt
     self_service_code_send(attempt=attempt, channel="phone", context=AuditContext())
     code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)

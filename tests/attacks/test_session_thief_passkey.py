@@ -54,7 +54,7 @@ def test_a_session_taken_later_cannot_start_adding_a_passkey(settings):
     """Just after the sign-in the page offers the button and the ceremony starts; the
     same cookie an hour later (the thief's copy) gets the page's reason in words instead
     of the button, both steps of the ceremony are refused, and no passkey exists."""
-    user = UserFactory(email="satoshi.nakamoto@gmx.net", phone="+4915123456789")
+    user = UserFactory.create(email="satoshi.nakamoto@gmx.net", phone="+4915123456789")
     two_factor_provision(user=user, context=AuditContext(), notify=False)
     owner = customer_client(user)
     assert 'id="passkey-register-button"' in owner.get(PAGE).content.decode()

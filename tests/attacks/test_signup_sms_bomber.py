@@ -49,7 +49,7 @@ def test_sign_ups_naming_the_victims_number_text_it_at_most_three_times_an_hour(
 ):
     """Six sign-ups from six addresses with the victim's number: three texts reach the
     victim; every sign-up answers as one with a number nobody has."""
-    UserFactory(email="john@gmail.com", phone=VICTIMS_PHONE)
+    UserFactory.create(email="john@gmail.com", phone=VICTIMS_PHONE)
 
     taken = [_sign_up(capture, n=n, phone=VICTIMS_PHONE) for n in range(1, 7)]
     # Numbers nobody has, one each (a sign-up with one makes it taken).

@@ -29,7 +29,8 @@ APPROVALS = "admin:support_approvals"
 def pending_document_approval(agent, *, email: str) -> CaseApproval:
     case = case_open(contact_email=email, files=[png_upload()]).case
     RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent).pk == case.pk
+    claimed = case_claim_next(agent=agent)
+    assert claimed is not None and claimed.pk == case.pk
     actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
     return actions.case_approval_request(
         case_id=case.pk, agent=agent, action=CaseApproval.Action.DOCUMENT
@@ -131,11 +132,12 @@ def test_a_stolen_session_lifts_no_hold_and_reassigns_no_case(agent, other_agent
     """Without a code, the thief's hold lift and reassignment are refused: the hold stays,
     the case stays with its holder, and both failures are in the supervisor's audit; then
     the authenticator's throttle refuses even a right code for a while."""
-    customer = UserFactory()
+    customer = UserFactory.create()
     security_hold_extend(user=customer, hours=48)
     case = case_open(contact_email="held@example.org").case
     RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent).pk == case.pk
+    claimed = case_claim_next(agent=agent)
+    assert claimed is not None and claimed.pk == case.pk
     thief = admin_client(supervisor)
 
     lift = thief.post(

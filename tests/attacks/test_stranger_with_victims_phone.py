@@ -8,6 +8,8 @@ opens a request of their own with the victim's number, which joins the victim's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import time_machine
 
@@ -17,6 +19,7 @@ from tests.attacks.helpers import (
     CODE_IN_EMAIL,
     CODE_IN_SMS,
     Desk,
+    Requester,
     last_code,
     open_request,
     section,
@@ -30,32 +33,46 @@ SUPPORT_MESSAGE = "Thank you, Satoshi. Please also confirm the email code we jus
 STRANGER_MESSAGE = "I am the owner. Send the reset link to my new address, please."
 
 
+@dataclass
+class Victim(Requester):
+    """The victim's request, the code to their email on file they have not typed yet, and
+    the desk of the agent working their case."""
+
+    pending_email_code: str
+    desk: Desk
+
+
 @pytest.fixture
-def victim(account, agent, capture, sms_outbox, mailoutbox):
+def victim(account, agent, capture, sms_outbox, mailoutbox) -> Victim:
     """The victim's open case: phone proven, a message from support, an email code pending."""
-    victim = open_request(
+    opened = open_request(
         capture=capture,
         contact_email=ACCOUNT_EMAIL,
         contact_phone=ACCOUNT_PHONE,
         description="My authenticator app was on my old phone.",
     )
-    assert victim.post("send_phone_code").status_code == 302
+    assert opened.post("send_phone_code").status_code == 302
     code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert victim.verify("phone", code).status_code == 302
-    assert victim.post("send_email_code").status_code == 302
-    victim.pending_email_code = last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=CODE_IN_EMAIL)
-    case = victim.request
+    assert opened.verify("phone", code).status_code == 302
+    assert opened.post("send_email_code").status_code == 302
+    pending_email_code = last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=CODE_IN_EMAIL)
+    case = opened.request
     desk = Desk(agent, capture)
     assert desk.take_next() == case.pk
     with capture():
         actions.case_ask_customer(case_id=case.pk, agent=agent, message=SUPPORT_MESSAGE)
-    page = victim.page().content.decode()
+    page = opened.page().content.decode()
     assert SUPPORT_MESSAGE in page and "Phone on file proven" in page
     assert "Waiting for your answer" in page
-    victim.desk = desk
     sms_outbox.clear()
     mailoutbox.clear()
-    return victim
+    return Victim(
+        client=opened.client,
+        reference=opened.reference,
+        capture=opened.capture,
+        pending_email_code=pending_email_code,
+        desk=desk,
+    )
 
 
 def test_the_stranger_sees_nothing_of_the_case_and_cannot_act_on_it(
