@@ -28,14 +28,10 @@ from support.models import OPEN_STATUSES, RecoveryCase
 from tests.factories import PASSWORD, totp_code
 from tests.recovery.self_service_helpers import (
     ACCOUNT_EMAIL,
-    ACCOUNT_PHONE,
-    CODE_IN_EMAIL,
     browser,
     cancel,
-    cancel_token,
     customer_account,
-    last_code,
-    lost_2fa,
+    phisher_waiting,
 )
 
 pytestmark = pytest.mark.django_db
@@ -50,12 +46,14 @@ def test_a_phisher_stopped_after_the_reset_cannot_re_enrol_with_password_and_inb
     capture, sms_outbox, mailoutbox
 ):
     user, _codes = customer_account()
-    phisher = lost_2fa(capture, browser(ip=PHISHER_IP, user_agent=PHISHER_AGENT))
-    assert phisher.start(identifier=ACCOUNT_EMAIL, password=PASSWORD).status_code == 302
-    phisher.send("email")
-    phisher.verify("email", last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=CODE_IN_EMAIL))
-    assert phisher.attempt.status == Status.WAITING
-    owners_link = cancel_token(sms_outbox, to=ACCOUNT_PHONE)
+    phisher, owners_link = phisher_waiting(
+        capture,
+        holding="email",
+        ip=PHISHER_IP,
+        user_agent=PHISHER_AGENT,
+        mailoutbox=mailoutbox,
+        sms_outbox=sms_outbox,
+    )
 
     with time_machine.travel(timezone.now() + timedelta(days=5), tick=False):
         assert phisher.finish()["Location"] == reverse("recover_lost_2fa_setup")
@@ -67,11 +65,13 @@ def test_a_phisher_stopped_after_the_reset_cannot_re_enrol_with_password_and_inb
         with capture():
             again.post(reverse("account_login"), {"login": ACCOUNT_EMAIL, "password": PASSWORD})
             again.post(reverse("recover_2fa"), {"action": "send"})
-        sent = [
-            m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and REENROLMENT_CODE.search(m.body)
+        codes = [
+            match.group(1)
+            for m in mailoutbox
+            if m.to == [ACCOUNT_EMAIL] and (match := REENROLMENT_CODE.search(m.body))
         ]
-        if sent:
-            code = REENROLMENT_CODE.search(sent[-1].body).group(1)
+        if codes:
+            code = codes[-1]
             again.post(reverse("recover_2fa"), {"action": "verify", "code": code})
             again.get(reverse("recover_2fa_setup"))
             device = TOTPDevice.objects.filter(user=user, confirmed=False).first()

@@ -20,18 +20,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from recovery.models import SelfServiceRecovery
-from tests.factories import PASSWORD, totp_code
-from tests.recovery.self_service_helpers import (
-    ACCOUNT_EMAIL,
-    ACCOUNT_PHONE,
-    CODE_IN_SMS,
-    browser,
-    cancel,
-    cancel_token,
-    customer_account,
-    last_code,
-    lost_2fa,
-)
+from tests.factories import totp_code
+from tests.recovery.self_service_helpers import cancel, customer_account, phisher_waiting
 
 pytestmark = pytest.mark.django_db
 Status = SelfServiceRecovery.Status
@@ -43,12 +33,14 @@ def test_a_cancel_after_the_reset_leaves_the_phisher_no_setup_page(capture, sms_
     re-enrolment page /recover/2fa/setup/; it is signed out; the owner reads that the
     authenticator was already removed and that signing in sets 2FA up again."""
     user, _codes = customer_account()
-    phisher = lost_2fa(capture, browser(ip="203.0.113.90", user_agent="Phish/3"))
-    assert phisher.start(identifier=ACCOUNT_PHONE, password=PASSWORD).status_code == 302
-    phisher.send("phone")
-    phisher.verify("phone", last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS))
-    assert phisher.attempt.status == Status.WAITING
-    owners_link = cancel_token(mailoutbox, to=[ACCOUNT_EMAIL])
+    phisher, owners_link = phisher_waiting(
+        capture,
+        holding="phone",
+        ip="203.0.113.90",
+        user_agent="Phish/3",
+        mailoutbox=mailoutbox,
+        sms_outbox=sms_outbox,
+    )
 
     with time_machine.travel(timezone.now() + timedelta(days=5), tick=False):
         finished = phisher.finish()

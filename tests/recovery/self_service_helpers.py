@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.test import Client
 from django.urls import reverse
@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from recovery.models import SelfServiceRecovery
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
@@ -118,6 +118,34 @@ def lost_2fa(capture: Capture, client: Client | None = None) -> Path:
 
 def new_email(capture: Capture, client: Client | None = None) -> Path:
     return Path(client or browser(), "recover_new_email", capture)
+
+
+def phisher_waiting(
+    capture: Capture,
+    *,
+    holding: Literal["email", "phone"],
+    ip: str,
+    user_agent: str,
+    mailoutbox: list,
+    sms_outbox: list,
+) -> tuple[Path, str]:
+    """A phisher with the password and the customer's inbox (`holding="email"`) or SIM
+    (`holding="phone"`) proves both on /recover/lost-2fa/ and reaches the wait. Their page,
+    and the token of the stop link the owner got on the contact the phisher does not hold."""
+    phisher = lost_2fa(capture, browser(ip=ip, user_agent=user_agent))
+    by_email = holding == "email"
+    identifier = ACCOUNT_EMAIL if by_email else ACCOUNT_PHONE
+    assert phisher.start(identifier=identifier, password=PASSWORD).status_code == 302
+    phisher.send(holding)
+    if by_email:
+        code = last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=CODE_IN_EMAIL)
+    else:
+        code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
+    phisher.verify(holding, code)
+    assert phisher.attempt.status == SelfServiceRecovery.Status.WAITING
+    if by_email:
+        return phisher, cancel_token(sms_outbox, to=ACCOUNT_PHONE)
+    return phisher, cancel_token(mailoutbox, to=[ACCOUNT_EMAIL])
 
 
 def cancel(token: str, capture: Capture, client: Client | None = None) -> TestHttpResponse:
