@@ -53,8 +53,9 @@ def recovered_by_support(account: User, agent: User, supervisor: User, capture, 
     case = RecoveryCase.objects.get(pk=opened.case.pk)
     with capture():
         case_proof_code_send(case=case, kind=CaseProof.Kind.PHONE)
-    code = PROOF_CODE_SMS.search(sms_outbox[-1].body).group(1)
-    case_proof_verify(case=case, kind=CaseProof.Kind.PHONE, code=code)
+    sent = PROOF_CODE_SMS.search(sms_outbox[-1].body)
+    assert sent, sms_outbox[-1].body
+    case_proof_verify(case=case, kind=CaseProof.Kind.PHONE, code=sent.group(1))
     case_claim_next(agent=agent)
     actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
     approval = actions.case_approval_request(
@@ -64,9 +65,9 @@ def recovered_by_support(account: User, agent: User, supervisor: User, capture, 
     case_claim_next(agent=agent)
     with capture():
         actions.case_reauthenticate(case_id=case.pk, agent=agent)
-    texts = [m.body for m in sms_outbox if RECOVERY_LINK.search(m.body)]
-    assert len(texts) == 1
-    return RECOVERY_LINK.search(texts[0]).group(0)
+    links = [found.group(0) for m in sms_outbox if (found := RECOVERY_LINK.search(m.body))]
+    assert len(links) == 1
+    return links[0]
 
 
 def test_the_old_password_and_the_inbox_do_not_overtake_an_agents_recovery(
@@ -79,9 +80,13 @@ def test_the_old_password_and_the_inbox_do_not_overtake_an_agents_recovery(
     attacker.post(reverse("account_login"), {"login": ACCOUNT_EMAIL, "password": PASSWORD})
     with capture():
         attacker.post(reverse("recover_2fa"), {"action": "send"})
-    emailed = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and CODE.search(m.body)]
+    emailed = [
+        found.group(1)
+        for m in mailoutbox
+        if m.to == [ACCOUNT_EMAIL] and (found := CODE.search(m.body))
+    ]
     if emailed:
-        code = CODE.search(emailed[-1].body).group(1)
+        code = emailed[-1]
         attacker.post(reverse("recover_2fa"), {"action": "verify", "code": code})
         attacker.get(reverse("recover_2fa_setup"))
         device = TOTPDevice.objects.filter(user=account, confirmed=False).first()
@@ -110,9 +115,13 @@ def test_a_reset_through_the_inbox_does_not_overtake_an_agents_recovery(
     attacker = Client(REMOTE_ADDR="203.0.113.66")
     with capture():
         attacker.post(reverse("account_reset_password"), {"email": ACCOUNT_EMAIL})
-    resets = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and RESET_LINK.search(m.body)]
+    resets = [
+        found.group(0)
+        for m in mailoutbox
+        if m.to == [ACCOUNT_EMAIL] and (found := RESET_LINK.search(m.body))
+    ]
     assert resets, "the inbox holder gets allauth's reset link"
-    reset_link = RESET_LINK.search(resets[-1].body).group(0)
+    reset_link = resets[-1]
     form = attacker.get(reset_link, follow=True)
     attacker.post(
         form.redirect_chain[-1][0] if form.redirect_chain else reset_link,
@@ -125,9 +134,13 @@ def test_a_reset_through_the_inbox_does_not_overtake_an_agents_recovery(
     mailoutbox.clear()
     with capture():
         attacker.post(reverse("recover_2fa"), {"action": "send"})
-    emailed = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL] and CODE.search(m.body)]
+    emailed = [
+        found.group(1)
+        for m in mailoutbox
+        if m.to == [ACCOUNT_EMAIL] and (found := CODE.search(m.body))
+    ]
     if emailed:
-        code = CODE.search(emailed[-1].body).group(1)
+        code = emailed[-1]
         attacker.post(reverse("recover_2fa"), {"action": "verify", "code": code})
         attacker.get(reverse("recover_2fa_setup"))
         device = TOTPDevice.objects.filter(user=account, confirmed=False).first()

@@ -7,6 +7,9 @@ a 500, and the account records and notifies one reset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pytest
 from allauth.account.forms import default_token_generator
 from allauth.account.utils import user_pk_to_url_str
@@ -16,6 +19,9 @@ from django.urls import reverse
 from accounts.models import SecurityEvent, User
 from tests.concurrency import run_together
 from tests.factories import UserFactory
+
+if TYPE_CHECKING:
+    from tests.factories import ClientResponse
 
 PASSWORDS = ("the-thiefs-new-passphrase-1", "the-owners-new-passphrase-2")
 
@@ -38,11 +44,12 @@ def test_one_reset_link_sets_one_password_when_used_twice_at_once():
     key = default_token_generator.make_token(user)
     browsers = [_browser_holding_the_link(user, key) for _ in PASSWORDS]
 
+    def sending(client: Client, url: str, password: str) -> Callable[[], ClientResponse]:
+        return lambda: client.post(url, {"password1": password, "password2": password})
+
     responses = run_together(
         [
-            lambda client=client, url=url, password=password: client.post(
-                url, {"password1": password, "password2": password}
-            )
+            sending(client, url, password)
             for (client, url), password in zip(browsers, PASSWORDS, strict=True)
         ]
     )

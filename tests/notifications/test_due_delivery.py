@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from kombu.transport import redis as redis_transport
 
 from accounts.models import RevocationCampaign, SecurityEvent
 from accounts.services.audit import security_event_record
@@ -113,7 +114,9 @@ def test_a_row_committed_while_the_task_sends_is_sent_without_the_sweep(
     app.conf.task_always_eager = False
     try:
         with app.connection_for_write() as connection:
-            connection.default_channel.queue_purge("messages")
+            channel = connection.default_channel
+            assert isinstance(channel, redis_transport.Channel), channel
+            channel.queue_purge("messages")
         worker.start()
         security_event_record(user=first, type=SecurityEvent.Type.PASSWORD_CHANGED)
         assert smtp.first_arrived.wait(timeout=20), worker.log()

@@ -90,7 +90,7 @@ def test_outbox_rows_and_holds_move_to_the_notifications_app(latest_schema_after
     migrate(latest_schema_afterwards)
     ContentType.objects.clear_cache()
 
-    notices_after = list(Notification.objects.order_by("pk").values())
+    notices_after = [dict(row) for row in Notification.objects.order_by("pk").values()]
     # Rows from before the task that sends what is due were each handed a task of their own.
     assert {row.pop("delivery") for row in notices_after} == {Notification.Delivery.HANDED}
     assert notices_after == notices_before
