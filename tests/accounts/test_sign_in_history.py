@@ -26,7 +26,7 @@ from tests.factories import PASSWORD, UserFactory, totp_code
 from tests.passkey_authenticator import SoftwarePasskey
 
 if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
+    from tests.factories import ClientResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -207,7 +207,7 @@ def test_refused_sign_ins_are_no_security_event_and_send_nothing(
     assert mailoutbox == [] and sms_outbox == []
 
 
-def passkey_second_step(client: Client, passkey: SoftwarePasskey, **forge) -> TestHttpResponse:
+def passkey_second_step(client: Client, passkey: SoftwarePasskey, **forge) -> ClientResponse:
     """The 2FA step with a passkey: the ceremony's options, then the signed assertion."""
     options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
     assert options.status_code == 200, options.content

@@ -18,7 +18,7 @@ from support.models import RecoveryCase
 from tests.support.conftest import PNG, admin_client, fresh_code
 
 if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
+    from tests.factories import ClientResponse
 
 Capture = Callable[[], AbstractContextManager[Any]]
 
@@ -47,14 +47,14 @@ class Requester:
     def request(self) -> RecoveryCase:
         return RecoveryCase.objects.get(reference=self.reference)
 
-    def page(self) -> TestHttpResponse:
+    def page(self) -> ClientResponse:
         return self.client.get(reverse("recover_case"))
 
-    def post(self, action: str, **data: str) -> TestHttpResponse:
+    def post(self, action: str, **data: str) -> ClientResponse:
         with self.capture():
             return self.client.post(reverse("recover_case"), {"action": action, **data})
 
-    def verify(self, kind: str, code: str) -> TestHttpResponse:
+    def verify(self, kind: str, code: str) -> ClientResponse:
         return self.post("verify_code", kind=kind, code=code)
 
     def comparable(self, body: bytes) -> bytes:
@@ -149,7 +149,7 @@ class Desk:
             )
         return response.content.decode()
 
-    def decide(self, approval_id: int, decision: str) -> TestHttpResponse:
+    def decide(self, approval_id: int, decision: str) -> ClientResponse:
         """POST a decision on the approvals page; returns the page shown next."""
         with self.capture():
             return self.client.post(

@@ -27,7 +27,7 @@ from tests.attacks.helpers import CSRF
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, waiting_case
 
 if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
+    from tests.factories import ClientResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def comparable_text(text: bytes) -> bytes:
     return LINK_TOKEN.sub(b"/recover/case/TOKEN/", REFERENCE.sub(b"RC-REF", text))
 
 
-def comparable(response: TestHttpResponse) -> tuple:
+def comparable(response: ClientResponse) -> tuple:
     """What the stranger can observe of an answer, less what differs between any two
     requests (the case reference, the status-link token and the CSRF token)."""
     body = comparable_text(response.content)
@@ -59,7 +59,7 @@ def probe(phone: str, capture, mailoutbox, address: str) -> list[tuple]:
     client = Client(REMOTE_ADDR=address)
     seen: list[tuple] = []
 
-    def step(name: str, response: TestHttpResponse) -> TestHttpResponse:
+    def step(name: str, response: ClientResponse) -> ClientResponse:
         seen.append((name, *comparable(response)))
         return response
 

@@ -19,7 +19,7 @@ from recovery.models import SelfServiceRecovery
 from tests.factories import PASSWORD, UserFactory
 
 if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse as TestHttpResponse
+    from tests.factories import ClientResponse
 
 Capture = Callable[[], AbstractContextManager[Any]]
 
@@ -85,23 +85,23 @@ class Path:
     url_name: str
     capture: Capture
 
-    def get(self) -> TestHttpResponse:
+    def get(self) -> ClientResponse:
         return self.client.get(reverse(self.url_name))
 
-    def post(self, action: str, **data: str) -> TestHttpResponse:
+    def post(self, action: str, **data: str) -> ClientResponse:
         with self.capture():
             return self.client.post(reverse(self.url_name), {"action": action, **data})
 
-    def start(self, **data: str) -> TestHttpResponse:
+    def start(self, **data: str) -> ClientResponse:
         return self.post("start", **data)
 
-    def send(self, channel: str) -> TestHttpResponse:
+    def send(self, channel: str) -> ClientResponse:
         return self.post("send_code", channel=channel)
 
-    def verify(self, channel: str, code: str) -> TestHttpResponse:
+    def verify(self, channel: str, code: str) -> ClientResponse:
         return self.post("verify_code", channel=channel, code=code)
 
-    def finish(self) -> TestHttpResponse:
+    def finish(self) -> ClientResponse:
         return self.post("finish")
 
     @property
@@ -148,7 +148,7 @@ def phisher_waiting(
     return phisher, cancel_token(mailoutbox, to=[ACCOUNT_EMAIL])
 
 
-def cancel(token: str, capture: Capture, client: Client | None = None) -> TestHttpResponse:
+def cancel(token: str, capture: Capture, client: Client | None = None) -> ClientResponse:
     """Open a cancel link and press its button, as the owner of that contact would."""
     client = client or Client(REMOTE_ADDR=f"192.0.2.{next(_addresses) % 250}")
     landing = client.get(reverse("recover_self_service_cancel_link", args=[token]))
