@@ -35,7 +35,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit --quiet --recursive accounts notifications recovery support api config --exclude '*/migrations/*' --severity-level medium
-	$(VENV)/bin/mypy accounts notifications recovery support api config
+	$(VENV)/bin/mypy accounts notifications recovery support api config tests
 
 bench: install
 	$(VENV)/bin/python -m bench.run

@@ -8,6 +8,8 @@ import re
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.http import HttpRequest
 from django.template import engines
 from django.template.loader import render_to_string
 from django.test import RequestFactory
@@ -33,10 +35,10 @@ PAGES = [
 ]
 
 
-def request_for(path: str):
+def request_for(path: str) -> HttpRequest:
     request = RequestFactory().post(path)
     request.user = AnonymousUser()
-    request.session = {}
+    request.session = SessionStore()
     return request
 
 
