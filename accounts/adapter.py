@@ -8,10 +8,11 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import User
 from accounts.services.audit import AuditContext
+from accounts.services.holds import hold_end_in_words
 from accounts.services.users import sign_in_wrong_password_record, user_password_set
 from notifications.services import notification_reference_new, prerendered_email_queue
 
@@ -81,6 +82,20 @@ class AccountAdapter(DefaultAccountAdapter):
         """
         if User.objects.filter(email=email.lower()).exists():
             super().send_account_already_exists_mail(email)
+
+    def send_password_reset_mail(self, user, email: str, context: dict[str, Any]) -> None:
+        """allauth's reset link, or, while the account is on hold, no link but the hold's end.
+
+        A link the hold would refuse is not a true message, and the inbox may be the
+        attacker's. The reset page answers the same either way.
+        """
+        until = User.objects.filter(pk=user.pk).values_list("security_hold_until", flat=True).get()
+        if until is None or until <= timezone.now():
+            super().send_password_reset_mail(user, email, context)
+            return
+        on_hold = {key: value for key, value in context.items() if key != "password_reset_url"}
+        on_hold["hold_end"] = hold_end_in_words(until)
+        self.send_mail("account/email/password_reset_on_hold", email, on_hold)
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """Render allauth's email with a message reference and queue it in the outbox."""

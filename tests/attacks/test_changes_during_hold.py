@@ -281,3 +281,27 @@ def test_an_agent_cannot_lift_a_hold(held):
     assert User.objects.get(pk=held.pk).on_security_hold
     assert not SecurityEvent.objects.filter(type="security_hold_lifted").exists()
     assert Group.objects.filter(name=SUPERVISORS_GROUP).exists()
+
+
+RESET_LINK = re.compile(r"/accounts/password/reset/key/")
+
+
+def test_a_reset_asked_for_during_a_hold_sends_no_link_but_the_holds_end(
+    client, held, capture, mailoutbox
+):
+    """The inbox gets no link the hold would refuse: the message says until when instead."""
+    with capture():
+        response = client.post(reverse("account_reset_password"), {"email": EMAIL})
+
+    assert response.status_code == 302
+    (message,) = [m for m in mailoutbox if m.to == [EMAIL]]
+    assert not RESET_LINK.search(message.body)
+    assert "cannot be changed until the hold ends" in message.body
+    assert re.search(r"UTC \(in [12]\sday", message.body)
+
+    User.objects.filter(pk=held.pk).update(security_hold_until=None)
+    mailoutbox.clear()
+    with capture():
+        client.post(reverse("account_reset_password"), {"email": EMAIL})
+    (message,) = [m for m in mailoutbox if m.to == [EMAIL]]
+    assert RESET_LINK.search(message.body)
