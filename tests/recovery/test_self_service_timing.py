@@ -14,7 +14,9 @@ from tests.timing import PRODUCTION_HASHERS, assert_posts_take_the_same_time, li
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-SAMPLES = 12
+# Each request hashes a password with the production hasher: fewer samples than other
+# forms, but enough that a noisy stretch of the shared machine does not move the median.
+SAMPLES = 20
 
 
 def start(identifier: str) -> dict[str, str]:
@@ -28,7 +30,7 @@ def start(identifier: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("url_name", ["recover_lost_2fa", "recover_new_email"])
 def test_an_unknown_account_answers_in_the_time_of_a_known_one(settings, url_name):
-    """Medians of 12 alternating known and unknown attempts are within 20% of each other."""
+    """Medians of 20 alternating known and unknown attempts are within 20% of each other."""
     settings.PASSWORD_HASHERS = PRODUCTION_HASHERS
     lift_rate_limits(settings, "recover_self_service")
     customer_account()
