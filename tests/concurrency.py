@@ -7,6 +7,7 @@ as a double click, two tabs or two staff members would, and the test counts the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -36,6 +37,45 @@ def run_together(functions: Sequence[Callable[[], T]], *, timeout: float = 300) 
     with ThreadPoolExecutor(max_workers=len(functions)) as pool:
         futures = [pool.submit(run, function) for function in functions]
         return [future.result(timeout=timeout) for future in futures]
+
+
+def in_thread(function: Callable[[], object], results: dict, name: str) -> threading.Thread:
+    """Start `function` in its own thread (and DB connection); its result lands in
+    `results[name]`."""
+
+    def run() -> None:
+        try:
+            results[name] = function()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def lock_waiters() -> int:
+    """How many sessions of this database wait for a lock another one holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        row = cursor.fetchone()
+        assert row is not None
+        return row[0]
+
+
+def until_lock_waiters(
+    count: int, *, unless_ended: threading.Thread | None = None, timeout: float = 30
+) -> None:
+    """Wait until `count` sessions wait for a lock, or `unless_ended` ended without waiting."""
+    deadline = time.monotonic() + timeout
+    while lock_waiters() < count:
+        if unless_ended is not None and not unless_ended.is_alive():
+            return
+        assert time.monotonic() < deadline, f"never {count} sessions waiting for a lock"
+        time.sleep(0.01)
 
 
 def requests_together(

@@ -10,11 +10,9 @@ change would apply once support clears the freeze.
 from __future__ import annotations
 
 import threading
-import time
-from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import SecurityEvent
@@ -27,6 +25,7 @@ from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from support.services import actions
 from support.services.cases import case_open
 from support.services.queue import CaseActionError, case_claim_next
+from tests.concurrency import in_thread, until_lock_waiters
 from tests.factories import UserFactory
 from tests.support.conftest import staff_member
 
@@ -56,15 +55,6 @@ def _pending_change_approval(agent, user) -> CaseApproval:
     )
 
 
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 def test_an_approval_at_the_instant_of_the_freeze_does_not_revive_the_change():
     """The freeze has ended the change but not committed yet when the supervisor approves;
     once it commits, the approval is refused in words, the change stays cancelled and no
@@ -88,28 +78,20 @@ def test_an_approval_at_the_instant_of_the_freeze_does_not_revive_the_change():
                 assert commit.wait(timeout=30)
         finally:
             frozen.set()
-            connection.close()
 
-    def approver() -> None:
+    def approver() -> str:
         try:
             actions.case_approval_decide(
                 approval_id=approval.pk, supervisor=supervisor, approve=True
             )
-            outcome["result"] = "approved"
         except CaseActionError as exc:
-            outcome["result"] = str(exc)
-        finally:
-            connection.close()
+            return str(exc)
+        return "approved"
 
-    owner_thread = threading.Thread(target=owner)
-    owner_thread.start()
+    owner_thread = in_thread(owner, outcome, "owner")
     assert frozen.wait(timeout=30)
-    approver_thread = threading.Thread(target=approver)
-    approver_thread.start()
-    deadline = timezone.now() + timedelta(seconds=30)
-    while not _waiting_on_a_lock() and approver_thread.is_alive():
-        assert timezone.now() < deadline, "the approval never waited for the freeze"
-        time.sleep(0.01)
+    approver_thread = in_thread(approver, outcome, "result")
+    until_lock_waiters(1, unless_ended=approver_thread)
     commit.set()
     owner_thread.join(timeout=30)
     approver_thread.join(timeout=30)

@@ -13,13 +13,11 @@ take the attempt first: one waits, then acts on what the other left.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +27,7 @@ from accounts.models import SecurityEvent, User
 from accounts.services.audit import security_event_record
 from accounts.services.tokens import not_me_link_issue
 from recovery.models import SelfServiceRecovery
+from tests.concurrency import in_thread, until_lock_waiters
 from tests.factories import PASSWORD
 from tests.recovery.self_service_helpers import (
     ACCOUNT_EMAIL,
@@ -42,35 +41,6 @@ from tests.recovery.self_service_helpers import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = SelfServiceRecovery.Status
-
-
-def _lock_waiters() -> int:
-    """How many sessions of this database wait for a lock another one holds."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
-
-
-def _until_lock_waiters(count: int) -> None:
-    deadline = time.monotonic() + 20
-    while _lock_waiters() < count:
-        assert time.monotonic() < deadline, f"never {count} sessions waiting for a lock"
-        time.sleep(0.02)
-
-
-def _in_thread(function: Callable[[], object], results: dict, name: str) -> threading.Thread:
-    def run() -> None:
-        try:
-            results[name] = function()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_a_freeze_and_a_finish_at_the_same_instant_give_no_error_and_the_freeze_holds(
@@ -100,14 +70,14 @@ def test_a_freeze_and_a_finish_at_the_same_instant_give_no_error_and_the_freeze_
             release.wait(timeout=30)
 
     with time_machine.travel(timezone.now() + timedelta(days=5), tick=False):
-        blocker = _in_thread(hold_the_account_row, results, "blocker")
+        blocker = in_thread(hold_the_account_row, results, "blocker")
         assert held.wait(timeout=10)
-        freeze = _in_thread(
+        freeze = in_thread(
             lambda: owner.post(reverse("recover_not_me")).status_code, results, "freeze"
         )
-        _until_lock_waiters(1)
-        finish = _in_thread(lambda: phisher.finish().status_code, results, "finish")
-        _until_lock_waiters(2)
+        until_lock_waiters(1)
+        finish = in_thread(lambda: phisher.finish().status_code, results, "finish")
+        until_lock_waiters(2)
         release.set()
         for thread in (blocker, freeze, finish):
             thread.join(timeout=60)

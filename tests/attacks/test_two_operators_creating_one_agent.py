@@ -9,30 +9,19 @@ first run created, and no traceback.
 from __future__ import annotations
 
 import threading
-import time
-from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
+from tests.concurrency import in_thread, until_lock_waiters
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "new.colleague@desk.example"
-
-
-def _waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def test_the_second_of_two_simultaneous_create_agent_runs_is_refused_in_words():
@@ -49,28 +38,20 @@ def test_the_second_of_two_simultaneous_create_agent_runs_is_refused_in_words():
                 assert commit.wait(timeout=30)
         finally:
             created.set()
-            connection.close()
 
-    def second() -> None:
+    def second() -> str:
         try:
             call_command("create_agent", EMAIL, stdout=StringIO())
-            outcomes["second"] = "created"
         except CommandError as exc:
-            outcomes["second"] = str(exc)
+            return str(exc)
         except Exception as exc:  # what escaped the command is the finding
-            outcomes["second"] = f"{type(exc).__name__}: {exc}"
-        finally:
-            connection.close()
+            return f"{type(exc).__name__}: {exc}"
+        return "created"
 
-    first_run = threading.Thread(target=first)
-    first_run.start()
+    first_run = in_thread(first, outcomes, "first")
     assert created.wait(timeout=30)
-    second_run = threading.Thread(target=second)
-    second_run.start()
-    deadline = timezone.now() + timedelta(seconds=30)
-    while not _waiting_on_a_lock() and second_run.is_alive():
-        assert timezone.now() < deadline, "the second run never waited for the first"
-        time.sleep(0.01)
+    second_run = in_thread(second, outcomes, "second")
+    until_lock_waiters(1, unless_ended=second_run)
     commit.set()
     first_run.join(timeout=30)
     second_run.join(timeout=30)
