@@ -19,10 +19,13 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from django.test import Client
+from django.urls import reverse
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import User
 from accounts.passkeys import relying_party_id, site_origin
+from tests.factories import PASSWORD
 
 USER_PRESENT = 0x01
 USER_VERIFIED = 0x04
@@ -84,3 +87,21 @@ class SoftwarePasskey:
             },
             "clientExtensionResults": {},
         }
+
+
+PASSKEY_STEP = "/accounts/2fa/passkey/authentication/"
+
+
+def signed_in_with_passkey(user: User, passkey: SoftwarePasskey) -> Client:
+    """A test client signed in with the password, then the passkey as the second step."""
+    client = Client()
+    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
+    assert options.status_code == 200, options.content
+    done = client.post(
+        f"{PASSKEY_STEP}complete/",
+        passkey.assertion(options.json()),
+        content_type="application/json",
+    )
+    assert done.status_code == 200, done.content
+    return client

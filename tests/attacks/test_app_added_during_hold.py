@@ -10,42 +10,25 @@ an authenticator app of their own, nor replace the backup codes with new ones.
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, SecurityEvent, User
+from accounts.models import BackupCode, SecurityEvent
 from accounts.services.holds import security_hold_extend
-from tests.factories import PASSWORD, UserFactory
-from tests.passkey_authenticator import SoftwarePasskey
+from tests.factories import UserFactory
+from tests.passkey_authenticator import SoftwarePasskey, signed_in_with_passkey
 
 pytestmark = pytest.mark.django_db
 
 SETUP = "/accounts/2fa/setup/"
-PASSKEY_STEP = "/accounts/2fa/passkey/authentication/"
-
-
-def signed_in_with_passkey(user: User, passkey: SoftwarePasskey) -> Client:
-    """Password, then the passkey as the second step."""
-    client = Client()
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
-    assert options.status_code == 200, options.content
-    done = client.post(
-        f"{PASSKEY_STEP}complete/",
-        passkey.assertion(options.json()),
-        content_type="application/json",
-    )
-    assert done.status_code == 200, done.content
-    assert client.get(reverse("account_security")).status_code == 200
-    return client
 
 
 def test_no_authenticator_app_is_added_to_a_passkey_account_during_a_hold():
     user = UserFactory(email="wei.dai@posteo.de", phone="+4915123456781")
     passkey = SoftwarePasskey(user)
     client = signed_in_with_passkey(user, passkey)
+    assert client.get(reverse("account_security")).status_code == 200
     security_hold_extend(user=user, hours=48)
     events = SecurityEvent.objects.filter(account_id=user.pk).count()
 

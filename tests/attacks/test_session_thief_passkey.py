@@ -13,17 +13,15 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.models import BackupCode, User
+from accounts.models import BackupCode
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import PASSWORD, UserFactory, totp_code
-from tests.passkey_authenticator import SoftwarePasskey
+from tests.factories import UserFactory, totp_code
+from tests.passkey_authenticator import SoftwarePasskey, signed_in_with_passkey
 from tests.support.conftest import customer_client
 
 pytestmark = pytest.mark.django_db
@@ -32,22 +30,6 @@ PAGE = "/account/security/passkeys/"
 BEGIN = "/accounts/2fa/passkey/registration/begin/"
 COMPLETE = "/accounts/2fa/passkey/registration/complete/"
 SETUP = "/accounts/2fa/setup/"
-PASSKEY_STEP = "/accounts/2fa/passkey/authentication/"
-
-
-def signed_in_with_passkey(user: User, passkey: SoftwarePasskey) -> Client:
-    """Password, then the passkey as the second step."""
-    client = Client()
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    options = client.post(f"{PASSKEY_STEP}begin/", content_type="application/json")
-    assert options.status_code == 200, options.content
-    done = client.post(
-        f"{PASSKEY_STEP}complete/",
-        passkey.assertion(options.json()),
-        content_type="application/json",
-    )
-    assert done.status_code == 200, done.content
-    return client
 
 
 def test_a_session_taken_later_cannot_start_adding_a_passkey(settings):
