@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from support.models import RecoveryCase
-from tests.support.conftest import PNG, admin_client, fresh_code
+from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, PNG, admin_client, fresh_code
 
 if TYPE_CHECKING:
     from tests.factories import ClientResponse
@@ -162,3 +162,23 @@ class Desk:
                 },
                 follow=True,
             )
+
+
+def email_change_proven(desk: Desk, *, new_email: str, sms_outbox: list, mailoutbox: list) -> int:
+    """A requester on another inbox asks for help; `desk` takes the case, the requester
+    proves the phone on file, and the login-email change `desk` starts to `new_email` is
+    proven by its code. Returns the case id."""
+    requester = open_request(
+        capture=desk.capture,
+        contact_email="other.inbox@example.net",
+        contact_phone=ACCOUNT_PHONE,
+        emails_tried=ACCOUNT_EMAIL,
+    )
+    case_id = desk.take_next()
+    desk.act(case_id, "send_phone_code", requester=case_id)
+    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
+    assert requester.verify("phone", code).status_code == 302
+    desk.act(case_id, "start_email_change", requester=case_id, new_email=new_email)
+    new_code = last_code(mailoutbox, to=[new_email], pattern=CODE_IN_EMAIL)
+    assert requester.verify("new_email", new_code).status_code == 302
+    return case_id

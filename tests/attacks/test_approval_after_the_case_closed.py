@@ -15,27 +15,17 @@ from notifications.models import Notification
 from support.models import CaseApproval, CaseStatus, EmailChange, RecoveryCase
 from support.services.actions import case_approval_decide
 from support.services.queue import CaseActionError
-from tests.attacks.helpers import CODE_IN_EMAIL, CODE_IN_SMS, Desk, last_code, open_request
-from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE
+from tests.attacks.helpers import Desk, email_change_proven
+from tests.support.conftest import ACCOUNT_EMAIL
 
 pytestmark = pytest.mark.django_db
 
 
 def _change_sent_for_approval(agent, capture, sms_outbox, mailoutbox):
-    requester = open_request(
-        capture=capture,
-        contact_email="other.inbox@example.net",
-        contact_phone=ACCOUNT_PHONE,
-        emails_tried=ACCOUNT_EMAIL,
-    )
     desk = Desk(agent, capture)
-    case_id = desk.take_next()
-    desk.act(case_id, "send_phone_code", requester=case_id)
-    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert requester.verify("phone", code).status_code == 302
-    desk.act(case_id, "start_email_change", requester=case_id, new_email="taker@example.net")
-    new_code = last_code(mailoutbox, to=["taker@example.net"], pattern=CODE_IN_EMAIL)
-    assert requester.verify("new_email", new_code).status_code == 302
+    case_id = email_change_proven(
+        desk, new_email="taker@example.net", sms_outbox=sms_outbox, mailoutbox=mailoutbox
+    )
     change = EmailChange.objects.get()
     desk.act(case_id, "request_email_change_approval", email_change=change.pk, note="Proven")
     return case_id, change, CaseApproval.objects.get()

@@ -14,8 +14,8 @@ import pytest
 from accounts.models import User
 from notifications.models import Notification
 from support.models import CaseApproval, EmailChange
-from tests.attacks.helpers import CODE_IN_EMAIL, CODE_IN_SMS, Desk, last_code, open_request
-from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE
+from tests.attacks.helpers import Desk, email_change_proven
+from tests.support.conftest import ACCOUNT_EMAIL
 
 pytestmark = pytest.mark.django_db
 
@@ -25,20 +25,10 @@ def test_the_supervisor_who_started_an_email_change_cannot_approve_it(
 ):
     """The approval asked for by a colleague is refused to the supervisor who started the
     change, in words, and the change keeps waiting; a second supervisor may approve it."""
-    requester = open_request(
-        capture=capture,
-        contact_email="other.inbox@example.net",
-        contact_phone=ACCOUNT_PHONE,
-        emails_tried=ACCOUNT_EMAIL,
-    )
     boss = Desk(supervisor, capture)
-    case_id = boss.take_next()
-    boss.act(case_id, "send_phone_code", requester=case_id)
-    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert requester.verify("phone", code).status_code == 302
-    boss.act(case_id, "start_email_change", requester=case_id, new_email="accomplice@example.net")
-    new_code = last_code(mailoutbox, to=["accomplice@example.net"], pattern=CODE_IN_EMAIL)
-    assert requester.verify("new_email", new_code).status_code == 302
+    case_id = email_change_proven(
+        boss, new_email="accomplice@example.net", sms_outbox=sms_outbox, mailoutbox=mailoutbox
+    )
     boss.act(case_id, "release", reason="Out of time, please finish")
 
     colleague = Desk(agent, capture)
