@@ -13,46 +13,20 @@ import threading
 
 import pytest
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import SecurityEvent
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.tokens import not_me_link_find, not_me_link_issue
 from notifications.models import Notification
 from recovery.services import account_freeze
-from support.models import CaseApproval, CaseProof, CaseStatus, EmailChange, RecoveryCase
+from support.models import CaseApproval, EmailChange
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from support.services import actions
-from support.services.cases import case_open
-from support.services.queue import CaseActionError, case_claim_next
+from support.services.queue import CaseActionError
 from tests.concurrency import in_thread, until_lock_waiters
-from tests.factories import UserFactory
-from tests.support.conftest import staff_member
+from tests.support.conftest import email_change_approval, staff_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _pending_change_approval(agent, user) -> CaseApproval:
-    case = case_open(contact_email="taker@example.org", matched_user=user).case
-    RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
-    claimed = case_claim_next(agent=agent)
-    assert claimed is not None and claimed.pk == case.pk
-    CaseProof.objects.create(case=case, kind=CaseProof.Kind.PHONE)
-    change = EmailChange.objects.create(
-        case=case,
-        requester=case,
-        user=user,
-        new_email="taker@example.org",
-        requested_by=agent,
-        status=EmailChange.Status.AWAITING_APPROVAL,
-        proven_at=timezone.now(),
-    )
-    return actions.case_approval_request(
-        case_id=case.pk,
-        agent=agent,
-        action=CaseApproval.Action.CHANGE_EMAIL,
-        email_change=change.pk,
-    )
 
 
 def test_an_approval_at_the_instant_of_the_freeze_does_not_revive_the_change():
@@ -61,8 +35,9 @@ def test_an_approval_at_the_instant_of_the_freeze_does_not_revive_the_change():
     "email change scheduled" notice is queued."""
     agent = staff_member("agent.freeze@desk.example", AGENTS_GROUP)
     supervisor = staff_member("super.freeze@desk.example", SUPERVISORS_GROUP)
-    user = UserFactory()
-    approval = _pending_change_approval(agent, user)
+    approval = email_change_approval(agent, 0)
+    assert approval.email_change is not None
+    user = approval.email_change.user
     event = security_event_record(user=user, type=SecurityEvent.Type.PASSWORD_CHANGED, notify=False)
     link = not_me_link_find(token=not_me_link_issue(user=user, security_event=event))
     assert link is not None

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from django.contrib.auth.models import Group, Permission
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,9 +22,18 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from support.models import CasePriority, CaseStatus, RecoveryCase
+from support.models import (
+    CaseApproval,
+    CasePriority,
+    CaseProof,
+    CaseStatus,
+    EmailChange,
+    RecoveryCase,
+)
 from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
-from support.services.cases import case_reference_new
+from support.services import actions
+from support.services.cases import case_open, case_reference_new
+from support.services.queue import case_claim_next
 from tests.factories import PASSWORD, UserFactory, admin_sign_in, totp_code
 
 ROLES = importlib.import_module("support.migrations.0003_roles")
@@ -169,4 +178,35 @@ def other_code(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
-# Apps whose tables a refused request must leave exactly as they were.
+def claimed_case(
+    agent: User, *, user: User | None = None, files: list[UploadedFile] | None = None
+) -> RecoveryCase:
+    """A waiting case (for `user`'s account, with `files`) that `agent` has just taken."""
+    case = case_open(
+        contact_email="race.requester@example.org", matched_user=user, files=files
+    ).case
+    RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
+    assert case_claim_next(agent=agent) == case
+    return case
+
+
+def email_change_approval(agent: User, round_: int) -> CaseApproval:
+    """A pending approval of a login-email change that has every proof but the approval."""
+    user = UserFactory()
+    case = claimed_case(agent, user=user)
+    CaseProof.objects.create(case=case, kind=CaseProof.Kind.PHONE)
+    change = EmailChange.objects.create(
+        case=case,
+        requester=case,
+        user=user,
+        new_email=f"new.address{round_}@example.org",
+        requested_by=agent,
+        status=EmailChange.Status.AWAITING_APPROVAL,
+        proven_at=timezone.now(),
+    )
+    return actions.case_approval_request(
+        case_id=case.pk,
+        agent=agent,
+        action=CaseApproval.Action.CHANGE_EMAIL,
+        email_change=change.pk,
+    )

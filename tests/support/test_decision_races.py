@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-from django.core.files.uploadedfile import UploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,7 +22,6 @@ from notifications.models import Notification
 from support.models import (
     CaseApproval,
     CaseEvent,
-    CaseProof,
     CaseStatus,
     EmailChange,
     RecoveryCase,
@@ -40,7 +38,14 @@ from support.services.queue import (
 )
 from tests.concurrency import run_together
 from tests.factories import UserFactory
-from tests.support.conftest import admin_client, fresh_code, png_upload, staff_member
+from tests.support.conftest import (
+    admin_client,
+    claimed_case,
+    email_change_approval,
+    fresh_code,
+    png_upload,
+    staff_member,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,45 +88,12 @@ def deciding(
     )
 
 
-def claimed_case(
-    agent: User, *, user: User | None = None, files: list[UploadedFile] | None = None
-) -> RecoveryCase:
-    case = case_open(
-        contact_email="race.requester@example.org", matched_user=user, files=files
-    ).case
-    RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent) == case
-    return case
-
-
 def document_approval(agent: User) -> CaseApproval:
     """A pending approval of a document check the agent attested."""
     case = claimed_case(agent, files=[png_upload()])
     actions.case_attest_document(case_id=case.pk, agent=agent, note="Passport matches")
     return actions.case_approval_request(
         case_id=case.pk, agent=agent, action=CaseApproval.Action.DOCUMENT
-    )
-
-
-def email_change_approval(agent: User, round_: int) -> CaseApproval:
-    """A pending approval of a login-email change that has every proof but the approval."""
-    user = UserFactory()
-    case = claimed_case(agent, user=user)
-    CaseProof.objects.create(case=case, kind=CaseProof.Kind.PHONE)
-    change = EmailChange.objects.create(
-        case=case,
-        requester=case,
-        user=user,
-        new_email=f"new.address{round_}@example.org",
-        requested_by=agent,
-        status=EmailChange.Status.AWAITING_APPROVAL,
-        proven_at=timezone.now(),
-    )
-    return actions.case_approval_request(
-        case_id=case.pk,
-        agent=agent,
-        action=CaseApproval.Action.CHANGE_EMAIL,
-        email_change=change.pk,
     )
 
 
