@@ -8,11 +8,11 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 
 from accounts.models import User
 from accounts.services.audit import AuditContext
-from accounts.services.holds import hold_end_in_words
+from accounts.services.holds import hold_end_in_words, security_hold_active_until
 from accounts.services.users import sign_in_wrong_password_record, user_password_set
 from notifications.services import notification_reference_new, prerendered_email_queue
 
@@ -89,8 +89,8 @@ class AccountAdapter(DefaultAccountAdapter):
         A link the hold would refuse is not a true message, and the inbox may be the
         attacker's. The reset page answers the same either way.
         """
-        until = User.objects.filter(pk=user.pk).values_list("security_hold_until", flat=True).get()
-        if until is None or until <= timezone.now():
+        until = security_hold_active_until(user=user)
+        if until is None:
             super().send_password_reset_mail(user, email, context)
             return
         on_hold = {key: value for key, value in context.items() if key != "password_reset_url"}
