@@ -70,10 +70,16 @@ def security_hold_extend(*, user: User, hours: int) -> datetime:
     return until
 
 
+def hold_running_until(until: datetime | None) -> datetime | None:
+    """A hold's end if that hold still runs, else None."""
+    return until if until is not None and until > timezone.now() else None
+
+
 def security_hold_active_until(*, user: User) -> datetime | None:
     """When the account's running hold ends, read from the database; None if none runs."""
-    until = User.objects.filter(pk=user.pk).values_list("security_hold_until", flat=True).first()
-    return until if until is not None and until > timezone.now() else None
+    return hold_running_until(
+        User.objects.filter(pk=user.pk).values_list("security_hold_until", flat=True).first()
+    )
 
 
 def security_changes_check(*, user: User) -> None:
