@@ -16,7 +16,16 @@ from pathlib import Path
 
 from bench.common import ROOT, Result
 
-BENCHMARKS = ["revocation", "take_next", "phone_lookup", "delivery", "crisis", "lockout", "timing"]
+BENCHMARKS = [
+    "revocation",
+    "take_next",
+    "phone_lookup",
+    "delivery",
+    "code_flood",
+    "crisis",
+    "lockout",
+    "timing",
+]
 
 
 def machine() -> dict:
