@@ -60,6 +60,19 @@ def notification_status_summary() -> dict:
     }
 
 
+def notification_held_counts() -> dict[str, int]:
+    """Notices kept from delivery right now, by type: held by the burst guard, as suspect
+    by the send-time check, or as campaign texts over the SMS budget (the dashboard's
+    "held notifications")."""
+    return dict(
+        Notification.objects.filter(status=Notification.Status.HELD)
+        .values("template_key")
+        .annotate(n=Count("id"))
+        .order_by("template_key")
+        .values_list("template_key", "n")
+    )
+
+
 def notification_held_types() -> list[str]:
     """The notice types an operator can release or discard: the security notices, and the
     campaign notices whose texts wait over the SMS budget."""

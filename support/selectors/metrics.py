@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
+from notifications.selectors import notification_held_counts
 from support.models import (
     OPEN_STATUSES,
     CaseApproval,
@@ -115,7 +116,8 @@ def queue_stats(*, hours: int = 48, days: int = 7, now: datetime | None = None) 
     - deflection: of the distinct requests (a joined request is part of its case, not a
       request of its own), the share triage resolved automatically;
     - per agent: the cases each staff member closed, by kind of resolution;
-    - arrivals and resolutions per hour for the last `hours` hours, with their hours.
+    - arrivals and resolutions per hour for the last `hours` hours, with their hours;
+    - held notifications: the notices kept from delivery now, by type.
     """
     now = now or timezone.now()
     since = now - timedelta(days=days)
@@ -193,6 +195,7 @@ def queue_stats(*, hours: int = 48, days: int = 7, now: datetime | None = None) 
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
     first_response = _median(first_responses)
     resolution = _median(resolution_seconds)
+    held = notification_held_counts()
     return {
         "backlog": backlog,
         "waiting": waiting,
@@ -216,6 +219,8 @@ def queue_stats(*, hours: int = 48, days: int = 7, now: datetime | None = None) 
             [duration_in_words(bound.total_seconds()) for bound in clear] if clear else None
         ),
         "pending_approvals": CaseApproval.objects.filter(decided_at__isnull=True).count(),
+        "held_notifications": held,
+        "held_notifications_total": sum(held.values()),
         "hours": [(start + timedelta(hours=i)).isoformat() for i in range(hours)],
         "arrivals_hourly": _hourly(cases, "created_at", start, hours),
         "resolutions_hourly": _hourly(cases.filter(status__in=CLOSED), "closed_at", start, hours),

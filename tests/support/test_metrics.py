@@ -11,8 +11,13 @@ import time_machine
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.models import SecurityEvent
+from accounts.services.audit import security_event_record
+from notifications.models import Notification
 from support.models import CaseEvent, CasePriority, CaseStatus, RecoveryCase
+from support.selectors import queue_stats
 from support.services.cases import case_reference_new
+from tests.incidents.helpers import bulk_customers
 from tests.support.conftest import admin_client
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +129,64 @@ def test_the_dashboard_shows_the_same_figures_in_words(history, supervisor):
     assert "25 % (1/4)" in html and "20 % (1/5)" in html
     assert '<tr id="sla-high"><td>high</td><td>8 h</td><td>1</td><td>0 %</td></tr>' in html
     assert "13:00</text>" in html and "19:00</text>" in html, "the time axis names hours"
+
+
+HELD_KEY = "security/two_factor_enabled"
+
+
+@pytest.fixture
+def held_flood(settings, django_capture_on_commit_callbacks):
+    """Four customers "set up 2FA" at once past a burst threshold of two: the burst guard
+    holds all four notices."""
+    settings.BURST_GUARD_THRESHOLD = 2
+    with django_capture_on_commit_callbacks(execute=False):
+        for user in bulk_customers(4, prefix="flood"):
+            security_event_record(user=user, type=SecurityEvent.Type.TWO_FACTOR_ENABLED)
+    assert Notification.objects.filter(status=Notification.Status.HELD).count() == 4
+
+
+def test_queue_stats_prints_backlog_and_figures_as_text(history, held_flood):
+    """Without --json the command prints the backlog by status and priority, the rates, the
+    resolutions per staff member and the held notifications as lines an operator reads."""
+    out = StringIO()
+    with time_machine.travel(NOW, tick=False):
+        call_command("queue_stats", stdout=out)
+    lines = [line.strip() for line in out.getvalue().replace("\xa0", " ").splitlines()]
+
+    assert lines[0] == "Waiting: 1  oldest: 1 hour"
+    assert lines[1].split() == ["waiting/normal", "1"]
+    assert "SLA high      8 h: 0.0% of 1 closed by agents" in lines
+    assert "Reopen rate: 25.0%  deflection: 20.0% (1 of 5 requests)  pending approvals: 0" in (
+        lines
+    )
+    assert ["agent.anna@desk.example", "2"] in [line.split() for line in lines]
+    assert "Held notifications: 4" in lines
+    assert lines[-1].split() == [HELD_KEY, "4"]
+
+
+def test_held_notifications_are_counted_on_the_dashboard_until_an_operator_decides(
+    history, held_flood, supervisor
+):
+    """The dashboard counts the notices the burst guard holds, by type, linked to the outbox
+    filtered to them; once an operator discards them the count is back to 0."""
+    client = admin_client(supervisor)
+
+    def held_row() -> str:
+        with time_machine.travel(NOW, tick=False):
+            html = client.get(reverse("admin:support_dashboard")).content.decode()
+        return html.split('<tr id="stat-held">', 1)[1].split("</tr>", 1)[0]
+
+    row = held_row()
+    assert "Held notifications" in row
+    assert '<a href="/admin/notifications/notification/?status__exact=held">4</a>' in row
+    assert f"({HELD_KEY}: 4)" in row
+    with time_machine.travel(NOW, tick=False):
+        stats = queue_stats()
+    assert stats["held_notifications"] == {HELD_KEY: 4}
+
+    with time_machine.travel(NOW, tick=False):
+        german = client.get(reverse("admin:support_dashboard"), HTTP_ACCEPT_LANGUAGE="de")
+    assert "Zurückgehaltene Benachrichtigungen" in german.content.decode()
+
+    call_command("notifications", "discard", "--type", HELD_KEY, stdout=StringIO())
+    assert held_row().endswith("<td>0</td>")

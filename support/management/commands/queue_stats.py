@@ -16,7 +16,8 @@ def _percent(rate: float | None) -> str:
 class Command(BaseCommand):
     help = (
         "Backlog, oldest wait, first response, resolution time without automated cases, "
-        "SLA attainment per priority, reopen and deflection rates, resolutions per agent."
+        "SLA attainment per priority, reopen and deflection rates, resolutions per agent, "
+        "held notifications."
     )
 
     def add_arguments(self, parser) -> None:
@@ -49,3 +50,6 @@ class Command(BaseCommand):
         )
         for email, counts in stats["per_agent"].items():
             self.stdout.write(f"  {email:<40} {counts['total']}")
+        self.stdout.write(f"Held notifications: {stats['held_notifications_total']}")
+        for template_key, count in stats["held_notifications"].items():
+            self.stdout.write(f"  {template_key:<40} {count}")
