@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from notifications.models import Notification
-from support.models import CaseEvent, CaseStatus, RecoveryCase
+from support.models import CaseEvent, CasePriority, CaseStatus, RecoveryCase
 from support.services.actions import case_ask_customer
 from support.services.cases import case_customer_reply
 from support.services.queue import case_claim_next
@@ -89,3 +89,22 @@ def test_the_follow_up_runs_on_the_beat():
     """Celery beat runs the follow-up task regularly."""
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "support.tasks.cases_awaiting_customer_follow_up_task" in tasks
+
+
+def test_the_customers_answer_puts_the_case_back_ahead_of_older_normal_cases(agent, other_agent):
+    """Asked for more information, the customer answers: the case returns to the queue with
+    high priority, so the next agent takes it before normal cases that waited longer."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        asked = waiting_case(contact_email="answers@example.org")
+        case_claim_next(agent=agent)
+        case_ask_customer(case_id=asked.pk, agent=agent, canned="more_details")
+    with time_machine.travel(start + timedelta(hours=1), tick=False):
+        older = waiting_case(queued_at=start - timedelta(days=1))
+        case_customer_reply(case=asked, message="My old number was +49 151 …")
+
+    asked.refresh_from_db()
+    assert asked.status == CaseStatus.WAITING
+    assert asked.priority == CasePriority.HIGH
+    assert case_claim_next(agent=other_agent) == asked
+    assert case_claim_next(agent=agent) == older
