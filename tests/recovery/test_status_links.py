@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import time_machine
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +43,38 @@ def test_the_link_opens_the_page_on_a_second_device(client, django_capture_on_co
     assert reference in follow_link(Client(), emailed.group(1)).content.decode()
     assert client.get(reverse("recover_case")).status_code == 200
     assert CaseLink.objects.get().used_at is not None
+
+
+def test_the_link_still_opens_days_after_its_first_use_and_the_hourly_cleanup(
+    client, django_capture_on_commit_callbacks
+):
+    """A status link is for the whole life of the request, not single use: opened once,
+    it still opens the page on another device days later, after `expire_tokens` ran."""
+    reference, link = opened(open_case(client, capture=django_capture_on_commit_callbacks))
+    assert reference in follow_link(client, link).content.decode()
+    with time_machine.travel(timezone.now() + timedelta(days=3)):
+        call_command("expire_tokens", stdout=StringIO())
+        assert reference in follow_link(Client(), link).content.decode()
+
+
+def test_expire_tokens_removes_a_link_once_it_can_no_longer_open_its_page(
+    client, django_capture_on_commit_callbacks
+):
+    """The cleanup deletes a status link when the page would refuse it anyway: its request
+    closed longer ago than the links stay open after closing."""
+    _reference, link = opened(open_case(client, capture=django_capture_on_commit_callbacks))
+    RecoveryCase.objects.update(
+        status=CaseStatus.REJECTED, resolution="rejected", closed_at=timezone.now()
+    )
+    with time_machine.travel(timezone.now() + timedelta(days=6)):
+        call_command("expire_tokens", stdout=StringIO())
+        assert CaseLink.objects.count() == 1
+        assert Client().get(link).status_code == 302
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        out = StringIO()
+        call_command("expire_tokens", stdout=out)
+    assert "case_links: 1" in out.getvalue()
+    assert not CaseLink.objects.exists()
 
 
 def test_the_link_stops_a_while_after_the_case_closed(client, django_capture_on_commit_callbacks):
