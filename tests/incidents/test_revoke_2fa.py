@@ -204,6 +204,27 @@ def test_joined_before_filter():
         revoke("--joined-before", "last tuesday", "--reason", "x")
 
 
+def test_last_login_before_filter():
+    """--last-login-before DATE revokes the accounts not signed in since that date, and
+    those never signed in at all; an account signed in later keeps its authenticator."""
+    dormant = bulk_customers(2, prefix="dormant")
+    never = bulk_customers(1, prefix="never")
+    active = bulk_customers(3, prefix="active")
+    User.objects.filter(pk__in=[u.pk for u in dormant]).update(
+        last_login=timezone.make_aware(datetime(2021, 3, 1))
+    )
+    User.objects.filter(pk__in=[u.pk for u in active]).update(
+        last_login=timezone.make_aware(datetime(2022, 3, 1))
+    )
+
+    assert "Dry run: 3 users" in revoke("--last-login-before", "2022-01-01", "--dry-run")
+    revoke("--last-login-before", "2022-01-01", "--reason", "Stolen session cookies")
+
+    revoked = set(SecurityEvent.objects.filter(type=REVOKED).values_list("account_id", flat=True))
+    assert revoked == {u.pk for u in dormant + never}
+    assert set(TOTPDevice.objects.values_list("user_id", flat=True)) == {u.pk for u in active}
+
+
 def test_campaign_notices_contain_no_links_and_quote_their_reference(
     mailoutbox, django_capture_on_commit_callbacks
 ):
