@@ -167,6 +167,44 @@ def test_real_png_evidence_is_accepted_and_stored(client, django_capture_on_comm
     assert CaseEvent.objects.filter(case=evidence.case, type="evidence_added").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "content_type"),
+    [
+        ("id-card.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)), "image/jpeg"),
+        (
+            "contract.pdf",
+            b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+            "application/pdf",
+        ),
+        # The content decides, not the name the customer's device gave the file.
+        ("scan.bin", b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", "application/pdf"),
+    ],
+    ids=["jpeg", "pdf", "pdf-named-bin"],
+)
+def test_jpeg_and_pdf_evidence_is_accepted_by_its_content(
+    client, django_capture_on_commit_callbacks, name, content, content_type
+):
+    """JPEG images and PDF documents are the other evidence kinds; each is stored with the
+    type its first bytes show."""
+    upload = SimpleUploadedFile(name, content, content_type="application/octet-stream")
+    opened(open_case(client, capture=django_capture_on_commit_callbacks, evidence=[upload]))
+    evidence = CaseEvidence.objects.get()
+    assert evidence.content_type == content_type
+    assert evidence.size == len(content)
+
+
+def test_more_than_five_files_are_refused_and_nothing_is_written(
+    client, django_capture_on_commit_callbacks
+):
+    """Six files are one more than the form takes: a clear message, no case and no file."""
+    uploads = [SimpleUploadedFile(f"page-{i}.png", PNG, content_type="image/png") for i in range(6)]
+    response = open_case(client, capture=django_capture_on_commit_callbacks, evidence=uploads)
+    assert response.status_code == 400
+    assert "Attach at most 5 files." in response.content.decode()
+    assert not RecoveryCase.objects.exists()
+    assert not CaseEvidence.objects.exists()
+
+
 def test_text_named_png_is_refused_and_nothing_is_written(
     client, mailoutbox, django_capture_on_commit_callbacks
 ):
