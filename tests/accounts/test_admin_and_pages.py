@@ -14,6 +14,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import BackupCode, BackupCodeDevice, SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
+from support.models import OPEN_STATUSES, RecoveryCase
+from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from tests.factories import PASSWORD, UserFactory, admin_sign_in
 
 pytestmark = pytest.mark.django_db
@@ -63,13 +65,32 @@ def test_healthz_reports_each_dependency(client, settings):
     assert down.json()["checks"]["redis"] == "down"
 
 
+def seeded_counts() -> tuple[int, ...]:
+    return (
+        User.objects.count(),
+        TOTPDevice.objects.count(),
+        BackupCode.objects.count(),
+        RecoveryCase.objects.count(),
+    )
+
+
 def test_seed_demo_is_idempotent_and_prints_sign_ins(settings):
+    """Customers, an agent, a supervisor (each in their role) and ten open cases; a second
+    run adds nothing."""
     settings.DEBUG = True
     out = StringIO()
     call_command("seed_demo", stdout=out)
-    counts = (User.objects.count(), TOTPDevice.objects.count(), BackupCode.objects.count())
+    counts = seeded_counts()
     call_command("seed_demo", stdout=StringIO())
-    assert (User.objects.count(), TOTPDevice.objects.count(), BackupCode.objects.count()) == counts
+    assert seeded_counts() == counts
+    assert RecoveryCase.objects.filter(status__in=OPEN_STATUSES).count() == 10
+    assert "10 open recovery cases" in out.getvalue()
+    assert User.objects.get(email="agent@example.com").groups.filter(name=AGENTS_GROUP).exists()
+    assert (
+        User.objects.get(email="supervisor@example.com")
+        .groups.filter(name=SUPERVISORS_GROUP)
+        .exists()
+    )
     assert User.objects.filter(is_staff=False).count() == 50
     assert User.objects.filter(reenrolment_required=True).count() == 5
     assert "agent@example.com" in out.getvalue() and "supervisor@example.com" in out.getvalue()

@@ -14,7 +14,7 @@ from accounts.models import BackupCode, SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.users import user_email_change
 from notifications.models import Notification
-from support.models import RecoveryCase
+from support.models import CaseStatus, RecoveryCase
 
 SIGN_IN_ROW = re.compile(r"^  \S+@\S+ +phone \+\d+ +key [A-Z2-7]{32}$")
 
@@ -57,6 +57,8 @@ def test_a_second_run_after_an_email_change_adds_nothing_and_ends_with_the_sign_
 
     first = seed(capsys)
     assert any(line.startswith("SMS to ") or line.startswith("Subject: ") for line in first)
+    # Triage ran as each case committed; the demo customers then asked for an agent.
+    assert RecoveryCase.objects.filter(status=CaseStatus.WAITING).count() == 10
     anna = User.objects.get(phone="+4915100000000")
     user_email_change(user=anna, new_email="anna.moved@example.org", context=AuditContext())
     capsys.readouterr()
