@@ -68,6 +68,7 @@ def test_reminders_then_closing_then_reopening_by_the_answer(
         case_customer_reply(case=case, message="Sorry, I was travelling. My old number is …")
     case.refresh_from_db()
     assert case.status == CaseStatus.WAITING and case.resolution == ""
+    assert case.priority == CasePriority.HIGH, "the late answer goes ahead of new arrivals"
     assert case.events.filter(type=CaseEvent.Type.REOPENED).exists()
 
 
