@@ -74,6 +74,14 @@ def seeded_counts() -> tuple[int, ...]:
     )
 
 
+def test_healthz_reports_a_reachable_broker(client, settings, redis_url):
+    """With the broker (Redis) configured and up, /healthz answers 200 naming both checks."""
+    settings.REDIS_URL = redis_url
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
 def test_seed_demo_is_idempotent_and_prints_sign_ins(settings):
     """Customers, an agent, a supervisor (each in their role) and ten open cases; a second
     run adds nothing."""
