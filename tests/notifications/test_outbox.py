@@ -12,6 +12,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import time_machine
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -175,6 +176,39 @@ def test_failed_delivery_is_retried_later(settings):
     assert notification.status == "pending" and notification.attempts == 1
     assert notification.next_attempt_at > timezone.now()
     assert "SMS_GATEWAY_URL" in notification.last_error
+
+
+def test_retries_back_off_doubling_and_stop_failed_after_the_last_attempt(settings):
+    """Each failed attempt waits twice as long as the one before (30 s, 1 min, 2 min, …);
+    after NOTIFICATION_MAX_ATTEMPTS the row is failed, and neither a delivery nor the
+    sweep touches it again."""
+    settings.SMS_BACKEND = "notifications.sms.backends.HttpGatewayBackend"
+    settings.SMS_GATEWAY_URL = ""
+    settings.NOTIFICATION_MAX_ATTEMPTS = 5
+    notification = notification_queue(
+        channel=Notification.Channel.SMS,
+        recipient="+4915100000001",
+        template_key="accounts/account_exists",
+        idempotency_key="backoff",
+        context={"masked_email": "a***b@c***.com"},
+    )
+    delays = []
+    for attempt in range(1, 6):
+        notification.refresh_from_db()
+        with time_machine.travel(notification.next_attempt_at, tick=False):
+            assert notifications_deliver(notification_ids=[notification.pk]) == 0
+            notification.refresh_from_db()
+            assert notification.attempts == attempt
+            if attempt < 5:
+                delays.append((notification.next_attempt_at - timezone.now()).total_seconds())
+    assert delays == [30, 60, 120, 240]
+    assert notification.status == Notification.Status.FAILED
+
+    with time_machine.travel(timezone.now() + timedelta(days=1), tick=False):
+        assert notification_sweep() == 0
+        assert notifications_deliver(notification_ids=[notification.pk]) == 0
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (Notification.Status.FAILED, 5)
 
 
 class Gateway(BaseHTTPRequestHandler):
