@@ -114,6 +114,10 @@ def test_queue_stats_json_matches_the_definitions(history, agent, other_agent):
     assert stats["agent_resolutions_per_hour"] == 0.5  # A and D in the last 4 hours
     assert len(stats["hours"]) == len(stats["arrivals_hourly"]) == 24
     assert sum(stats["arrivals_hourly"]) == 4  # A, B, D, F opened within the last 24 hours
+    assert sum(stats["resolutions_hourly"]) == 3  # A, B, D closed within the last 24 hours
+    assert stats["resolutions_hourly"][-3] == 1, "A closed 2 hours ago, in the hour 10:00"
+    assert stats["backlog"] == {"waiting/normal": 1}
+    assert stats["oldest_waiting_seconds"] == 3600
 
 
 def test_the_dashboard_shows_the_same_figures_in_words(history, supervisor):
