@@ -120,6 +120,16 @@ def test_queue_stats_json_matches_the_definitions(history, agent, other_agent):
     assert stats["oldest_waiting_seconds"] == 3600
 
 
+def test_queue_stats_days_widens_the_window(history):
+    """`--days 10` reaches case G, closed nine days ago, which the default week leaves out."""
+    out = StringIO()
+    with time_machine.travel(NOW, tick=False):
+        call_command("queue_stats", "--json", "--days", "10", stdout=out)
+    stats = json.loads(out.getvalue())
+    assert stats["window_days"] == 10
+    assert stats["closed"] == 5 and stats["sla"]["normal"]["closed"] == 2
+
+
 def test_the_dashboard_shows_the_same_figures_in_words(history, supervisor):
     """The page words durations ("1 hour", "8 hours") and shows the rates and the axis."""
     with time_machine.travel(NOW, tick=False):
