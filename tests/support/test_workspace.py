@@ -14,11 +14,18 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.contacts import mask_email
 from accounts.models import SecurityEvent
 from support.models import CaseApproval, CaseEvent, CaseProof, CaseStatus, RecoveryCase
+from support.roles import AGENTS_GROUP
 from support.selectors import case_timeline_in_words
 from support.services.actions import case_approval_request, case_note_add
 from support.services.queue import case_claim_next, case_release
 from tests.factories import PASSWORD, totp_code
-from tests.support.conftest import ACCOUNT_EMAIL, admin_client, fresh_code, waiting_case
+from tests.support.conftest import (
+    ACCOUNT_EMAIL,
+    admin_client,
+    fresh_code,
+    staff_member,
+    waiting_case,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -190,6 +197,20 @@ def test_give_back_goes_behind_the_others_and_not_to_the_same_agent(agent, other
     later = waiting_case()
     assert case_claim_next(agent=agent) == later
     assert case_claim_next(agent=other_agent) == given_back
+
+
+def test_a_given_back_case_waits_behind_a_younger_case_of_its_priority(agent, other_agent):
+    """Given back, the oldest case loses its place: a colleague's take next gets the case
+    that arrived after it first, and the given-back case only after that."""
+    now = timezone.now()
+    oldest = waiting_case(queued_at=now - timedelta(hours=1))
+    younger = waiting_case(queued_at=now - timedelta(minutes=30))
+    assert case_claim_next(agent=agent) == oldest
+    case_release(case_id=oldest.pk, agent=agent, reason="Need a German speaker")
+
+    assert case_claim_next(agent=other_agent) == younger
+    third_agent = staff_member("agent.carla@desk.example", AGENTS_GROUP)
+    assert case_claim_next(agent=third_agent) == oldest
 
 
 def test_a_decided_approval_returns_the_case_to_the_agent_who_asked(
