@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASE_URL, SELF_SERVICE_WAIT_COMPRESSION, env
+from .base import DATABASE_URL, REDIS_URL, SELF_SERVICE_WAIT_COMPRESSION, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
@@ -16,6 +16,10 @@ if len(AUDIT_KEY) < 32:
     )
 if not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set (postgres://user:password@host/name).")
+# Without Redis every task would run inside the web request, each process would count the
+# rate limits on its own, and /healthz would have no broker to ask.
+if not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must be set (redis://host:6379/0): broker and cache.")
 # Compressed self-service waits are for benchmarks only: a production that shortened the
 # wait every contact on file has to stop an account takeover must not start at all.
 if env("DJANGO_BENCH_SELF_SERVICE_WAIT_COMPRESSION", default="") or (

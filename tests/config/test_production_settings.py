@@ -43,14 +43,33 @@ def test_refuses_to_start_without_an_audit_key():
         assert "DJANGO_AUDIT_KEY must be set" in result.stderr
 
 
+SECRETS = {
+    "DJANGO_SECRET_KEY": "x" * 20 + "a-long-random-production-secret-0123456789",
+    "DJANGO_AUDIT_KEY": "y" * 20 + "a-long-random-audit-key-0123",
+}
+SERVICES = {
+    "DATABASE_URL": "postgres://desk@db.internal:5432/recoverydesk",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+}
+
+
+def test_refuses_to_start_without_redis():
+    """Without REDIS_URL production would run every task inside the web request, keep each
+    process's rate-limit counters to itself and leave the broker out of /healthz: it stops
+    at start instead."""
+    result = manage("check", **SECRETS, **{**SERVICES, "REDIS_URL": ""})
+    assert result.returncode != 0
+    assert "REDIS_URL must be set" in result.stderr
+
+
 def test_check_deploy_reports_nothing():
     result = manage(
         "check",
         "--deploy",
         "--fail-level",
         "WARNING",
-        DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-0123456789",
-        DJANGO_AUDIT_KEY="y" * 20 + "a-long-random-audit-key-0123",
+        **SECRETS,
+        **SERVICES,
         DJANGO_ALLOWED_HOSTS="desk.example.com",
     )
     assert result.returncode == 0, result.stderr
