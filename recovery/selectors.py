@@ -100,3 +100,21 @@ def account_self_service_paths(
         if policy_check(action, proofs, now=now):
             paths.append(kind)
     return paths
+
+
+def account_reenrolment_by_email_open(*, user: User) -> bool:
+    """Whether /recover/2fa/ (the password, then a code to the login email) may set up the
+    account's 2FA again: it was revoked, and not by a self-service recovery whose own
+    browser sets up the new app (/recover/lost-2fa/setup/).
+
+    That recovery's wait is over once its app is removed; with the password and the login
+    inbox anyone else would set up theirs at once, without a wait of their own.
+    """
+    return (
+        user.reenrolment_required
+        and not SelfServiceRecovery.objects.filter(
+            user=user,
+            kind=SelfServiceRecovery.Kind.LOST_FACTOR,
+            status=SelfServiceRecovery.Status.READY,
+        ).exists()
+    )

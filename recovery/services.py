@@ -17,6 +17,7 @@ from config.celery_app import enqueue_after_commit
 from notifications.models import Notification
 from notifications.services import notification_queue, notifications_deliver_after_commit
 from recovery.models import EmailHintRequest
+from recovery.selectors import account_reenrolment_by_email_open
 from recovery.self_service import self_service_stop_for_frozen
 from recovery.tasks import email_hint_send_task
 from support.models import CaseEvent, CasePriority, RecoveryCase, RecoveryLink
@@ -62,8 +63,9 @@ def email_hint_send(*, hint_request_id: int) -> bool:
 
 
 def reenrolment_code_send(*, user: User) -> Notification | None:
-    """Email a 6-digit code to the account's address: the step after the password."""
-    if not user.reenrolment_required:
+    """Email a 6-digit code to the account's address: the step after the password, while
+    the account's re-enrolment is this flow's (`account_reenrolment_by_email_open`)."""
+    if not account_reenrolment_by_email_open(user=user):
         return None
     with transaction.atomic():
         row, code = one_time_code_issue(user=user, purpose=OneTimeCode.Purpose.REENROLMENT)

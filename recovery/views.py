@@ -56,6 +56,7 @@ from recovery.forms import (
     SixDigitCodeForm,
 )
 from recovery.models import SelfServiceRecovery
+from recovery.selectors import account_reenrolment_by_email_open
 from recovery.self_service import (
     CHANNEL_METHODS,
     PATH_CHANNELS,
@@ -159,6 +160,9 @@ def reenrol(request: HttpRequest) -> HttpResponse:
         if account_selectors.user_has_authenticator(user=user):
             return redirect("account_security")
         return redirect("two_factor_setup")
+    if not account_reenrolment_by_email_open(user=user):
+        # A self-service recovery removed the app: the browser that asked sets up the new one.
+        return redirect("recover_lost_2fa")
     if _reenrol_verified(request):
         return redirect("recover_2fa_setup")
     form = SixDigitCodeForm()
