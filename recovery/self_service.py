@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
@@ -91,6 +91,16 @@ PATH_CHANNELS = {
 
 # `cancelled_via` of an attempt whose new login email another account uses.
 CANCELLED_ADDRESS_TAKEN = "conflict"
+# `cancelled_via` of an attempt whose proven password or contact changed after the proof.
+CANCELLED_PROOF_OUTDATED = "outdated"
+# The changes that make a proof of each method no longer a proof of the account as it is:
+# the notice of a started attempt tells the owner to change the password, and that must
+# stop the attempt of whoever entered the old one.
+OUTDATING_CHANGES = {
+    Method.PASSWORD: (SecurityEvent.Type.PASSWORD_CHANGED, SecurityEvent.Type.PASSWORD_RESET),
+    Method.PHONE_CODE: (SecurityEvent.Type.PHONE_CHANGED,),
+    Method.EMAIL_CODE: (SecurityEvent.Type.EMAIL_CHANGED,),
+}
 
 
 class Risk:
@@ -325,6 +335,32 @@ def _new_email_taken(attempt: SelfServiceRecovery) -> bool:
     return User.objects.filter(email=attempt.new_email).exclude(pk=attempt.user_id).exists()
 
 
+def _proofs_outdated(attempt: SelfServiceRecovery) -> bool:
+    """Whether the password or a contact the attempt proved changed after its proof."""
+    changed = Q()
+    for proof in attempt.proofs:
+        types = OUTDATING_CHANGES.get(Method(proof["method"]))
+        if types:
+            changed |= Q(type__in=types, created_at__gt=datetime.fromisoformat(proof["at"]))
+    return bool(changed) and (
+        SecurityEvent.objects.filter(account_id=attempt.user_id).filter(changed).exists()
+    )
+
+
+def _end_if_outdated(attempt: SelfServiceRecovery, context: AuditContext | None) -> bool:
+    """End the (locked) attempt when a proof of it is outdated (`_proofs_outdated`); True
+    when it ended. Nothing on the account changes."""
+    if not _proofs_outdated(attempt):
+        return False
+    attempt.status = Status.CANCELLED
+    attempt.cancelled_via = CANCELLED_PROOF_OUTDATED
+    attempt.save(update_fields=["status", "cancelled_via", "updated_at"])
+    _event(
+        attempt, SecurityEvent.Type.SELF_SERVICE_CANCELLED, context, via=CANCELLED_PROOF_OUTDATED
+    )
+    return True
+
+
 def _refuse_if_frozen(attempt: SelfServiceRecovery) -> None:
     """A frozen account (its owner said "not me") sends no code and takes no proof."""
     if User.objects.filter(pk=attempt.user_id, frozen_at__isnull=False).exists():
@@ -422,6 +458,8 @@ def self_service_code_send(
         if attempt.status != Status.PROVING:
             return False
         _refuse_if_frozen(attempt)
+        if _end_if_outdated(attempt, context):
+            return False
         return _code_send(attempt, channel=channel, context=context)
 
 
@@ -442,6 +480,8 @@ def self_service_code_verify(
         if attempt.status != Status.PROVING or channel not in PATH_CHANNELS[Kind(attempt.kind)]:
             return CodeCheck.NONE
         _refuse_if_frozen(attempt)
+        if _end_if_outdated(attempt, context):
+            return CodeCheck.NONE
         result = one_time_code_check(
             user=attempt.user,
             purpose=CHANNEL_PURPOSES[channel],
@@ -503,6 +543,8 @@ def self_service_passkey_prove(
         if attempt.kind != Kind.LOST_FACTOR or attempt.status != Status.PROVING:
             return PasskeyOutcome.REFUSED
         _refuse_if_frozen(attempt)
+        if _end_if_outdated(attempt, context):
+            return PasskeyOutcome.REFUSED
         # Locked as `_wait_start` locks it: a wait starting elsewhere at the same moment
         # comes first or finds this proof done, never both.
         _refuse_if_waiting_elsewhere(User.objects.select_for_update().get(pk=attempt.user_id))
@@ -775,7 +817,7 @@ def lost_factor_reset(*, attempt: SelfServiceRecovery, context: AuditContext) ->
         ):
             return None
         user = User.objects.select_for_update().get(pk=attempt.user_id)
-        if user.frozen_at is not None:
+        if user.frozen_at is not None or _end_if_outdated(attempt, context):
             return None
         if user.on_security_hold:
             assert user.security_hold_until is not None
@@ -818,7 +860,9 @@ def new_email_apply(*, attempt_id: int) -> bool:
         if attempt is None or not attempt.wait_over:
             return False
         user = User.objects.select_for_update().get(pk=attempt.user_id)
-        if user.frozen_at is not None or user.on_security_hold:
+        if user.frozen_at is not None or _end_if_outdated(attempt, None):
+            return False
+        if user.on_security_hold:
             return False
         if _new_email_taken(attempt):
             attempt.status = Status.CANCELLED
