@@ -799,7 +799,8 @@ def self_service_stop_for_frozen(*, user: User) -> int:
 
 def lost_factor_reset(*, attempt: SelfServiceRecovery, context: AuditContext) -> User | None:
     """The wait is over: remove the lost authenticator and backup codes, end every session,
-    flag the account for re-enrolment and start the hold; the session that asked then sets
+    flag the account for re-enrolment, start the hold and tell every contact on file (with
+    a stop link); the session that asked then sets
     up the new authenticator (the /recover/2fa/ setup). None when the attempt cannot go on.
 
     Refused (SecurityHoldActive) while another hold runs: the attempt waits for its end.
@@ -830,9 +831,12 @@ def lost_factor_reset(*, attempt: SelfServiceRecovery, context: AuditContext) ->
         security_hold_extend(
             user=user, hours=_hours(POLICY[Action.SELF_SERVICE_LOST_FACTOR].hold_setting)
         )
-        _event(attempt, SecurityEvent.Type.TWO_FACTOR_REVOKED, context)
+        event = _event(attempt, SecurityEvent.Type.TWO_FACTOR_REVOKED, context)
         attempt.status = Status.READY
         attempt.save(update_fields=["status", "updated_at"])
+        # A sign-in factor changed: every contact hears it now, with a link that still
+        # stops the recovery (the asking browser has not set up its app yet).
+        _notify_contacts(attempt, step="reset", event=event, cancel=True)
     return user
 
 

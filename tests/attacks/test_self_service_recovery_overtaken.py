@@ -22,12 +22,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import User
 from recovery.models import SelfServiceRecovery
 from tests.factories import PASSWORD, totp_code
 from tests.recovery.self_service_helpers import (
     ACCOUNT_EMAIL,
     ACCOUNT_PHONE,
     CODE_IN_SMS,
+    browser,
+    cancel,
+    cancel_token,
     customer_account,
     last_code,
     lost_2fa,
@@ -79,3 +83,29 @@ def test_the_password_and_the_inbox_do_not_overtake_the_owners_self_service_reco
         assert confirmed.status_code == 200
         assert TOTPDevice.objects.filter(user=user, confirmed=True).get().pk == device.pk
         assert owner.attempt.status == Status.COMPLETED
+
+
+def test_every_contact_hears_when_the_app_is_removed_and_can_still_stop_it(
+    capture, sms_outbox, mailoutbox
+):
+    """Pressing "finish" removes the authenticator and the backup codes: a change of a sign-in
+    factor, told to every contact on file when it happens, with a link that still stops
+    the recovery (the phisher holding one contact cannot set up their app then)."""
+    user, _codes = customer_account()
+    phisher = lost_2fa(capture, browser(ip="203.0.113.94", user_agent="Phish/8"))
+    assert phisher.start(identifier=ACCOUNT_PHONE, password=PASSWORD).status_code == 302
+    phisher.send("phone")
+    phisher.verify("phone", last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS))
+    with time_machine.travel(timezone.now() + timedelta(days=5), tick=False):
+        mailoutbox.clear()
+        sms_outbox.clear()
+        assert phisher.finish()["Location"] == reverse("recover_lost_2fa_setup")
+        (email,) = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL]]
+        (text,) = [m for m in sms_outbox if m.to == ACCOUNT_PHONE]
+        for body in (email.body, text.body):
+            assert "authenticator app" in body and "removed" in body
+        owners_link = cancel_token(mailoutbox, to=[ACCOUNT_EMAIL])
+        assert cancel(owners_link, capture).status_code == 200
+        assert phisher.attempt.status == Status.CANCELLED
+        assert phisher.client.get(reverse("recover_lost_2fa_setup")).status_code == 302
+    assert User.objects.get(pk=user.pk).frozen_at is not None
