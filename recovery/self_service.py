@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,6 +137,15 @@ class SelfServiceRefused(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class PhoneTextLimitReached(Exception):
+    """The phone on file had all the texts its limits allow (`accounts.contacts.
+    texting_limits`, as on every form that texts a number): no code went out."""
+
+    def __init__(self, phone: str) -> None:
+        self.phone = phone
+        super().__init__("texting limit reached")
 
 
 @dataclass(frozen=True)
@@ -279,13 +289,15 @@ def self_service_start(
     backup_code: str = "",
     new_email: str = "",
     context: AuditContext,
+    texting_allowed: Callable[[str], bool] | None = None,
 ) -> Started | None:
     """The first step: the account's login email or phone, and the password (or, for a lost
     factor, a backup code). None for an unknown account and a wrong secret alike, after the
     same work (a password hash either way).
 
     A right secret on an account that cannot take the path raises `SelfServiceRefused`;
-    nothing is written then.
+    nothing is written then. The codes a new login email sends at once count against the
+    phone's limits (`texting_allowed`): over them the phone's code waits for "send a code".
     """
     kind = Kind(kind)
     if kind == Kind.NEW_EMAIL:
@@ -326,7 +338,12 @@ def self_service_start(
         _notify_contacts(attempt, step=f"requested_{method}", event=event)
         if kind == Kind.NEW_EMAIL:
             for channel in PATH_CHANNELS[kind]:
-                _code_send(attempt, channel=channel, context=context)
+                try:
+                    _code_send(
+                        attempt, channel=channel, context=context, texting_allowed=texting_allowed
+                    )
+                except PhoneTextLimitReached:
+                    continue
     return Started(attempt=attempt, session_token=session_token)
 
 
@@ -406,15 +423,29 @@ def _masked_destination(channel: str, destination: str) -> str:
     return mask_phone(destination) if channel == Channel.PHONE else mask_email(destination)
 
 
-def _code_send(attempt: SelfServiceRecovery, *, channel: str, context: AuditContext) -> bool:
+def _code_send(
+    attempt: SelfServiceRecovery,
+    *,
+    channel: str,
+    context: AuditContext,
+    texting_allowed: Callable[[str], bool] | None = None,
+) -> bool:
     """Issue a code for `channel`, queue it, and record the sending (masked target, no code).
 
     Only an attempt, which exists after a right first proof on a known account, sends: an
-    unknown account never reaches this, so the event reveals and delays nothing to it.
+    unknown account never reaches this, so the event reveals and delays nothing to it. A
+    text counts against the phone's limits (`texting_allowed`); over them
+    `PhoneTextLimitReached` is raised and nothing is sent.
     """
     destination = _destination(attempt, channel)
     if channel not in PATH_CHANNELS[Kind(attempt.kind)] or not destination:
         return False
+    if (
+        channel == Channel.PHONE
+        and texting_allowed is not None
+        and not texting_allowed(destination)
+    ):
+        raise PhoneTextLimitReached(destination)
     row, code = one_time_code_issue(
         user=attempt.user, purpose=CHANNEL_PURPOSES[channel], scope=f"self-service:{attempt.pk}"
     )
@@ -449,10 +480,16 @@ def _code_send(attempt: SelfServiceRecovery, *, channel: str, context: AuditCont
 
 
 def self_service_code_send(
-    *, attempt: SelfServiceRecovery, channel: str, context: AuditContext
+    *,
+    attempt: SelfServiceRecovery,
+    channel: str,
+    context: AuditContext,
+    texting_allowed: Callable[[str], bool] | None = None,
 ) -> bool:
     """Send a code for a proof the attempt still needs; only to the contact on file (or,
-    for a new login email, the new address), never to one typed on the page."""
+    for a new login email, the new address), never to one typed on the page. A text
+    counts against the phone's limits (`texting_allowed`, `PhoneTextLimitReached`): the
+    password alone must not flood the owner's phone."""
     with transaction.atomic():
         attempt = SelfServiceRecovery.objects.select_for_update().get(pk=attempt.pk)
         if attempt.status != Status.PROVING:
@@ -460,7 +497,9 @@ def self_service_code_send(
         _refuse_if_frozen(attempt)
         if _end_if_outdated(attempt, context):
             return False
-        return _code_send(attempt, channel=channel, context=context)
+        return _code_send(
+            attempt, channel=channel, context=context, texting_allowed=texting_allowed
+        )
 
 
 def self_service_code_verify(

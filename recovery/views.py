@@ -60,6 +60,7 @@ from recovery.selectors import account_reenrolment_by_email_open
 from recovery.self_service import (
     CHANNEL_METHODS,
     PATH_CHANNELS,
+    PhoneTextLimitReached,
     Risk,
     SelfServiceRefused,
     lost_factor_finish,
@@ -681,6 +682,7 @@ class SelfServiceView(View):
             backup_code=data.get("backup_code") or "",
             new_email=data.get("new_email") or "",
             context=AuditContext.from_request(request),
+            texting_allowed=partial(texting_limits_consume, request),
         )
         if started is None:
             form.add_error(
@@ -702,9 +704,15 @@ class SelfServiceView(View):
         ):
             return _too_many(request)
         channel = form.cleaned_data["channel"]
-        self_service_code_send(
-            attempt=attempt, channel=channel, context=AuditContext.from_request(request)
-        )
+        try:
+            self_service_code_send(
+                attempt=attempt,
+                channel=channel,
+                context=AuditContext.from_request(request),
+                texting_allowed=partial(texting_limits_consume, request),
+            )
+        except PhoneTextLimitReached as limited:
+            return _too_many(request, "recover_email", key=limited.phone)
         return redirect(f"{request.path}?sent={channel}")
 
     def do_verify_code(
