@@ -167,14 +167,19 @@ def _account_for(identifier: str) -> User | None:
 
 
 def _backup_code_use(user: User | None, code: str) -> bool:
-    """Use up one backup code of `user`; the same lookup runs for an unknown account."""
-    device = BackupCodeDevice.objects.filter(user=user).first() if user is not None else None
-    if device is None:
-        BackupCode.objects.filter(
-            device__user__isnull=True, code_hash__in=backup_code_hash_candidates(code)
-        ).exists()
-        return False
-    return bool(device.verify_token(code))
+    """Use up one backup code of `user`; the same statement runs for an unknown account.
+
+    The device's throttle is left alone: this page has limits of its own (per account and
+    per address), and a stranger's wrong guesses here must not lock the owner's codes at
+    the sign-in's second step. Of two uses of one code at once, the second deletes nothing.
+    """
+    # No account has the id 0: an unknown one runs the very statement, matching nothing.
+    deleted, _rows = BackupCode.objects.filter(
+        device__user_id=user.pk if user is not None else 0,
+        device__confirmed=True,
+        code_hash__in=backup_code_hash_candidates(code),
+    ).delete()
+    return deleted > 0
 
 
 def _first_proof(*, user: User | None, password: str, backup_code: str) -> Method | None:
