@@ -42,3 +42,24 @@ def test_an_unknown_account_answers_in_the_time_of_a_known_one(settings, url_nam
         status=400,
         samples=SAMPLES,
     )
+
+
+def test_a_backup_code_for_an_unknown_account_answers_in_the_time_of_a_known_one(settings):
+    """The backup-code first step of /recover/lost-2fa/: a known account with backup codes
+    and an unknown one run the same statement; medians of 50 alternating tries agree."""
+    lift_rate_limits(settings, "recover_self_service")
+    customer_account()
+
+    def guess(identifier: str, number: int) -> dict[str, str]:
+        return {
+            "action": "start",
+            "identifier": identifier,
+            "backup_code": f"AAAA-BBBB-CCCC-{number:04d}".replace("0", "D"),
+        }
+
+    assert_posts_take_the_same_time(
+        reverse("recover_lost_2fa"),
+        known=lambda n: guess(ACCOUNT_EMAIL, n),
+        unknown=lambda n: guess(f"nobody{n}@example.org", n),
+        status=400,
+    )
