@@ -699,8 +699,9 @@ class SelfServiceView(View):
     def do_send_code(
         self, request: HttpRequest, attempt: SelfServiceRecovery, form: forms.Form
     ) -> HttpResponse:
+        # Per account, not per attempt: the password alone starts attempt after attempt.
         if not ratelimit.consume(
-            request, action="recover_send_code", key=f"self-service:{attempt.pk}"
+            request, action="recover_send_code", key=f"account:{attempt.user_id}"
         ):
             return _too_many(request)
         channel = form.cleaned_data["channel"]
@@ -718,7 +719,16 @@ class SelfServiceView(View):
     def do_verify_code(
         self, request: HttpRequest, attempt: SelfServiceRecovery, form: forms.Form
     ) -> HttpResponse:
-        if not ratelimit.consume(request, action="recover_check_code"):
+        if (
+            limits_consume(
+                request,
+                [
+                    Limit("recover_check_code"),
+                    Limit("recover_check_code_account", key=f"account:{attempt.user_id}"),
+                ],
+            )
+            is not None
+        ):
             return _too_many(request)
         result = self_service_code_verify(
             attempt=attempt,

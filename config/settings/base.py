@@ -177,6 +177,9 @@ ACCOUNT_RATE_LIMITS = {
     "recover_help": env("DJANGO_RATE_LIMIT_RECOVER_HELP", default="5/h/ip"),
     "recover_send_code": env("DJANGO_RATE_LIMIT_SEND_CODE", default="5/h/ip,3/10m/key"),
     "recover_check_code": env("DJANGO_RATE_LIMIT_CHECK_CODE", default="20/h/ip"),
+    # Codes checked for one account's self-service attempts, from any address: the password
+    # alone starts attempt after attempt, each with codes of 5 tries.
+    "recover_check_code_account": env("DJANGO_RATE_LIMIT_CHECK_CODE_ACCOUNT", default="10/h/key"),
     # The first step of /recover/lost-2fa/ and /recover/new-email/ (identifier + password or
     # backup code): per IP and per identifier, counted whether or not the secret is right.
     "recover_self_service": env("DJANGO_RATE_LIMIT_SELF_SERVICE", default="10/h/ip,5/h/key"),
