@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.models import BackupCode, User
+from accounts.models import BackupCode, SecurityEvent, User
 from accounts.policy import Action, Method, Proof, policy_check
 from recovery.models import SelfServiceRecovery
 
@@ -102,19 +104,40 @@ def account_self_service_paths(
     return paths
 
 
-def account_reenrolment_by_email_open(*, user: User) -> bool:
-    """Whether /recover/2fa/ (the password, then a code to the login email) may set up the
-    account's 2FA again: it was revoked, and not by a self-service recovery whose own
-    browser sets up the new app (/recover/lost-2fa/setup/).
+class ReenrolmentByEmailClosed:
+    """Why /recover/2fa/ does not re-enrol an account whose 2FA was revoked."""
 
-    That recovery's wait is over once its app is removed; with the password and the login
-    inbox anyone else would set up theirs at once, without a wait of their own.
-    """
-    return (
-        user.reenrolment_required
-        and not SelfServiceRecovery.objects.filter(
-            user=user,
-            kind=SelfServiceRecovery.Kind.LOST_FACTOR,
-            status=SelfServiceRecovery.Status.READY,
-        ).exists()
-    )
+    # A self-service recovery removed the app: the browser that waited sets up the new one.
+    SELF_SERVICE_READY = "self_service_ready"
+    # The password was reset through the login inbox: with a code to that very inbox it
+    # would be one proof, not two.
+    PASSWORD_RESET_BY_EMAIL = "password_reset_by_email"  # noqa: S105 - a reason, not a secret
+
+
+def account_reenrolment_by_email_closed(*, user: User) -> str | None:
+    """Why /recover/2fa/ (the password, then a code to the login email) may not set up the
+    account's 2FA again now (`ReenrolmentByEmailClosed`), or None when it may."""
+    if SelfServiceRecovery.objects.filter(
+        user=user,
+        kind=SelfServiceRecovery.Kind.LOST_FACTOR,
+        status=SelfServiceRecovery.Status.READY,
+    ).exists():
+        return ReenrolmentByEmailClosed.SELF_SERVICE_READY
+    since = timezone.now() - timedelta(days=settings.SELF_SERVICE_RISK_LOOKBACK_DAYS)
+    # A support recovery's link sets a password too ("case" in its event): it went to a
+    # channel an agent proved, and is no reset by the inbox.
+    if (
+        SecurityEvent.objects.filter(
+            account_id=user.pk, type=SecurityEvent.Type.PASSWORD_RESET, created_at__gte=since
+        )
+        .exclude(details__has_key="case")
+        .exists()
+    ):
+        return ReenrolmentByEmailClosed.PASSWORD_RESET_BY_EMAIL
+    return None
+
+
+def account_reenrolment_by_email_open(*, user: User) -> bool:
+    """Whether /recover/2fa/ may set up the account's 2FA again: it was revoked, and
+    nothing closes that way now (`account_reenrolment_by_email_closed`)."""
+    return user.reenrolment_required and account_reenrolment_by_email_closed(user=user) is None

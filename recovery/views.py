@@ -56,7 +56,7 @@ from recovery.forms import (
     SixDigitCodeForm,
 )
 from recovery.models import SelfServiceRecovery
-from recovery.selectors import account_reenrolment_by_email_open
+from recovery.selectors import ReenrolmentByEmailClosed, account_reenrolment_by_email_closed
 from recovery.self_service import (
     CHANNEL_METHODS,
     PATH_CHANNELS,
@@ -161,8 +161,19 @@ def reenrol(request: HttpRequest) -> HttpResponse:
         if account_selectors.user_has_authenticator(user=user):
             return redirect("account_security")
         return redirect("two_factor_setup")
-    if not account_reenrolment_by_email_open(user=user):
-        # A self-service recovery removed the app: the browser that asked sets up the new one.
+    closed = account_reenrolment_by_email_closed(user=user)
+    if closed is not None:
+        if closed == ReenrolmentByEmailClosed.PASSWORD_RESET_BY_EMAIL:
+            messages.error(
+                request,
+                _(
+                    "Your password was reset through your email recently, so a code to that "
+                    "same email cannot be the second proof. Set up your authenticator here "
+                    "with a code to your phone instead, or contact support."
+                ),
+            )
+        # Else a self-service recovery removed the app: the browser that waited sets up
+        # the new one.
         return redirect("recover_lost_2fa")
     if _reenrol_verified(request):
         return redirect("recover_2fa_setup")

@@ -1,0 +1,76 @@
+"""The hijacked inbox during a mass revocation.
+
+An incident revoked every customer's 2FA; /recover/2fa/ lets a customer set it up again
+with the password and a code emailed to the login address, at once. The attacker holds the
+victim's inbox and nothing else. Through that inbox they reset the password, then sign in
+with it and take the emailed code from the same inbox: two "proofs" that are one. The
+re-enrolment by email must not take a password that the same inbox just reset; the owner
+is told where to go instead (/recover/lost-2fa/: a code to the phone, or a wait that every
+contact on file can stop).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tests.factories import UserFactory, totp_code
+
+pytestmark = pytest.mark.django_db
+
+VICTIM = "satoshi.revoked@example.org"
+RESET_LINK = re.compile(r"http://testserver(/accounts/password/reset/key/[^\s]+/)")
+CODE = re.compile(r"again is (\d{6})\b")
+ATTACKERS_PASSWORD = "inbox-thief-password-77"
+
+
+def mailed(mailoutbox: list, pattern: re.Pattern[str]) -> str | None:
+    for message in reversed(mailoutbox):
+        if message.to == [VICTIM] and (found := pattern.search(message.body)):
+            return found.group(1)
+    return None
+
+
+def test_a_password_reset_through_the_inbox_is_no_second_proof_for_re_enrolment(
+    capture, mailoutbox
+):
+    user = UserFactory.create(email=VICTIM, phone="+4915100000077", reenrolment_required=True)
+    attacker = Client(REMOTE_ADDR="203.0.113.150")
+    with capture():
+        attacker.post(reverse("account_reset_password"), {"email": VICTIM})
+    link = mailed(mailoutbox, RESET_LINK)
+    assert link is not None
+    form = attacker.get(link, follow=True)
+    assert form.status_code == 200
+    with capture():
+        reset = attacker.post(
+            form.redirect_chain[-1][0] if form.redirect_chain else link,
+            {"password1": ATTACKERS_PASSWORD, "password2": ATTACKERS_PASSWORD},
+        )
+    assert reset.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(ATTACKERS_PASSWORD)
+
+    signed_in = attacker.post(
+        reverse("account_login"), {"login": VICTIM, "password": ATTACKERS_PASSWORD}
+    )
+    assert signed_in.status_code == 302
+    mailoutbox.clear()
+    with capture():
+        asked = attacker.post(reverse("recover_2fa"), {"action": "send"})
+    code = mailed(mailoutbox, CODE)
+    if code is not None:
+        attacker.post(reverse("recover_2fa"), {"action": "verify", "code": code})
+        attacker.get(reverse("recover_2fa_setup"))
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).last()
+        if device is not None:
+            attacker.post(reverse("recover_2fa_setup"), {"code": totp_code(device)})
+    assert not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    # The page says where to go instead.
+    assert asked.status_code == 302 and asked["Location"] == reverse("recover_lost_2fa")
+    page = attacker.get(reverse("recover_lost_2fa")).content.decode()
+    assert "was reset through your email" in page
