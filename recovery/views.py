@@ -587,6 +587,9 @@ def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
     token = request.session.get(EMAIL_CHANGE_SESSION_KEY, "")
     if request.method == "GET":
         return render(request, "recovery/email_change_cancel.html", {"done": False})
+    # A stop link's secret is checked here: guesses meet the limit of the other stop pages.
+    if not ratelimit.consume(request, action="recover_not_me"):
+        return _too_many(request, "recover_not_me")
     change = email_change_cancel(token=token)
     if change is None:
         return render(request, "recovery/link_invalid.html", status=404)
