@@ -123,18 +123,25 @@ def account_reenrolment_by_email_closed(*, user: User) -> str | None:
         status=SelfServiceRecovery.Status.READY,
     ).exists():
         return ReenrolmentByEmailClosed.SELF_SERVICE_READY
+    if account_password_reset_by_email(user=user):
+        return ReenrolmentByEmailClosed.PASSWORD_RESET_BY_EMAIL
+    return None
+
+
+def account_password_reset_by_email(*, user: User) -> bool:
+    """Whether the account's password was reset through its login inbox in the last days
+    (`SELF_SERVICE_RISK_LOOKBACK_DAYS`): then that password and a code to that inbox are
+    one proof, not two."""
     since = timezone.now() - timedelta(days=settings.SELF_SERVICE_RISK_LOOKBACK_DAYS)
     # A support recovery's link sets a password too ("case" in its event): it went to a
     # channel an agent proved, and is no reset by the inbox.
-    if (
+    return (
         SecurityEvent.objects.filter(
             account_id=user.pk, type=SecurityEvent.Type.PASSWORD_RESET, created_at__gte=since
         )
         .exclude(details__has_key="case")
         .exists()
-    ):
-        return ReenrolmentByEmailClosed.PASSWORD_RESET_BY_EMAIL
-    return None
+    )
 
 
 def account_reenrolment_by_email_open(*, user: User) -> bool:

@@ -54,6 +54,7 @@ from accounts.services.users import (
 from notifications.models import Notification
 from notifications.services import notification_queue
 from recovery.models import SelfServiceCancelLink, SelfServiceRecovery
+from recovery.selectors import account_password_reset_by_email
 
 Kind = SelfServiceRecovery.Kind
 Status = SelfServiceRecovery.Status
@@ -133,6 +134,8 @@ class SelfServiceRefused(Exception):
     NO_CONTACT = "no_contact"
     EMAIL_UNUSABLE = "email_unusable"
     ALREADY_WAITING = "already_waiting"
+    # The password proven was reset through the login inbox: a code to it is no second proof.
+    SAME_INBOX = "same_inbox"
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -383,6 +386,17 @@ def _end_if_outdated(attempt: SelfServiceRecovery, context: AuditContext | None)
     return True
 
 
+def _refuse_if_one_inbox(attempt: SelfServiceRecovery, channel: str) -> None:
+    """Refuse a code to the login email as the second proof of a password that was reset
+    through that very inbox: whoever reads it would hold both (SPEC §4a, two proofs)."""
+    if (
+        channel == Channel.EMAIL
+        and any(p["method"] == Method.PASSWORD for p in attempt.proofs)
+        and account_password_reset_by_email(user=attempt.user)
+    ):
+        raise SelfServiceRefused(SelfServiceRefused.SAME_INBOX)
+
+
 def _refuse_if_frozen(attempt: SelfServiceRecovery) -> None:
     """A frozen account (its owner said "not me") sends no code and takes no proof."""
     if User.objects.filter(pk=attempt.user_id, frozen_at__isnull=False).exists():
@@ -502,6 +516,7 @@ def self_service_code_send(
         _refuse_if_frozen(attempt)
         if _end_if_outdated(attempt, context):
             return False
+        _refuse_if_one_inbox(attempt, channel)
         return _code_send(
             attempt, channel=channel, context=context, texting_allowed=texting_allowed
         )
@@ -526,6 +541,7 @@ def self_service_code_verify(
         _refuse_if_frozen(attempt)
         if _end_if_outdated(attempt, context):
             return CodeCheck.NONE
+        _refuse_if_one_inbox(attempt, channel)
         result = one_time_code_check(
             user=attempt.user,
             purpose=CHANNEL_PURPOSES[channel],
