@@ -374,15 +374,20 @@ def _proofs_outdated(attempt: SelfServiceRecovery) -> bool:
 
 def _end_if_outdated(attempt: SelfServiceRecovery, context: AuditContext | None) -> bool:
     """End the (locked) attempt when a proof of it is outdated (`_proofs_outdated`); True
-    when it ended. Nothing on the account changes."""
+    when it ended. Nothing on the account changes; contacts told of its wait hear it ended."""
     if not _proofs_outdated(attempt):
         return False
+    # A wait was announced to every contact on file: they now hear that it will not end in
+    # the change it announced.
+    announced = attempt.status in (Status.WAITING, Status.READY)
     attempt.status = Status.CANCELLED
     attempt.cancelled_via = CANCELLED_PROOF_OUTDATED
     attempt.save(update_fields=["status", "cancelled_via", "updated_at"])
-    _event(
+    event = _event(
         attempt, SecurityEvent.Type.SELF_SERVICE_CANCELLED, context, via=CANCELLED_PROOF_OUTDATED
     )
+    if announced:
+        _notify_contacts(attempt, step="ended", event=event)
     return True
 
 

@@ -116,9 +116,15 @@ def test_a_password_changed_during_the_wait_ends_a_move_to_a_new_email(
 
     owner_changes_password(user)
 
-    with time_machine.travel(timezone.now() + timedelta(days=10), tick=False):
+    mailoutbox.clear()
+    sms_outbox.clear()
+    with time_machine.travel(timezone.now() + timedelta(days=10), tick=False), capture():
         assert self_service_apply_due() == 0
     assert phisher.attempt.status == Status.CANCELLED
     assert User.objects.get(pk=user.pk).email == ACCOUNT_EMAIL
+    # Every contact was told the login email would change: now they hear it will not.
+    ended = [m for m in [*mailoutbox, *sms_outbox] if "has ended" in m.body]
+    assert sorted(str(m.to) for m in ended) == sorted([str([ACCOUNT_EMAIL]), ACCOUNT_PHONE])
+    assert all("Nothing was changed" in m.body for m in ended)
     lost = lost_2fa(capture, phisher.client)
     assert lost.get().status_code == 200
