@@ -74,14 +74,15 @@ def stack(tmp_path, redis_url, request):
     gateway = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     threading.Thread(target=gateway.serve_forever, daemon=True).start()
     port = free_port()
-    stack_redis = redis_url.rsplit("/", 1)[0] + "/3"
+    # The stack works in the Redis database this run was given, as the cache and worker
+    # tests do: a checkout running its suite at the same time has a database of its own.
     # Rate-limit counters of an earlier run would otherwise refuse this run's requests.
-    redis.Redis.from_url(stack_redis).flushdb()
+    redis.Redis.from_url(redis_url).flushdb()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
         "PORT": str(port),
         "DATABASE_URL": database_url(database),
-        "REDIS_URL": stack_redis,
+        "REDIS_URL": redis_url,
         "DJANGO_EMAIL_BACKEND": "notifications.mail.DevInboxEmailBackend",
         "DJANGO_DEV_INBOX_DIR": str(tmp_path / "inbox"),
         "DJANGO_SMS_GATEWAY_URL": f"http://127.0.0.1:{gateway.server_address[1]}/send",
@@ -121,6 +122,8 @@ def stack(tmp_path, redis_url, request):
             os.killpg(process.pid, signal.SIGKILL)
         gateway.shutdown()
         database_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        # Beat's queued tasks and the stack's counters are not left to the tests after it.
+        redis.Redis.from_url(redis_url).flushdb()
 
 
 def _get(url: str, opener=None) -> tuple[int, str]:
