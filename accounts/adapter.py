@@ -13,7 +13,11 @@ from django.utils import translation
 from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.holds import hold_end_in_words, hold_running_until
-from accounts.services.users import sign_in_wrong_password_record, user_password_set
+from accounts.services.users import (
+    reauthentication_wrong_password_record,
+    sign_in_wrong_password_record,
+    user_password_set,
+)
 from notifications.services import notification_reference_new, prerendered_email_queue
 
 # Where the request keeps its client IP once worked out (see AccountAdapter.get_client_ip).
@@ -35,12 +39,26 @@ class AccountAdapter(DefaultAccountAdapter):
         user.language = translation.get_language() or "en"
         return super().save_user(request, user, form, commit=commit)
 
+    def reauthenticate(self, user, password) -> bool:
+        """allauth's "confirm it's you" password check, which runs through `authenticate`
+        as a sign-in does; the session's own account is marked so that a wrong password
+        here is not recorded as a failed sign-in."""
+        self._reauthenticating = user
+        try:
+            return super().reauthenticate(user, password)
+        finally:
+            self._reauthenticating = None
+
     def authentication_failed(self, request, **credentials) -> None:
         """A refused password goes into that account's sign-in history (never the password);
-        an email with no account leaves nothing, at the same cost."""
-        sign_in_wrong_password_record(
-            email=str(credentials.get("email") or ""), context=AuditContext.from_request(request)
-        )
+        an email with no account leaves nothing, at the same cost. On "confirm it's you"
+        it is recorded as that, for the signed-in account."""
+        context = AuditContext.from_request(request)
+        reauthenticating = getattr(self, "_reauthenticating", None)
+        if reauthenticating is not None:
+            reauthentication_wrong_password_record(user=reauthenticating, context=context)
+            return
+        sign_in_wrong_password_record(email=str(credentials.get("email") or ""), context=context)
 
     def login_attempts_key(self, request, login: str) -> str:
         """The key allauth counts failed sign-ins under (`login_failed`) for a typed email."""

@@ -390,12 +390,18 @@ class SignIn(models.Model):
             "wrong_second_factor",
             _("Failed: right password, wrong two-factor code"),
         )
+        # Not a sign-in: a session already signed in failed allauth's "confirm it's you"
+        # step before a sensitive action, the sign of a session its owner may not hold.
+        WRONG_PASSWORD_REAUTHENTICATION = (
+            "reauth_wrong_password",
+            _("Failed: wrong password when confirming it's you"),
+        )
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SIGNED_IN)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, default=Outcome.SIGNED_IN)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"], name="sign_in_user_recent_idx")]

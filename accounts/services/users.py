@@ -260,7 +260,11 @@ def user_create(
 # Sign-ins kept per account for its security page: this many completed, and this many refused.
 SIGN_IN_HISTORY_KEPT = 20
 
-FAILED_OUTCOMES = (SignIn.Outcome.WRONG_PASSWORD, SignIn.Outcome.WRONG_SECOND_FACTOR)
+FAILED_OUTCOMES = (
+    SignIn.Outcome.WRONG_PASSWORD,
+    SignIn.Outcome.WRONG_SECOND_FACTOR,
+    SignIn.Outcome.WRONG_PASSWORD_REAUTHENTICATION,
+)
 
 
 def _sign_ins_prune(*, users: QuerySet[User], failed: bool) -> None:
@@ -285,16 +289,29 @@ def sign_in_record(*, user: User, context: AuditContext) -> SignIn:
     return sign_in
 
 
-def sign_in_wrong_code_record(*, user: User, context: AuditContext) -> None:
-    """Remember a refused second factor after the right password (never the code typed)."""
+def _sign_in_refused_record(*, user: User, context: AuditContext, outcome: str) -> None:
     with transaction.atomic():
         SignIn.objects.create(
             user=user,
             ip_address=context.ip_address,
             user_agent=context.user_agent[:300],
-            outcome=SignIn.Outcome.WRONG_SECOND_FACTOR,
+            outcome=outcome,
         )
         _sign_ins_prune(users=User.objects.filter(pk=user.pk), failed=True)
+
+
+def sign_in_wrong_code_record(*, user: User, context: AuditContext) -> None:
+    """Remember a refused second factor after the right password (never the code typed)."""
+    _sign_in_refused_record(user=user, context=context, outcome=SignIn.Outcome.WRONG_SECOND_FACTOR)
+
+
+def reauthentication_wrong_password_record(*, user: User, context: AuditContext) -> None:
+    """Remember a wrong password typed by a session signed in to `user` when asked to
+    confirm it is them (never the password). No sign-in was tried, so it is not recorded
+    as a failed one; it is kept with the refused sign-ins, bounded the same way."""
+    _sign_in_refused_record(
+        user=user, context=context, outcome=SignIn.Outcome.WRONG_PASSWORD_REAUTHENTICATION
+    )
 
 
 def sign_in_wrong_password_record(*, email: str, context: AuditContext) -> None:

@@ -1,10 +1,12 @@
 """Sign-ins in the customer's history: completed ones with a code or a passkey; refused
 ones, a wrong password for a known account and a wrong second factor after the right
-password, with the device and the time; nothing for an email with no account, and the
-same work either way; never what was typed."""
+password, with the device and the time; a wrong password on "confirm it's you" as its own
+kind; nothing for an email with no account, and the same work either way; never what was
+typed."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import TYPE_CHECKING
 
@@ -244,3 +246,38 @@ def test_a_passkey_second_step_is_in_the_history_like_a_code(enrolled):
     history = sign_in_history(owner)
     assert "Failed: right password, wrong two-factor code" in history
     assert "Chrome on Windows" in history
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("en", "Failed: wrong password when confirming it's you"),
+        ("de", "Fehlgeschlagen: falsches Passwort bei der Bestätigung, dass Sie es sind"),
+    ],
+)
+def test_wrong_password_when_confirming_it_is_you_is_no_failed_sign_in(
+    enrolled, django_capture_on_commit_callbacks, mailoutbox, language, shown
+):
+    """A signed-in session that types a wrong password on "confirm it's you" tried no
+    sign-in: the history names it for what it is (a session on the account that does not
+    know the password), with its device, kept with the refused ones; no event, no notice."""
+    user, device = enrolled
+    session = Client(HTTP_USER_AGENT=ANDROID_FIREFOX, REMOTE_ADDR="203.0.113.50")
+    with time_machine.travel("2026-11-20 09:00:00", tick=True):
+        sign_in(session, user, device)
+        events = SecurityEvent.objects.count()
+        with django_capture_on_commit_callbacks(execute=True):
+            refused = session.post(reverse("account_reauthenticate"), {"password": TYPED_PASSWORD})
+    assert refused.status_code == 200
+    assert 'class="error"' in refused.content.decode()
+
+    assert list(SignIn.objects.order_by("created_at").values_list("outcome", flat=True)) == [
+        SignIn.Outcome.SIGNED_IN,
+        SignIn.Outcome.WRONG_PASSWORD_REAUTHENTICATION,
+    ]
+    entries = re.findall(r"<li>(.*?)</li>", html.unescape(sign_in_history(session, language)), re.S)
+    assert len(entries) == 2
+    assert shown in entries[0] and "Firefox" in entries[0] and "203.0.113.50" in entries[0]
+    assert "<strong" not in entries[1]
+    assert SecurityEvent.objects.count() == events and mailoutbox == []
+    no_trace_of(TYPED_PASSWORD)
