@@ -31,7 +31,14 @@ class AgentCreated:
 
 
 def agent_create(
-    *, email: str, role: str, password: str | None = None, context: AuditContext | None = None
+    *,
+    email: str,
+    role: str,
+    password: str | None = None,
+    phone: str | None = None,
+    language: str = "en",
+    authenticator_key: str | None = None,
+    context: AuditContext | None = None,
 ) -> AgentCreated:
     """Create an agent or supervisor with a confirmed authenticator and backup codes.
 
@@ -39,7 +46,8 @@ def agent_create(
     validators, as on every other path that sets one. Everything is written in one
     transaction: a refused password, a taken email or an unknown role raise
     ValidationError and leave nothing behind. The account, its role and its authenticator
-    are each a security event.
+    are each a security event. `authenticator_key` (hex) lets the demo seed give its
+    staff the same authenticator on every run; operators get a fresh one.
     """
     if role not in ROLE_GROUPS:
         raise ValidationError(
@@ -54,7 +62,14 @@ def agent_create(
         with transaction.atomic():
             if User.objects.filter(email=email).exists():
                 raise ValidationError(taken)
-            user = user_create(email=email, password=password, is_staff=True, context=context)
+            user = user_create(
+                email=email,
+                password=password,
+                phone=phone,
+                language=language,
+                is_staff=True,
+                context=context,
+            )
             group, _created = Group.objects.get_or_create(name=ROLE_GROUPS[role])
             user_permissions_change(
                 user=user,
@@ -64,7 +79,9 @@ def agent_create(
                 groups=[group],
                 context=context,
             )
-            device, codes = two_factor_provision(user=user, context=context, notify=False)
+            device, codes = two_factor_provision(
+                user=user, context=context, key=authenticator_key, notify=False
+            )
     except IntegrityError:
         # A second operator created the same account at the same moment: the unique index
         # decides, and this run leaves nothing behind.

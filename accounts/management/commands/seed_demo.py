@@ -8,7 +8,6 @@ from argparse import ArgumentParser
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -17,9 +16,9 @@ from accounts.management.progress import progress_argument_add, progress_bar
 from accounts.models import User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from accounts.services.users import user_create, user_permissions_change
+from accounts.services.users import user_create
 from support.models import OPEN_STATUSES, RecoveryCase
-from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
+from support.services.agents import agent_create
 from support.services.cases import case_open, case_reopen_after_hint
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - printed for the demo, never used in production
@@ -39,12 +38,12 @@ class DemoAccount:
     email: str
     phone: str
     language: str = "en"
-    staff_group: str | None = None
+    staff_role: str | None = None
 
 
 STAFF = [
-    DemoAccount("agent@example.com", "+4915100000900", staff_group=AGENTS_GROUP),
-    DemoAccount("supervisor@example.com", "+4915100000901", staff_group=SUPERVISORS_GROUP),
+    DemoAccount("agent@example.com", "+4915100000900", staff_role="agent"),
+    DemoAccount("supervisor@example.com", "+4915100000901", staff_role="supervisor"),
 ]
 CUSTOMERS = [
     DemoAccount(
@@ -141,24 +140,24 @@ class Command(BaseCommand):
         if user is not None:
             return user
         context = AuditContext()
+        if seed.staff_role:
+            # Staff are made as `create_agent` makes them, with the demo's password and key.
+            return agent_create(
+                email=seed.email,
+                role=seed.staff_role,
+                password=DEMO_PASSWORD,
+                phone=seed.phone,
+                language=seed.language,
+                authenticator_key=demo_key(seed.email),
+                context=context,
+            ).user
         user = user_create(
             email=seed.email,
             password=DEMO_PASSWORD,
             phone=seed.phone,
             language=seed.language,
-            is_staff=bool(seed.staff_group),
             context=context,
         )
-        if seed.staff_group:
-            group, _created = Group.objects.get_or_create(name=seed.staff_group)
-            user_permissions_change(
-                user=user,
-                is_active=True,
-                is_staff=True,
-                is_superuser=False,
-                groups=[group],
-                context=context,
-            )
         two_factor_provision(user=user, context=context, key=demo_key(seed.email), notify=False)
         if seed in CUSTOMERS[-REENROLMENT_COUNT:]:
             TOTPDevice.objects.filter(user=user).delete()
