@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pytest
@@ -17,6 +18,9 @@ from django.core.cache import cache
 from django.utils import translation
 
 from notifications.sms import backends as sms_backends
+
+if TYPE_CHECKING:
+    from tests.factories import Capture
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -53,6 +57,12 @@ def _clean_outboxes():
     cache.clear()
     yield
     sms_backends.outbox.clear()
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks) -> Capture:
+    """Run after-commit work (eager Celery, outbox delivery) at the end of the block."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

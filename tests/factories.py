@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import factory
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
 PASSWORD = "correct-horse-battery-staple"
+
+# The `capture` fixture: `with capture():` runs the block's after-commit work at its end.
+Capture = Callable[[], AbstractContextManager[Any]]
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.conftest import (  # noqa: F401 - fixtures
     account,
     agent,
@@ -11,9 +9,3 @@ from tests.support.conftest import (  # noqa: F401 - fixtures
     second_supervisor,
     supervisor,
 )
-
-
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    """Run after-commit work (eager Celery, outbox delivery) at the end of the block."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)

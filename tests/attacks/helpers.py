@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +16,7 @@ from support.models import RecoveryCase
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, PNG, admin_client, fresh_code
 
 if TYPE_CHECKING:
-    from tests.factories import ClientResponse
-
-Capture = Callable[[], AbstractContextManager[Any]]
+    from tests.factories import Capture, ClientResponse
 
 CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
 STATUS_LINK = re.compile(r'id="status-link" href="http://testserver(/recover/case/[^/"]+/)"')

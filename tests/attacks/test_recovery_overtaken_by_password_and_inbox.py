@@ -20,16 +20,16 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from support.models import CaseApproval, CaseProof, RecoveryCase
+from support.models import CaseApproval, CaseProof
 from support.services import actions
-from support.services.cases import case_open, case_proof_code_send, case_proof_verify
+from support.services.cases import case_proof_code_send, case_proof_verify
 from support.services.queue import case_claim_next
 from tests.factories import PASSWORD, totp_code
 from tests.support.conftest import (
     ACCOUNT_EMAIL,
-    ACCOUNT_PHONE,
     PROOF_CODE_SMS,
     RECOVERY_LINK,
+    inbox_lost_case,
     png_upload,
 )
 
@@ -42,15 +42,11 @@ RESET_LINK = re.compile(r"/accounts/password/reset/key/")
 
 def recovered_by_support(account: User, agent: User, supervisor: User, capture, sms_outbox):
     """Phone proven and passport approved: the agent re-authenticates; the link goes by SMS."""
-    with capture():
-        opened = case_open(
-            contact_email="new.inbox@example.org",
-            contact_phone=ACCOUNT_PHONE,
-            emails_tried=[ACCOUNT_EMAIL],
-            description="Someone took over my mailbox and changed its password.",
-            files=[png_upload()],
-        )
-    case = RecoveryCase.objects.get(pk=opened.case.pk)
+    case = inbox_lost_case(
+        capture,
+        description="Someone took over my mailbox and changed its password.",
+        files=[png_upload()],
+    )
     with capture():
         case_proof_code_send(case=case, kind=CaseProof.Kind.PHONE)
     sent = PROOF_CODE_SMS.search(sms_outbox[-1].body)

@@ -50,11 +50,6 @@ ATTACKER_INBOX = "new.owner@example.net"
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def victim(db):
     return customer_account()
 

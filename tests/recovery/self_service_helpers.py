@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,9 +17,7 @@ from recovery.models import SelfServiceRecovery
 from tests.factories import PASSWORD, UserFactory
 
 if TYPE_CHECKING:
-    from tests.factories import ClientResponse
-
-Capture = Callable[[], AbstractContextManager[Any]]
+    from tests.factories import Capture, ClientResponse
 
 CODE_IN_SMS = re.compile(r"recovery code: (\d{6})\.")
 CODE_IN_EMAIL = re.compile(r"recover your account is (\d{6})\.")

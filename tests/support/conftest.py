@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -35,6 +36,9 @@ from support.services import actions
 from support.services.cases import case_open, case_reference_new
 from support.services.queue import case_claim_next
 from tests.factories import PASSWORD, UserFactory, admin_sign_in, totp_code
+
+if TYPE_CHECKING:
+    from tests.factories import Capture
 
 ROLES = importlib.import_module("support.migrations.0003_roles")
 # Permissions that moved app with their model after that migration (the row stays the same).
@@ -179,15 +183,42 @@ def other_code(code: str) -> str:
 
 
 def claimed_case(
-    agent: User, *, user: User | None = None, files: list[UploadedFile] | None = None
+    agent: User,
+    *,
+    user: User | None = None,
+    files: list[UploadedFile] | None = None,
+    contact_email: str = "race.requester@example.org",
+    emails_tried: list[str] | None = None,
+    description: str = "",
 ) -> RecoveryCase:
-    """A waiting case (for `user`'s account, with `files`) that `agent` has just taken."""
+    """A waiting case (for `user`'s account, or the one the request's emails match, with
+    `files`) that `agent` has just taken, as the database now holds it."""
     case = case_open(
-        contact_email="race.requester@example.org", matched_user=user, files=files
+        contact_email=contact_email,
+        emails_tried=emails_tried,
+        description=description,
+        matched_user=user,
+        files=files,
     ).case
     RecoveryCase.objects.filter(pk=case.pk).update(status=CaseStatus.WAITING)
     assert case_claim_next(agent=agent) == case
-    return case
+    return RecoveryCase.objects.get(pk=case.pk)
+
+
+def inbox_lost_case(
+    capture: Capture, *, description: str, files: list[UploadedFile] | None = None
+) -> RecoveryCase:
+    """The request of a customer who lost their inbox: a new contact address, the account's
+    email among those tried, the phone on file; its after-commit work (triage) done."""
+    with capture():
+        opened = case_open(
+            contact_email="new.inbox@example.org",
+            contact_phone=ACCOUNT_PHONE,
+            emails_tried=[ACCOUNT_EMAIL],
+            description=description,
+            files=files,
+        )
+    return RecoveryCase.objects.get(pk=opened.case.pk)
 
 
 def email_change_approval(agent: User, round_: int) -> CaseApproval:

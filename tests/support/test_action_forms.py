@@ -17,7 +17,6 @@ from django.utils import timezone
 from accounts.models import User
 from support.models import CaseApproval, CaseStatus, RecoveryCase
 from support.services import actions
-from support.services.cases import case_open
 from support.services.queue import case_claim_next
 from support.views import APPROVAL_ACTIONS, CASE_ACTIONS
 from tests.conftest import database_state
@@ -25,6 +24,7 @@ from tests.factories import UserFactory
 from tests.support.conftest import (
     ACCOUNT_EMAIL,
     admin_client,
+    claimed_case,
     fresh_code,
     png_upload,
     waiting_case,
@@ -49,19 +49,14 @@ class Desk:
 
 @pytest.fixture
 def desk(agent, account) -> Desk:
-    opened = case_open(
+    case = claimed_case(
+        agent,
         contact_email="new.inbox@example.org",
         emails_tried=[ACCOUNT_EMAIL],
         description="Lost my phone and my inbox.",
         files=[png_upload()],
     )
-    RecoveryCase.objects.filter(pk=opened.case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent) == opened.case
-    return Desk(
-        holder=agent,
-        holder_client=admin_client(agent),
-        case=RecoveryCase.objects.get(pk=opened.case.pk),
-    )
+    return Desk(holder=agent, holder_client=admin_client(agent), case=case)
 
 
 # action -> (POSTed fields, words of the message). Every action with input has rows here.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 import time_machine
@@ -33,20 +34,20 @@ from tests.support.conftest import (
     first_group,
 )
 
+if TYPE_CHECKING:
+    from tests.factories import Capture
+
 pytestmark = pytest.mark.django_db
 
 NEW_EMAIL = "satoshi.moved@example.net"
 CANCEL_LINK = re.compile(r"/recover/cancel-email-change/([A-Za-z0-9_-]{40,})/")
 
 
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
-def scheduled(account, agent, supervisor, capture, mailoutbox, sms_outbox) -> EmailChange:
-    """The requester proved the phone on file and the new address; a supervisor approved."""
+def change_awaiting_approval(
+    agent: User, capture: Capture, mailoutbox: list, sms_outbox: list
+) -> tuple[RecoveryCase, EmailChange, CaseApproval]:
+    """A case `agent` took, whose requester proved the phone on file and the new address,
+    and the agent's request for a supervisor's approval of the change."""
     with capture():
         opened = case_open(
             contact_email="reach.me@example.org",
@@ -71,6 +72,13 @@ def scheduled(account, agent, supervisor, capture, mailoutbox, sms_outbox) -> Em
         action=CaseApproval.Action.CHANGE_EMAIL,
         email_change=change.pk,
     )
+    return case, change, approval
+
+
+@pytest.fixture
+def scheduled(account, agent, supervisor, capture, mailoutbox, sms_outbox) -> EmailChange:
+    """The requester proved the phone on file and the new address; a supervisor approved."""
+    _case, change, approval = change_awaiting_approval(agent, capture, mailoutbox, sms_outbox)
     mailoutbox.clear()
     sms_outbox.clear()
     with capture():
@@ -173,28 +181,7 @@ def test_support_cannot_start_or_approve_a_change_during_a_hold(
     approved before a hold waits for its end."""
     from accounts.services.holds import security_hold_extend
 
-    with capture():
-        opened = case_open(
-            contact_email="reach.me@example.org",
-            contact_phone=ACCOUNT_PHONE,
-            emails_tried=[ACCOUNT_EMAIL],
-        )
-    case = RecoveryCase.objects.get(pk=opened.case.pk)
-    case_claim_next(agent=agent)
-    with capture():
-        actions.case_send_proof_code(case_id=case.pk, agent=agent, kind=CaseProof.Kind.PHONE)
-    code = first_group(PROOF_CODE_SMS, sms_outbox[-1].body)
-    assert case_proof_verify(case=case, kind=CaseProof.Kind.PHONE, code=code).value == "ok"
-    with capture():
-        change = actions.case_email_change_start(case_id=case.pk, agent=agent, new_email=NEW_EMAIL)
-    new_code = first_group(PROOF_CODE_EMAIL, mailoutbox[-1].body)
-    assert actions.case_new_email_verify(case=case, code=new_code).value == "ok"
-    approval = actions.case_approval_request(
-        case_id=case.pk,
-        agent=agent,
-        action=CaseApproval.Action.CHANGE_EMAIL,
-        email_change=change.pk,
-    )
+    case, change, approval = change_awaiting_approval(agent, capture, mailoutbox, sms_outbox)
 
     security_hold_extend(user=account, hours=48)
     with pytest.raises(actions.CaseActionError, match="on hold until"):

@@ -17,13 +17,12 @@ from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
 from notifications.models import Notification
 from support.models import CaseEvent, CaseStatus, RecoveryCase
-from support.services.cases import case_open
-from support.services.queue import case_claim_next
 from tests.factories import UserFactory
 from tests.support.conftest import (
     ACCOUNT_EMAIL,
     PNG,
     admin_client,
+    claimed_case,
     customer_client,
     password_only_client,
     png_upload,
@@ -70,21 +69,20 @@ class World:
 
 @pytest.fixture
 def world(agent, other_agent, supervisor, account) -> World:
-    opened = case_open(
+    case = claimed_case(
+        agent,
         contact_email="new.inbox@example.org",
         emails_tried=[ACCOUNT_EMAIL],
         description="Lost my phone and my inbox.",
         files=[png_upload()],
     )
-    RecoveryCase.objects.filter(pk=opened.case.pk).update(status=CaseStatus.WAITING)
-    assert case_claim_next(agent=agent) == opened.case
     return World(
         holder=agent,
         other_agent=other_agent,
         supervisor=supervisor,
-        case=RecoveryCase.objects.get(pk=opened.case.pk),
+        case=case,
         waiting=waiting_case(),
-        evidence_id=opened.case.evidence.get().pk,
+        evidence_id=case.evidence.get().pk,
     )
 
 

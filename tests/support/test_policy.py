@@ -28,7 +28,7 @@ from support.models import (
     RecoveryLink,
 )
 from support.services import actions
-from support.services.cases import case_open, case_proof_code_send, case_proof_verify
+from support.services.cases import case_proof_code_send, case_proof_verify
 from support.services.queue import CaseActionError, case_claim_next
 from tests.factories import PASSWORD, totp_code
 from tests.support.conftest import (
@@ -41,6 +41,7 @@ from tests.support.conftest import (
     customer_client,
     first_group,
     fresh_code,
+    inbox_lost_case,
     other_code,
     password_only_client,
     png_upload,
@@ -53,22 +54,11 @@ BACKUP_CODE = re.compile(r"<code>((?:[0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    """Run after-commit work (eager Celery, outbox delivery) at the end of the block."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def case(account, capture) -> RecoveryCase:
     """The customer lost their inbox: new contact address, right email tried, right phone."""
-    with capture():
-        opened = case_open(
-            contact_email="new.inbox@example.org",
-            contact_phone=ACCOUNT_PHONE,
-            emails_tried=[ACCOUNT_EMAIL],
-            description="My old mailbox was closed and my phone with the app was stolen.",
-        )
-    case = RecoveryCase.objects.get(pk=opened.case.pk)
+    case = inbox_lost_case(
+        capture, description="My old mailbox was closed and my phone with the app was stolen."
+    )
     assert case.status == CaseStatus.WAITING and case.matched_user == account
     return case
 
@@ -184,15 +174,11 @@ def test_two_proofs_re_authenticate_the_account(
 @pytest.fixture
 def case_with_document(account, capture) -> RecoveryCase:
     """The customer lost their inbox and their app, and uploaded a passport photo."""
-    with capture():
-        opened = case_open(
-            contact_email="new.inbox@example.org",
-            contact_phone=ACCOUNT_PHONE,
-            emails_tried=[ACCOUNT_EMAIL],
-            description="Inbox closed, phone with the app stolen; new SIM, same number.",
-            files=[png_upload()],
-        )
-    return RecoveryCase.objects.get(pk=opened.case.pk)
+    return inbox_lost_case(
+        capture,
+        description="Inbox closed, phone with the app stolen; new SIM, same number.",
+        files=[png_upload()],
+    )
 
 
 def test_one_proof_and_a_document_approved_by_a_second_person_allow_re_authentication(

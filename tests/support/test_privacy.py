@@ -13,17 +13,12 @@ from accounts.contacts import mask_email, mask_phone
 from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from notifications.models import Notification
-from support.models import CaseEvent, CaseStatus, RecoveryCase
+from support.models import CaseEvent, RecoveryCase
 from support.services.cases import case_open
 from support.services.queue import case_claim_next
-from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, admin_client
+from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, admin_client, claimed_case
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def work_url(case: RecoveryCase) -> str:
@@ -108,10 +103,7 @@ def test_the_case_page_shows_no_full_contact_and_no_secret(
 def test_revealing_a_full_value_needs_a_reason_shows_it_once_and_is_logged(agent, account):
     """No reason: refused with a message and nothing logged. With a reason: the full phone is
     shown on the next page view only, and a contact_revealed entry records who, why and what."""
-    with_case = case_open(contact_email="new.inbox@example.org", emails_tried=[ACCOUNT_EMAIL])
-    RecoveryCase.objects.filter(pk=with_case.case.pk).update(status=CaseStatus.WAITING)
-    case = case_claim_next(agent=agent)
-    assert case is not None
+    case = claimed_case(agent, contact_email="new.inbox@example.org", emails_tried=[ACCOUNT_EMAIL])
     client = admin_client(agent)
 
     refused = client.post(work_url(case), {"action": "reveal", "field": "phone", "reason": " "})
@@ -143,10 +135,7 @@ def test_revealing_a_full_value_needs_a_reason_shows_it_once_and_is_logged(agent
 def test_an_agent_cannot_reveal_on_a_case_they_do_not_hold(agent, other_agent, account):
     """Reveal goes through the holder check: another agent gets the "not available" answer,
     learns nothing and nothing is logged as revealed."""
-    opened = case_open(contact_email="new.inbox@example.org", emails_tried=[ACCOUNT_EMAIL])
-    RecoveryCase.objects.filter(pk=opened.case.pk).update(status=CaseStatus.WAITING)
-    case = case_claim_next(agent=agent)
-    assert case is not None
+    case = claimed_case(agent, contact_email="new.inbox@example.org", emails_tried=[ACCOUNT_EMAIL])
     client = admin_client(other_agent)
 
     response = client.post(
