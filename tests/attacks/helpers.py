@@ -160,6 +160,17 @@ class Desk:
             )
 
 
+def phone_proven(desk: Desk, requester: Requester, *, sms_outbox: list) -> int:
+    """`desk` takes the next case, the requester's, and sends a code to the phone on file
+    for them; whoever holds that phone types it on the status page. Returns the case id."""
+    case_id = desk.take_next()
+    assert case_id == requester.request.pk
+    desk.act(case_id, "send_phone_code", requester=case_id)
+    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
+    assert requester.verify("phone", code).status_code == 302
+    return case_id
+
+
 def email_change_proven(desk: Desk, *, new_email: str, sms_outbox: list, mailoutbox: list) -> int:
     """A requester on another inbox asks for help; `desk` takes the case, the requester
     proves the phone on file, and the login-email change `desk` starts to `new_email` is
@@ -170,10 +181,7 @@ def email_change_proven(desk: Desk, *, new_email: str, sms_outbox: list, mailout
         contact_phone=ACCOUNT_PHONE,
         emails_tried=ACCOUNT_EMAIL,
     )
-    case_id = desk.take_next()
-    desk.act(case_id, "send_phone_code", requester=case_id)
-    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert requester.verify("phone", code).status_code == 302
+    case_id = phone_proven(desk, requester, sms_outbox=sms_outbox)
     desk.act(case_id, "start_email_change", requester=case_id, new_email=new_email)
     new_code = last_code(mailoutbox, to=[new_email], pattern=CODE_IN_EMAIL)
     assert requester.verify("new_email", new_code).status_code == 302

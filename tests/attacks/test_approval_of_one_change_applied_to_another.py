@@ -14,7 +14,7 @@ from accounts.contacts import mask_email
 from accounts.models import User
 from notifications.models import Notification
 from support.models import CaseApproval, EmailChange
-from tests.attacks.helpers import CODE_IN_EMAIL, CODE_IN_SMS, Desk, last_code, open_request
+from tests.attacks.helpers import CODE_IN_EMAIL, Desk, last_code, open_request, phone_proven
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE
 
 pytestmark = pytest.mark.django_db
@@ -37,10 +37,7 @@ def test_approving_change_a_never_schedules_change_b(
         emails_tried=ACCOUNT_EMAIL,
     )
     desk = Desk(agent, capture)
-    case_id = desk.take_next()
-    desk.act(case_id, "send_phone_code", requester=case_id)
-    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert requester.verify("phone", code).status_code == 302
+    case_id = phone_proven(desk, requester, sms_outbox=sms_outbox)
 
     desk.act(case_id, "start_email_change", requester=case_id, new_email=PROVEN)
     code_a = last_code(mailoutbox, to=[PROVEN], pattern=CODE_IN_EMAIL)

@@ -27,11 +27,11 @@ from support.models import CaseApproval, EmailChange
 from support.services.actions import email_changes_apply_due
 from tests.attacks.helpers import (
     CODE_IN_EMAIL,
-    CODE_IN_SMS,
     Desk,
     last_code,
     open_request,
     passport,
+    phone_proven,
 )
 from tests.factories import PASSWORD
 from tests.recovery.self_service_helpers import CODE_IN_EMAIL as SELF_SERVICE_CODE_IN_EMAIL
@@ -56,10 +56,8 @@ def _approved_change_to_the_attackers_inbox(
         description="Lost my inbox, please move my account to my new address.",
     )
     desk = Desk(agent, capture)
-    case_id = desk.take_next()
-    desk.act(case_id, "send_phone_code", requester=case_id)
-    swapped_sim = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert attacker.verify("phone", swapped_sim).status_code == 302
+    # The code to the phone on file reaches the swapped SIM.
+    case_id = phone_proven(desk, attacker, sms_outbox=sms_outbox)
     desk.act(case_id, "start_email_change", requester=case_id, new_email=ATTACKER_INBOX)
     code = last_code(mailoutbox, to=[ATTACKER_INBOX], pattern=CODE_IN_EMAIL)
     assert attacker.verify("new_email", code).status_code == 302
@@ -164,14 +162,7 @@ def test_this_wasnt_me_spends_the_recovery_link_already_sent(
         files=[passport()],
     )
     desk = Desk(agent, capture)
-    case_id = desk.take_next()
-    desk.act(case_id, "send_phone_code", requester=case_id)
-    assert (
-        swapper.verify(
-            "phone", last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-        ).status_code
-        == 302
-    )
+    case_id = phone_proven(desk, swapper, sms_outbox=sms_outbox)
     desk.act(case_id, "attest_document", requester=case_id, note="Looks like him")
     desk.act(case_id, "request_document_approval", requester=case_id, note="Please")
     Desk(supervisor, capture).decide(CaseApproval.objects.get().pk, "approve")

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from support.models import CaseApproval, CaseProof, CaseStatus, RecoveryLink
 from support.services import actions
-from tests.attacks.helpers import CODE_IN_SMS, Desk, last_code, open_request, passport, section
+from tests.attacks.helpers import Desk, open_request, passport, phone_proven, section
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE
 
 pytestmark = pytest.mark.django_db
@@ -35,12 +35,7 @@ def phone_proven_case(desk: Desk, *, capture, sms_outbox):
         description="Inbox and app gone. Passport attached.",
         files=[passport()],
     )
-    case_id = desk.take_next()
-    assert case_id == requester.request.pk
-    desk.act(case_id, "send_phone_code", requester=case_id)
-    code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert requester.verify("phone", code).status_code == 302
-    return case_id
+    return phone_proven(desk, requester, sms_outbox=sms_outbox)
 
 
 def test_one_proof_and_the_agents_own_attestation_do_not_re_authenticate(

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from support.models import CaseApproval, EmailChange
-from tests.attacks.helpers import CODE_IN_EMAIL, CODE_IN_SMS, Desk, last_code, open_request
+from tests.attacks.helpers import CODE_IN_EMAIL, Desk, last_code, open_request, phone_proven
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE
 
 pytestmark = pytest.mark.django_db
@@ -32,14 +32,7 @@ def test_a_supervisor_who_asks_for_an_approval_cannot_give_it(
         emails_tried=ACCOUNT_EMAIL,
     )
     boss = Desk(supervisor, capture)
-    case_id = boss.take_next()
-    boss.act(case_id, "send_phone_code", requester=case_id)
-    assert (
-        requester.verify(
-            "phone", last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-        ).status_code
-        == 302
-    )
+    case_id = phone_proven(boss, requester, sms_outbox=sms_outbox)
     boss.act(case_id, "start_email_change", requester=case_id, new_email="boss.pick@example.net")
     new_code = last_code(mailoutbox, to=["boss.pick@example.net"], pattern=CODE_IN_EMAIL)
     assert requester.verify("new_email", new_code).status_code == 302

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import SecurityEvent, User
-from tests.attacks.helpers import CODE_IN_EMAIL, CODE_IN_SMS, Desk, last_code, open_request
+from tests.attacks.helpers import CODE_IN_EMAIL, Desk, last_code, open_request, phone_proven
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +31,7 @@ def test_the_supervisor_who_recovered_an_account_cannot_lift_its_hold(
         emails_tried=ACCOUNT_EMAIL,
     )
     boss = Desk(supervisor, capture)
-    case_id = boss.take_next()
-    boss.act(case_id, "send_phone_code", requester=case_id)
-    sms_code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
-    assert requester.verify("phone", sms_code).status_code == 302
+    case_id = phone_proven(boss, requester, sms_outbox=sms_outbox)
     boss.act(case_id, "send_email_code", requester=case_id)
     email_code = last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=CODE_IN_EMAIL)
     assert requester.verify("email", email_code).status_code == 302

@@ -440,18 +440,22 @@ def test_a_closed_case_does_not_absorb_a_new_request(john, django_capture_on_com
     assert RecoveryCase.objects.filter(matched_user=john, status=CaseStatus.WAITING).count() == 1
 
 
-@pytest.fixture
-def matched_case_page(client, john, django_capture_on_commit_callbacks):
-    """A case matched by the email on file, with a typed phone that is nobody's."""
-    _reference, link = opened(
+def stranger_phone_case_page(client, contact_email: str, *, capture) -> str:
+    """`client` asks for help from `contact_email` with a typed phone that is nobody's, and
+    follows the status link to the case page; returns the request's reference."""
+    reference, link = opened(
         open_case(
-            client,
-            capture=django_capture_on_commit_callbacks,
-            contact_email=john.email,
-            contact_phone=STRANGER_PHONE,
+            client, capture=capture, contact_email=contact_email, contact_phone=STRANGER_PHONE
         )
     )
     follow_link(client, link)
+    return reference
+
+
+@pytest.fixture
+def matched_case_page(client, john, django_capture_on_commit_callbacks):
+    """A case matched by the email on file, with a typed phone that is nobody's."""
+    stranger_phone_case_page(client, john.email, capture=django_capture_on_commit_callbacks)
     case = RecoveryCase.objects.get()
     assert case.matched_user == john
     assert case.status == CaseStatus.WAITING
@@ -528,15 +532,9 @@ def test_send_code_answers_the_same_for_a_case_without_an_account(
         for contact_email in (john.email, "ghost@example.com"):
             RecoveryCase.objects.update(status=CaseStatus.CANCELLED)
             client = Client()
-            reference, link = opened(
-                open_case(
-                    client,
-                    capture=django_capture_on_commit_callbacks,
-                    contact_email=contact_email,
-                    contact_phone=STRANGER_PHONE,
-                )
+            reference = stranger_phone_case_page(
+                client, contact_email, capture=django_capture_on_commit_callbacks
             )
-            follow_link(client, link)
             sms_outbox.clear()
             response = send_phone_code(client, django_capture_on_commit_callbacks)
             page = client.get(response["Location"])
@@ -572,15 +570,9 @@ def test_code_check_answers_the_same_for_a_case_without_an_account(
         seen = []
         with time_machine.travel("2026-06-01 08:00:00", tick=False) as clock:
             client = Client()
-            reference, link = opened(
-                open_case(
-                    client,
-                    capture=django_capture_on_commit_callbacks,
-                    contact_email=contact_email,
-                    contact_phone=STRANGER_PHONE,
-                )
+            reference = stranger_phone_case_page(
+                client, contact_email, capture=django_capture_on_commit_callbacks
             )
-            follow_link(client, link)
             sms_outbox.clear()
             attempts = [verify(client, "123456")]  # before any code was sent
             send_phone_code(client, django_capture_on_commit_callbacks)

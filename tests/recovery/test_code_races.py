@@ -24,12 +24,12 @@ from support.models import CaseEvent, CaseProof, EmailChange, RecoveryCase
 from support.roles import AGENTS_GROUP
 from support.services.actions import case_email_change_start
 from support.services.cases import case_link_issue, case_open, case_proof_code_send
-from support.services.queue import case_claim_next
 from tests.concurrency import clients_holding, requests_together
 from tests.factories import UserFactory, totp_code
 from tests.support.conftest import (
     PROOF_CODE_EMAIL,
     PROOF_CODE_SMS,
+    claimed_case,
     password_only_client,
     staff_member,
 )
@@ -91,10 +91,7 @@ def test_one_new_address_code_typed_in_four_tabs_at_once_proves_the_change_once(
     agent = staff_member("agent.race@desk.example", AGENTS_GROUP)
     for round_ in range(ROUNDS):
         user = UserFactory.create()
-        case = case_open(contact_email=f"me{round_}@example.org", matched_user=user).case
-        RecoveryCase.objects.filter(pk=case.pk).update(status="waiting")
-        claimed = case_claim_next(agent=agent)
-        assert claimed is not None and claimed.pk == case.pk
+        case = claimed_case(agent, user=user, contact_email=f"me{round_}@example.org")
         new_email = f"fresh.start{round_}@example.org"
         change = case_email_change_start(case_id=case.pk, agent=agent, new_email=new_email)
         sent = next(PROOF_CODE_EMAIL.search(m.body) for m in mailoutbox if m.to == [new_email])
