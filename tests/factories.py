@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import factory
 from allauth.account.models import EmailAddress
 from django.test import Client
+from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -51,6 +52,20 @@ def totp_code(device: TOTPDevice, at: float | None = None) -> str:
     generator = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     generator.time = at if at is not None else time.time()
     return f"{generator.token():0{device.digits}d}"
+
+
+def customer_sign_in(
+    client: Client, user: User, device: TOTPDevice, *, at: float | None = None
+) -> Client:
+    """Sign `client` in through the customer pages: the password, then the 2FA step with
+    the code `device` shows at `at` (now by default). Both steps must pass."""
+    password_step = client.post(
+        reverse("account_login"), {"login": user.email, "password": PASSWORD}
+    )
+    assert password_step.status_code == 302, password_step.content.decode()
+    code_step = client.post(reverse("two_factor_verify"), {"code": totp_code(device, at)})
+    assert code_step.status_code == 302, code_step.content.decode()
+    return client
 
 
 def admin_sign_in(client: Client, user: User, *, code: str | None = None) -> ClientResponse:

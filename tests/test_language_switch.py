@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import UserFactory, customer_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -124,9 +124,7 @@ def test_following_a_switch_link_changes_nothing_but_the_cookie(nothing_written)
     signed-in customer the switch writes no row, sets no other cookie and keeps the session."""
     user = UserFactory()
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
-    client = Client()
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    assert client.post(reverse("two_factor_verify"), {"code": totp_code(device)}).status_code == 302
+    client = customer_sign_in(Client(), user, device)
     client.get(reverse("account_security"))
     session_before = dict(client.session.items())
     with nothing_written():

@@ -18,7 +18,7 @@ from accounts.adapter import AccountAdapter
 from accounts.models import SecurityEvent, User
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, customer_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -61,10 +61,7 @@ HEADINGS = {
 def signed_in(language: str) -> tuple[Client, User]:
     user = UserFactory.create()
     device, _codes = two_factor_provision(user=user, context=AuditContext(), notify=False)
-    client = Client(HTTP_ACCEPT_LANGUAGE=language)
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    assert client.post(reverse("two_factor_verify"), {"code": totp_code(device)}).status_code == 302
-    return client, user
+    return customer_sign_in(Client(HTTP_ACCEPT_LANGUAGE=language), user, device), user
 
 
 def heading(html: str) -> str:

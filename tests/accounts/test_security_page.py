@@ -13,17 +13,13 @@ from django.urls import reverse
 from accounts.models import BackupCode, SecurityEvent
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import two_factor_provision
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import UserFactory, customer_sign_in, totp_code
 
 pytestmark = pytest.mark.django_db
 
 
 def signed_in_client(user, device, at=None) -> Client:
-    client = Client(HTTP_USER_AGENT=f"Browser {at}")
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device, at)})
-    assert response.status_code == 302
-    return client
+    return customer_sign_in(Client(HTTP_USER_AGENT=f"Browser {at}"), user, device, at=at)
 
 
 @pytest.fixture
@@ -106,12 +102,8 @@ def test_devices_are_named_and_sign_ins_listed_in_words(enrolled):
     and a session seen a moment ago is not "0 minutes" ago."""
     user, device, _codes = enrolled
     with time_machine.travel("2026-11-23 10:00:00", tick=True):
-        phone = Client(HTTP_USER_AGENT=IPHONE)
-        phone.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-        phone.post(reverse("two_factor_verify"), {"code": totp_code(device)})
-    desktop = Client(HTTP_USER_AGENT=WINDOWS_CHROME)
-    desktop.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    desktop.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+        customer_sign_in(Client(HTTP_USER_AGENT=IPHONE), user, device)
+    desktop = customer_sign_in(Client(HTTP_USER_AGENT=WINDOWS_CHROME), user, device)
     html = desktop.get(reverse("account_security")).content.decode()
     assert "Mobile Safari on iOS (iPhone)" in html
     assert "Chrome on Windows" in html
@@ -127,8 +119,7 @@ def test_devices_are_named_and_sign_ins_listed_in_words(enrolled):
 def test_german_page_names_devices_in_german(enrolled):
     user, device, _codes = enrolled
     client = Client(HTTP_USER_AGENT=WINDOWS_CHROME, HTTP_ACCEPT_LANGUAGE="de")
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
+    customer_sign_in(client, user, device)
     html = client.get(reverse("account_security")).content.decode()
     assert "Chrome auf Windows" in html
     assert "Letzte Anmeldungen" in html

@@ -24,7 +24,7 @@ from accounts.services.two_factor import two_factor_provision
 from accounts.services.users import SIGN_IN_HISTORY_KEPT
 from notifications.models import Notification
 from tests.conftest import database_state
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, customer_sign_in, totp_code
 from tests.passkey_authenticator import SoftwarePasskey
 
 if TYPE_CHECKING:
@@ -58,11 +58,6 @@ def limits_lifted(settings):
     }
 
 
-def sign_in(client: Client, user, device) -> None:
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    assert client.post(reverse("two_factor_verify"), {"code": totp_code(device)}).status_code == 302
-
-
 def sign_in_history(client: Client, language: str = "en") -> str:
     html = client.get(reverse("account_security"), HTTP_ACCEPT_LANGUAGE=language)
     match = re.search(r'id="sign-ins">(.*?)</section>', html.content.decode(), re.S)
@@ -94,7 +89,7 @@ def test_wrong_password_shows_as_failed_with_device_and_time(
     assert refused.status_code == 200
     with time_machine.travel("2026-11-20 10:00:00", tick=True):
         owner = Client(HTTP_USER_AGENT=WINDOWS_CHROME)
-        sign_in(owner, user, device)
+        customer_sign_in(owner, user, device)
 
     history = sign_in_history(owner, language)
     entries = re.findall(r"<li>(.*?)</li>", history, re.S)
@@ -131,7 +126,7 @@ def test_wrong_second_factor_after_the_right_password(enrolled):
     ]
     with time_machine.travel("2026-11-20 10:00:00", tick=True):
         owner = Client(HTTP_USER_AGENT=WINDOWS_CHROME)
-        sign_in(owner, user, device)
+        customer_sign_in(owner, user, device)
     history = sign_in_history(owner)
     assert "Failed: right password, wrong two-factor code" in history
     assert "Firefox Mobile on Android" in history
@@ -173,7 +168,7 @@ def test_history_keeps_the_newest_failures_apart_from_the_sign_ins(enrolled, lim
     user, device = enrolled
     owner = Client(HTTP_USER_AGENT=WINDOWS_CHROME)
     with time_machine.travel("2026-11-20 08:00:00", tick=True):
-        sign_in(owner, user, device)
+        customer_sign_in(owner, user, device)
     stranger = Client(HTTP_USER_AGENT=ANDROID_FIREFOX)
     with time_machine.travel("2026-11-20 09:00:00", tick=True) as clock:
         for _ in range(SIGN_IN_HISTORY_KEPT + 5):
@@ -264,7 +259,7 @@ def test_wrong_password_when_confirming_it_is_you_is_no_failed_sign_in(
     user, device = enrolled
     session = Client(HTTP_USER_AGENT=ANDROID_FIREFOX, REMOTE_ADDR="203.0.113.50")
     with time_machine.travel("2026-11-20 09:00:00", tick=True):
-        sign_in(session, user, device)
+        customer_sign_in(session, user, device)
         events = SecurityEvent.objects.count()
         with django_capture_on_commit_callbacks(execute=True):
             refused = session.post(reverse("account_reauthenticate"), {"password": TYPED_PASSWORD})

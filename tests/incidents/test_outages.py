@@ -22,7 +22,7 @@ from accounts.services.two_factor import two_factor_provision
 from notifications.models import Notification
 from support.models import RecoveryCase
 from tests.conftest import free_port
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, customer_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,10 +53,7 @@ def redis_unreachable():
 
 def signed_in(user, device, at: float) -> Client:
     client = Client(HTTP_USER_AGENT=f"Browser {at}", raise_request_exception=False)
-    client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device, at)})
-    assert response.status_code == 302
-    return client
+    return customer_sign_in(client, user, device, at=at)
 
 
 def test_healthz_answers_503_json_while_postgresql_is_down_and_200_once_it_is_back():

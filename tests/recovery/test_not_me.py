@@ -15,7 +15,7 @@ from accounts.models import NotMeLink, SecurityEvent, User
 from accounts.services.audit import AuditContext, security_event_record
 from accounts.services.two_factor import two_factor_provision
 from support.models import CaseEvent, CasePriority, RecoveryCase
-from tests.factories import PASSWORD, UserFactory, totp_code
+from tests.factories import PASSWORD, UserFactory, customer_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -42,10 +42,7 @@ def notice_link(user, mailoutbox, capture) -> str:
 
 
 def signed_in_client(user, device) -> Client:
-    client = Client()
-    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    assert response.status_code == 302
-    assert client.post(reverse("two_factor_verify"), {"code": totp_code(device)}).status_code == 302
+    client = customer_sign_in(Client(), user, device)
     assert client.get(reverse("account_security")).status_code == 200
     return client
 

@@ -35,7 +35,7 @@ from support.roles import AGENTS_GROUP, SUPERVISORS_GROUP
 from support.services import actions
 from support.services.cases import case_open, case_reference_new
 from support.services.queue import case_claim_next
-from tests.factories import PASSWORD, UserFactory, admin_sign_in, totp_code
+from tests.factories import PASSWORD, UserFactory, admin_sign_in, customer_sign_in, totp_code
 
 if TYPE_CHECKING:
     from tests.factories import Capture
@@ -149,10 +149,8 @@ def password_only_client(user: User) -> Client:
 
 def customer_client(user: User) -> Client:
     """Signed in through the customer flow: password, then the 2FA step with a TOTP code."""
-    client = password_only_client(user)
     device = TOTPDevice.objects.get(user=user, confirmed=True)
-    response = client.post(reverse("two_factor_verify"), {"code": totp_code(device)})
-    assert response.status_code == 302, response.content.decode()
+    client = customer_sign_in(Client(), user, device)
     assert client.get(reverse("account_security")).status_code == 200
     return client
 
