@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -26,6 +27,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from accounts.contacts import mask_contacts_in, mask_email, mask_phone
 from accounts.forms import PhoneNumberField, StaffRecheckForm
 from accounts.models import SecurityEvent, User
+from accounts.selectors import user_list_by_contact
 from accounts.services.audit import AuditContext
 from accounts.services.holds import (
     REASON_MAX_LENGTH,
@@ -95,7 +97,9 @@ class UserAdmin(DjangoUserAdmin):
         "last_login",
     ]
     list_filter = ["is_staff", "is_active", "reenrolment_required"]
-    search_fields = ["email", "phone"]
+    # Only the search box and the autocomplete need this: `get_search_results` matches
+    # whole values, never parts.
+    search_fields = ["email"]
     readonly_fields = [
         "masked_email",
         "masked_phone",
@@ -131,6 +135,11 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"fields": ["email", "phone", "password1", "password2"]})]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[User], search_term: str
+    ) -> tuple[QuerySet[User], bool]:
+        return user_list_by_contact(queryset, term=search_term), False
 
     @admin.display(description=_("email"))
     def masked_email(self, obj: User) -> str:

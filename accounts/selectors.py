@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.contacts import InvalidPhoneNumber, phone_country_code
+from accounts.contacts import InvalidPhoneNumber, phone_country_code, phone_to_e164
 from accounts.models import BackupCode, SecurityEvent, SignIn, User
 from accounts.policy import Action, Method, Proof, policy_check
 from notifications.sms.budget import sms_budget_left
@@ -25,6 +26,23 @@ class TwoFactorStatus:
     backup_codes_left: int
     reenrolment_required: bool
     passkeys: int = 0
+
+
+def user_list_by_contact(queryset: QuerySet[User], *, term: str) -> QuerySet[User]:
+    """The accounts of `queryset` whose login email or phone is exactly `term` (all when blank).
+
+    Staff find an account by the whole address or number a customer gives them, the email
+    in any letter case and the number as typed; a part of either matches nothing. A search
+    that matched parts would confirm a guessed address one character at a time and so read
+    a masked contact in full without the reason and the log of the case page's reveal.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    match = Q(email__iexact=term)
+    with suppress(InvalidPhoneNumber):
+        match |= Q(phone=phone_to_e164(term))
+    return queryset.filter(match)
 
 
 def two_factor_status(*, user: User) -> TwoFactorStatus:
