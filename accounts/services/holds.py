@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext as _
@@ -102,8 +103,9 @@ HOLD_SETTING_EVENTS = (
 
 
 def _took_part_since_last_lift(*, account: User, staff: User) -> bool:
-    """Whether `staff` recovered the account, or asked for or approved a change of its
-    login email, since its hold was last lifted.
+    """Whether `staff` recovered the account (or attested, asked for or approved a document
+    check the recovery rested on), or asked for or approved a change of its login email,
+    since its hold was last lifted.
 
     Four eyes: the hold is what keeps withdrawals closed after such a change, so the staff
     member who made it cannot also end it; a later hold (a re-enrolment, say) that extends
@@ -116,7 +118,12 @@ def _took_part_since_last_lift(*, account: User, staff: User) -> bool:
         .values_list("pk", flat=True)
         .first()
     )
-    own = events.filter(actor_id=staff.pk, type__in=HOLD_SETTING_EVENTS)
+    # A recovery's event names, besides its actor, the staff behind a document check it
+    # rested on (`details["staff"]`).
+    own = events.filter(
+        Q(actor_id=staff.pk) | Q(details__staff__contains=[staff.pk]),
+        type__in=HOLD_SETTING_EVENTS,
+    )
     if last_lift is not None:
         own = own.filter(pk__gt=last_lift)
     return own.exists()

@@ -10,7 +10,7 @@ sends the customer a single-use link to do both themselves.
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -248,6 +248,27 @@ def reauthentication_decision(case: RecoveryCase, requester: int | None = None) 
     return requester_decision(requester=_requester(case, requester), action=Action.REAUTHENTICATE)
 
 
+def _recovery_staff(request: RecoveryCase, *, agent: User, since: datetime) -> list[int]:
+    """Every staff member a recovery rests on: the agent who acts, and for a document
+    check among the requester's proofs its attester, the one who asked for its approval
+    and the supervisor who approved it.
+
+    The recovery's security event names them all, so none of them can lift the hold it
+    sets (`accounts.services.holds.security_hold_lift`): four eyes there means someone
+    who had no part in letting the requester in.
+    """
+    staff: set[int | None] = {agent.pk}
+    documents = request.proofs.filter(
+        kind=CaseProof.Kind.DOCUMENT, created_at__gte=since
+    ).prefetch_related("approvals")
+    for proof in documents:
+        staff.add(proof.attested_by_id)
+        for approval in proof.approvals.all():
+            if approval.approved:
+                staff.update((approval.requested_by_id, approval.decided_by_id))
+    return sorted(pk for pk in staff if pk is not None)
+
+
 def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = None) -> RecoveryCase:
     """End all access to the account and send a single-use recovery link to a channel this
     requester proved (policy `REAUTHENTICATE`, on their proofs alone).
@@ -317,6 +338,7 @@ def case_reauthenticate(*, case_id: int, agent: User, requester: int | None = No
                 "case": case.reference,
                 "requester": request.reference,
                 "proofs": sorted(proven - {CaseProof.Kind.NEW_EMAIL}),
+                "staff": _recovery_staff(request, agent=agent, since=since),
             },
         )
         case_event_add(

@@ -5,6 +5,10 @@ two proofs (a SIM swapper with the victim's inbox, say, or an accomplice). The r
 puts the account on a security hold, so the exchange keeps withdrawals closed while the
 owner can still notice. The supervisor then lifts that hold with a reason: the one who let
 the requester in is the one who opens the withdrawals, and nobody else took part.
+
+Or the supervisor approved the document check an agent attested, the agent re-authenticated
+the account on it, and the approving supervisor lifts the hold: the two who let the
+requester in would also open the withdrawals, with nobody independent of them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import SecurityEvent, User
-from tests.attacks.helpers import CODE_IN_EMAIL, Desk, last_code, open_request, phone_proven
+from support.models import CaseApproval
+from tests.attacks.helpers import (
+    CODE_IN_EMAIL,
+    Desk,
+    last_code,
+    open_request,
+    passport,
+    phone_proven,
+)
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +73,47 @@ def test_the_supervisor_who_recovered_an_account_cannot_lift_its_hold(
     assert done.status_code == 302
     assert not User.objects.get(pk=account.pk).on_security_hold
     assert lifted.get().actor_id == second_supervisor.pk
+
+
+def test_the_supervisor_who_approved_the_document_of_a_recovery_cannot_lift_its_hold(
+    account, agent, supervisor, second_supervisor, capture, sms_outbox
+):
+    """An agent attests a passport and proves the phone on file; the supervisor approves
+    the document check; the agent re-authenticates. The approving supervisor's lift is
+    refused in words and the hold stays; a supervisor who had no part lifts it."""
+    requester = open_request(
+        capture=capture,
+        contact_email="new.inbox@example.net",
+        contact_phone=ACCOUNT_PHONE,
+        emails_tried=ACCOUNT_EMAIL,
+        description="Inbox and app gone. Passport attached.",
+        files=[passport()],
+    )
+    desk = Desk(agent, capture)
+    case_id = phone_proven(desk, requester, sms_outbox=sms_outbox)
+    desk.act(case_id, "attest_document", requester=case_id, note="Passport matches")
+    desk.act(case_id, "request_document_approval", requester=case_id, note="Please check")
+    boss = Desk(supervisor, capture)
+    assert boss.decide(CaseApproval.objects.get().pk, "approve").status_code == 200
+    assert desk.take_next() == case_id
+    desk.act(case_id, "reauthenticate", requester=case_id)
+    assert User.objects.get(pk=account.pk).on_security_hold
+
+    lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
+    refused = boss.client.post(
+        lift_url, {"reason": "Customer called, all fine", "otp_code": fresh_code(supervisor)}
+    )
+    assert refused.status_code == 400
+    assert (
+        "You took part in this account&#x27;s recovery or login-email change: another "
+        "supervisor decides on its hold." in refused.content.decode()
+    )
+    assert User.objects.get(pk=account.pk).on_security_hold
+
+    other = Desk(second_supervisor, capture)
+    done = other.client.post(
+        lift_url,
+        {"reason": "Owner confirmed by video call", "otp_code": fresh_code(second_supervisor)},
+    )
+    assert done.status_code == 302
+    assert not User.objects.get(pk=account.pk).on_security_hold
