@@ -176,16 +176,22 @@ def case_claim_next(*, agent: User) -> RecoveryCase | None:
     return case_lease_renew(case=current, agent=agent)
 
 
-def case_for_agent(*, case_id: int, agent: User) -> RecoveryCase:
+def case_for_agent(*, case_id: int, agent: User, lapsed_ok: bool = False) -> RecoveryCase:
     """Lock the case for an action by the agent who holds it, and renew the lease.
 
-    Call inside a transaction. Missing and held-by-someone-else answer alike.
+    Call inside a transaction. Missing and held-by-someone-else answer alike. A claim whose
+    lease has ended is no longer held, even before the sweep returns it to the queue: an
+    action that arrives after the lease (a page checked a moment before it ended) neither
+    acts nor revives the claim. `lapsed_ok` lets the holder end such a claim themselves
+    (giving it back does what the sweep would do).
     """
     case = RecoveryCase.objects.select_for_update().filter(pk=case_id).first()
     if case is None or case.status != CaseStatus.CLAIMED:
         raise CaseActionError(_("This case is not claimed by you any more."))
     if case.claimed_by_id != agent.pk:
         raise CaseActionError(_("This case is held by another agent."))
+    if not lapsed_ok and (case.lease_expires_at is None or case.lease_expires_at <= timezone.now()):
+        raise CaseActionError(_("This case is not claimed by you any more."))
     case.lease_expires_at = _lease_end()
     case.save(update_fields=["lease_expires_at", "updated_at"])
     return case
@@ -205,7 +211,7 @@ def case_release(*, case_id: int, agent: User, reason: str) -> RecoveryCase:
     if not reason.strip():
         raise CaseActionError(_("Say why you give the case back."))
     with transaction.atomic():
-        case = case_for_agent(case_id=case_id, agent=agent)
+        case = case_for_agent(case_id=case_id, agent=agent, lapsed_ok=True)
         case.given_back_by = agent
         case.queued_at = timezone.now()
         _back_to_queue(case, also=["given_back_by", "queued_at"])
