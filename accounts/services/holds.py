@@ -104,8 +104,8 @@ HOLD_SETTING_EVENTS = (
 
 def _took_part_since_last_lift(*, account: User, staff: User) -> bool:
     """Whether `staff` recovered the account (or attested, asked for or approved a document
-    check the recovery rested on), or asked for or approved a change of its login email,
-    since its hold was last lifted.
+    check the recovery rested on), or started, asked to approve or approved a change of its
+    login email, since its hold was last lifted.
 
     Four eyes: the hold is what keeps withdrawals closed after such a change, so the staff
     member who made it cannot also end it; a later hold (a re-enrolment, say) that extends
@@ -118,8 +118,8 @@ def _took_part_since_last_lift(*, account: User, staff: User) -> bool:
         .values_list("pk", flat=True)
         .first()
     )
-    # A recovery's event names, besides its actor, the staff behind a document check it
-    # rested on (`details["staff"]`).
+    # A recovery's or an email change's event names, besides its actor, every staff member
+    # it rested on (`details["staff"]`).
     own = events.filter(
         Q(actor_id=staff.pk) | Q(details__staff__contains=[staff.pk]),
         type__in=HOLD_SETTING_EVENTS,

@@ -3,7 +3,7 @@ the sign-in history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from allauth.account.models import EmailAddress
 from allauth.usersessions.models import UserSession
@@ -77,8 +77,14 @@ def user_sessions_end_all(*, user: User) -> int:
     return len(sessions)
 
 
-def user_email_change(*, user: User, new_email: str, context: AuditContext) -> SecurityEvent:
-    """Change the login email at once; the notice goes to the new and the old address."""
+def user_email_change(
+    *, user: User, new_email: str, context: AuditContext, staff: Sequence[int] = ()
+) -> SecurityEvent:
+    """Change the login email at once; the notice goes to the new and the old address.
+
+    `staff` names every staff member the change rests on (none for self-service); none of
+    them may lift the hold it sets.
+    """
     with transaction.atomic():
         old_email = user.email
         user.email = new_email.lower()
@@ -86,11 +92,12 @@ def user_email_change(*, user: User, new_email: str, context: AuditContext) -> S
         user.save(update_fields=["email"])
         EmailAddress.objects.filter(user=user).delete()
         EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+        staff_named = {"staff": list(staff)} if staff else {}
         return security_event_record(
             user=user,
             type=SecurityEvent.Type.EMAIL_CHANGED,
             context=context,
-            details={"old_email": mask_email(old_email)},
+            details={"old_email": mask_email(old_email), **staff_named},
             former_emails=[old_email],
         )
 

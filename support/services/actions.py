@@ -702,6 +702,18 @@ def case_code_verify(*, case: RecoveryCase, kind: str, code: str) -> CodeCheck:
     return case_proof_verify(case=case, kind=CaseProof.Kind(kind), code=code)
 
 
+def _email_change_staff(change: EmailChange) -> list[int]:
+    """Every staff member a login-email change rests on: who started it, who asked for its
+    approval and who approved it. The events of the change name them all, so none of them
+    can lift the hold it sets (`accounts.services.holds.security_hold_lift`)."""
+    staff: set[int | None] = {change.requested_by_id}
+    for requested_by, decided_by in CaseApproval.objects.filter(
+        email_change=change, approved=True
+    ).values_list("requested_by_id", "decided_by_id"):
+        staff.update((requested_by, decided_by))
+    return sorted(pk for pk in staff if pk is not None)
+
+
 def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
     """Approved: the change waits; the old address and the phone can cancel it meanwhile."""
     token = secrets.token_urlsafe(32)
@@ -720,6 +732,7 @@ def _email_change_schedule(change: EmailChange, *, supervisor: User) -> None:
             "new_email": mask_email(change.new_email),
             "case": change.case.reference,
             "requester": change.requester.reference,
+            "staff": _email_change_staff(change),
         },
     )
     context = {
@@ -907,6 +920,7 @@ def email_changes_apply_due() -> int:
                 user=change.user,
                 new_email=change.new_email,
                 context=AuditContext(actor_id=change.requested_by_id),
+                staff=_email_change_staff(change),
             )
             security_hold_extend(user=change.user, hours=_hold_hours(Action.LOGIN_EMAIL_CHANGE))
             change.status = EmailChange.Status.APPLIED

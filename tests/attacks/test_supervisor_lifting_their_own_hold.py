@@ -8,25 +8,33 @@ the requester in is the one who opens the withdrawals, and nobody else took part
 
 Or the supervisor approved the document check an agent attested, the agent re-authenticated
 the account on it, and the approving supervisor lifts the hold: the two who let the
-requester in would also open the withdrawals, with nobody independent of them.
+requester in would also open the withdrawals, with nobody independent of them. Or the
+supervisor took over a login-email change an agent had prepared and asked a colleague to
+approve it, then lifts the hold the change set once it applied.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.urls import reverse
 
 from accounts.models import SecurityEvent, User
-from support.models import CaseApproval
+from support.models import CaseApproval, EmailChange
+from support.roles import SUPERVISORS_GROUP
+from support.services.actions import email_changes_apply_due
 from tests.attacks.helpers import (
     CODE_IN_EMAIL,
     Desk,
+    email_change_proven,
     last_code,
     open_request,
     passport,
     phone_proven,
 )
-from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code
+from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code, staff_member
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +125,41 @@ def test_the_supervisor_who_approved_the_document_of_a_recovery_cannot_lift_its_
     )
     assert done.status_code == 302
     assert not User.objects.get(pk=account.pk).on_security_hold
+
+
+def test_the_supervisor_who_asked_to_approve_an_email_change_cannot_lift_its_hold(
+    account, agent, supervisor, second_supervisor, capture, sms_outbox, mailoutbox
+):
+    """An agent prepares a proven login-email change and gives the case back; the
+    supervisor takes it and asks a colleague to approve the change. Once it applied, the
+    asking supervisor's lift is refused (as the approver's is); a third supervisor lifts."""
+    desk = Desk(agent, capture)
+    case_id = email_change_proven(
+        desk, new_email="taken.over@example.org", sms_outbox=sms_outbox, mailoutbox=mailoutbox
+    )
+    desk.act(case_id, "release", reason="Shift over")
+    boss = Desk(supervisor, capture)
+    assert boss.take_next() == case_id
+    change = EmailChange.objects.get()
+    boss.act(case_id, "request_email_change_approval", email_change=change.pk, note="Fine")
+    colleague = Desk(second_supervisor, capture)
+    assert colleague.decide(CaseApproval.objects.get().pk, "approve").status_code == 200
+    change.refresh_from_db()
+    assert change.effective_at is not None
+    third = staff_member("super.theo@desk.example", SUPERVISORS_GROUP)
+
+    with time_machine.travel(change.effective_at + timedelta(minutes=1), tick=False):
+        assert email_changes_apply_due() == 1
+        assert User.objects.get(pk=account.pk).on_security_hold
+        lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
+        for staff in (supervisor, second_supervisor):
+            refused = Desk(staff, capture).client.post(
+                lift_url, {"reason": "Customer called", "otp_code": fresh_code(staff)}
+            )
+            assert refused.status_code == 400, staff
+            assert User.objects.get(pk=account.pk).on_security_hold
+        done = Desk(third, capture).client.post(
+            lift_url, {"reason": "Owner confirmed by video call", "otp_code": fresh_code(third)}
+        )
+        assert done.status_code == 302
+        assert not User.objects.get(pk=account.pk).on_security_hold
