@@ -23,10 +23,15 @@ class NotificationAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "channel", "template_key"]
     search_fields = ["=reference", "=account_id"]
-    exclude = ["context", "recipient", "idempotency_key"]
-    readonly_fields = ["masked_idempotency_key"]
+    exclude = ["context", "recipient", "idempotency_key", "last_error"]
+    readonly_fields = ["masked_idempotency_key", "masked_last_error"]
 
     @admin.display(description=_("idempotency key"))
     def masked_idempotency_key(self, obj: Notification) -> str:
         # Some keys name the address or number they were sent to.
         return mask_contacts_in(obj.idempotency_key)
+
+    @admin.display(description=_("last error"))
+    def masked_last_error(self, obj: Notification) -> str:
+        # A mail server that refuses a recipient names the address in its error.
+        return mask_contacts_in(obj.last_error)

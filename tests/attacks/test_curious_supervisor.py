@@ -175,3 +175,27 @@ def test_the_filters_the_lists_offer_still_work(rows_with_secrets):
     ]:
         response = client.get(reverse(f"admin:{model}_changelist"), query)
         assert response.status_code == 200, (model, query)
+
+
+def test_a_delivery_error_naming_the_address_shows_it_masked(account: User, supervisor):
+    """A mail server that refused a recipient names the address in its error, which the
+    outbox keeps: the notification's page shows the error with the address masked."""
+    notice = Notification.objects.create(
+        reference="N-REFUSED-001",
+        channel=Notification.Channel.EMAIL,
+        recipient=ACCOUNT_EMAIL,
+        account_id=account.pk,
+        template_key="support/case_updated",
+        idempotency_key="refused-recipient",
+        status=Notification.Status.FAILED,
+        attempts=5,
+        last_error=f"{{'{ACCOUNT_EMAIL}': (550, b'5.1.1 <{ACCOUNT_EMAIL}>: user unknown')}}",
+    )
+    client = admin_client(supervisor)
+
+    page = client.get(reverse("admin:notifications_notification_change", args=[notice.pk]))
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert ACCOUNT_EMAIL not in html
+    assert "user unknown" in html and "s***o@g***.net" in html
