@@ -451,3 +451,31 @@ def test_a_checkpoint_taken_while_an_event_was_hidden_does_not_match_its_count(t
         r"event #6: checkpoint .* counted 5 events up to here, the chain has 6",
         *against(tmp_path / "taken-with-a-gap"),
     )
+
+
+def test_the_plain_check_uses_the_checkpoints_beat_writes_and_catches_a_truncation(
+    chain, checkpoints, settings
+):
+    """Attack: truncate the events and reset the head, then let the operator run the check
+    as the command table shows it, `manage.py verify_audit` without arguments. The
+    checkpoints beat writes to `DJANGO_AUDIT_CHECKPOINT_DIR` are used all the same, so
+    the truncation is found; `--no-checkpoints` is the one way to skip them."""
+    settings.AUDIT_CHECKPOINT_DIR = checkpoints
+    as_owner("TRUNCATE accounts_securityevent CASCADE")
+    head_set(0, "")
+
+    error = broken(r"event #1: missing: checkpoint audit-.*\.json")
+
+    assert "covers events up to #6, the chain ends at #0" in error
+    assert "Audit chain intact: 0 events." in verify("--no-checkpoints")
+
+
+def test_without_any_checkpoint_the_plain_check_says_what_it_cannot_see(settings, tmp_path):
+    """No checkpoint written yet: the chain is checked and the output says that a truncated
+    chain or one rewritten by the database owner cannot be found without checkpoints."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "none-yet"
+
+    output = verify()
+
+    assert "Audit chain intact" in output
+    assert "No checkpoints in" in output and "cannot be detected" in output
