@@ -154,6 +154,7 @@ def test_two_proofs_re_authenticate_the_account(
         "case": case.reference,
         "requester": case.reference,
         "proofs": ["email", "phone"],
+        "staff": [agent.pk],
     }
     notices = Notification.objects.filter(security_event=event)
     assert {(n.channel, n.recipient, n.status) for n in notices} == {
