@@ -1,6 +1,6 @@
-"""URLs of the accounts app, under /accounts/2fa/, /account/ and over four allauth pages."""
+"""URLs of the accounts app, under /accounts/2fa/, /account/ and over five allauth pages."""
 
-from django.urls import path
+from django.urls import path, re_path
 from django.views.i18n import JavaScriptCatalog
 
 from accounts import passkeys, views
@@ -48,6 +48,11 @@ allauth_overrides = [
     path("email/", views.email_management_closed, name="account_email"),
     path("password/change/", views.password_change, name="account_change_password"),
     path("password/set/", views.password_set, name="account_set_password"),
+    re_path(
+        r"^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$",
+        views.password_reset_from_key,
+        name="account_reset_password_from_key",
+    ),
 ]
 
 account_urlpatterns = [

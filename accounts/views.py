@@ -44,7 +44,11 @@ from accounts.services.two_factor import (
     totp_device_start,
     two_factor_verify,
 )
-from accounts.services.users import sign_in_wrong_code_record, user_sessions_end_others
+from accounts.services.users import (
+    PasswordChangedMeanwhile,
+    sign_in_wrong_code_record,
+    user_sessions_end_others,
+)
 from config.ratelimits import allauth_form_page_too_many, too_many_response
 
 SETUP_DEVICE_SESSION_KEY = "two_factor_setup_device_id"
@@ -101,6 +105,17 @@ class LoginView(allauth_views.LoginView):
             )
             return allauth_form_page_too_many(self, action="login_failed", key=key)
         return super().form_invalid(form)
+
+
+class PasswordResetFromKeyView(allauth_views.PasswordResetFromKeyView):
+    """allauth's reset link page; a link that another request used while this one ran reads
+    as the used link it now is, as it would a moment later."""
+
+    def form_valid(self, form) -> HttpResponse:
+        try:
+            return super().form_valid(form)
+        except PasswordChangedMeanwhile:
+            return self.render_to_response(self.get_context_data(token_fail=True))
 
 
 @method_decorator(login_required, name="dispatch")
@@ -372,5 +387,6 @@ def password_set(request: HttpRequest) -> HttpResponse:
 
 
 login = LoginView.as_view()
+password_reset_from_key = PasswordResetFromKeyView.as_view()
 two_factor_verify_view = TwoFactorVerifyView.as_view()
 two_factor_setup_view = TwoFactorSetupView.as_view()
