@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import SecurityEvent
+from accounts.selectors import RestrictionReason
 
 _TEXT = {
     SecurityEvent.Type.TWO_FACTOR_ENABLED: (
@@ -87,7 +88,32 @@ _TEXT = {
 }
 
 
-def security_notice_text(event_type: str) -> dict[str, str]:
-    """Headline and explanation of the notice for an event type (KeyError for other types)."""
+# A lifted hold reopens withdrawals only when nothing else keeps them closed; the event
+# records what did (`accounts.services.holds.security_hold_lift`), most lasting first.
+_HOLD_LIFTED_BUT = {
+    RestrictionReason.FROZEN: _(
+        "A supervisor of our support team ended the security hold on your account early. "
+        "Your account stays frozen: nobody can sign in and no withdrawal is possible until "
+        "our support team has checked with you who you are."
+    ),
+    RestrictionReason.TWO_FACTOR_REENROLMENT: _(
+        "A supervisor of our support team ended the security hold on your account early. "
+        "Withdrawals stay closed until two-factor authentication is set up again on your "
+        "account."
+    ),
+}
+
+
+def security_notice_text(event_type: str, details: dict | None = None) -> dict[str, str]:
+    """Headline and explanation of the notice for an event type (KeyError for other types).
+
+    `details` are the stored event's: only a fixed wording of the type is ever chosen by
+    them (what still restricts the account after a lifted hold), never their text.
+    """
     headline, explanation = _TEXT[SecurityEvent.Type(event_type)]
+    if event_type == SecurityEvent.Type.SECURITY_HOLD_LIFTED:
+        left = (details or {}).get("restrictions_left") or ()
+        explanation = next(
+            (text for reason, text in _HOLD_LIFTED_BUT.items() if reason in left), explanation
+        )
     return {"headline": str(headline), "explanation": str(explanation)}

@@ -483,7 +483,7 @@ def _render_context(notification: Notification) -> dict[str, Any]:
         # The wording belongs to the stored event's type, not to data kept on the row.
         event = notification.security_event
         assert event is not None  # a database check: security notices always have their event
-        context.update(security_notice_text(event.type))
+        context.update(security_notice_text(event.type, event.details))
         context["event_time"] = event.created_at
         if "not_me_token" in context:
             context["not_me_url"] = f"{settings.SITE_URL}/recover/not-me/{context['not_me_token']}/"

@@ -129,6 +129,18 @@ def _took_part_since_last_lift(*, account: User, staff: User) -> bool:
     return own.exists()
 
 
+def _restrictions_left(account: User) -> list[str]:
+    """The restrictions other than a hold that keep withdrawals closed (`account_restrictions`)."""
+    from accounts.selectors import RestrictionReason
+
+    left = []
+    if account.frozen_at is not None:
+        left.append(RestrictionReason.FROZEN)
+    if account.reenrolment_required:
+        left.append(RestrictionReason.TWO_FACTOR_REENROLMENT)
+    return left
+
+
 def security_hold_lift(
     *, user: User, supervisor: User, reason: str, context: AuditContext | None = None
 ) -> SecurityEvent:
@@ -171,7 +183,13 @@ def security_hold_lift(
             user=account,
             type=SecurityEvent.Type.SECURITY_HOLD_LIFTED,
             context=context,
-            details={"reason": reason, "hold_until": until.isoformat()},
+            details={
+                "reason": reason,
+                "hold_until": until.isoformat(),
+                # What still closes withdrawals once the hold is gone: the notice says so
+                # rather than "possible again".
+                "restrictions_left": _restrictions_left(account),
+            },
         )
     user.security_hold_until = None
     return event
