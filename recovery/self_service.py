@@ -447,6 +447,20 @@ def _masked_destination(channel: str, destination: str) -> str:
     return mask_phone(destination) if channel == Channel.PHONE else mask_email(destination)
 
 
+def code_lifetime(channel: str) -> timedelta:
+    """How long a code sent to `channel` works: the setting's life, and at most
+    `SMS_SECRET_LIFETIME` by text message (NIST SP 800-63B-4)."""
+    lifetime = timedelta(minutes=settings.ONE_TIME_CODE_MINUTES)
+    if channel == Channel.PHONE:
+        return min(lifetime, SMS_SECRET_LIFETIME)
+    return lifetime
+
+
+def code_minutes(channel: str) -> int:
+    """`code_lifetime` in whole minutes, as messages and pages tell it."""
+    return int(code_lifetime(channel).total_seconds() // 60)
+
+
 def _code_send(
     attempt: SelfServiceRecovery,
     *,
@@ -473,9 +487,8 @@ def _code_send(
     row, code = one_time_code_issue(
         user=attempt.user, purpose=CHANNEL_PURPOSES[channel], scope=f"self-service:{attempt.pk}"
     )
-    lifetime = timedelta(minutes=settings.ONE_TIME_CODE_MINUTES)
-    if channel == Channel.PHONE and lifetime > SMS_SECRET_LIFETIME:
-        lifetime = SMS_SECRET_LIFETIME
+    lifetime = code_lifetime(channel)
+    if row.expires_at > row.created_at + lifetime:
         row.expires_at = row.created_at + lifetime
         row.save(update_fields=["expires_at"])
     notification_queue(
@@ -490,7 +503,7 @@ def _code_send(
         context={
             "code": code,
             "kind": attempt.kind,
-            "minutes": int(lifetime.total_seconds() // 60),
+            "minutes": code_minutes(channel),
         },
     )
     _event(

@@ -76,7 +76,12 @@ def reenrolment_code_send(*, user: User) -> Notification | None:
             idempotency_key=f"reenrol-code:{row.pk}",
             language=user.language,
             account_id=user.pk,
-            context={"code": code, "masked_email": mask_email(user.email)},
+            context={
+                "code": code,
+                "masked_email": mask_email(user.email),
+                # A string, as every value of this message, so its rendering stays a fill-in.
+                "minutes": str(settings.ONE_TIME_CODE_MINUTES),
+            },
         )
 
 

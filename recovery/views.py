@@ -63,6 +63,7 @@ from recovery.self_service import (
     PhoneTextLimitReached,
     Risk,
     SelfServiceRefused,
+    code_minutes,
     lost_factor_finish,
     lost_factor_reset,
     masked_contacts,
@@ -201,6 +202,7 @@ def reenrol(request: HttpRequest) -> HttpResponse:
                             "form": form,
                             "code_sent": True,
                             "masked_email": mask_email(user.email),
+                            "minutes": settings.ONE_TIME_CODE_MINUTES,
                         },
                     )
                 result = one_time_code_check(
@@ -223,6 +225,7 @@ def reenrol(request: HttpRequest) -> HttpResponse:
             "form": form,
             "code_sent": code_sent,
             "masked_email": mask_email(user.email),
+            "minutes": settings.ONE_TIME_CODE_MINUTES,
         },
         status=status,
     )
@@ -799,6 +802,8 @@ class SelfServiceView(View):
             "code_form": shown["verify_code"],
             "sent": request.GET.get("sent"),
         }
+        if attempt is not None and context["sent"] in PATH_CHANNELS[self.kind]:
+            context["sent_minutes"] = code_minutes(context["sent"])
         if attempt is not None:
             proven = {p["method"] for p in attempt.proofs}
             context.update(
