@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import SecurityEvent
@@ -102,6 +104,27 @@ _HOLD_LIFTED_BUT = {
         "account."
     ),
 }
+
+
+# What a revocation campaign asks of the customer depends on whether it removed passkeys
+# (`revoke_2fa --factors`): a kept passkey still signs in and needs no new app.
+_CAMPAIGN_NEXT_STEP = {
+    True: _(
+        "Any passkeys on your account were removed as well. Next time you sign in, you "
+        "will set up your authenticator app again."
+    ),
+    False: _(
+        "If your account has a passkey, it still works: sign in with it as before. "
+        "Otherwise, next time you sign in, you will set up your authenticator app again."
+    ),
+}
+
+
+def campaign_notice_text(factors: Iterable[str] | None) -> dict[str, str]:
+    """The campaign notice's next step for the factors the campaign removed (all when the
+    event does not name them), in the active language."""
+    passkeys_removed = factors is None or "passkey" in factors
+    return {"next_step": str(_CAMPAIGN_NEXT_STEP[passkeys_removed])}
 
 
 def security_notice_text(event_type: str, details: dict | None = None) -> dict[str, str]:

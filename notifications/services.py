@@ -475,10 +475,14 @@ def prerendered_email_queue(
 
 
 def _render_context(notification: Notification) -> dict[str, Any]:
-    from notifications.notices import security_notice_text
+    from notifications.notices import campaign_notice_text, security_notice_text
 
     context = dict(notification.context)
     context.update(reference=notification.reference, site_url=settings.SITE_URL)
+    if notification.campaign_id is not None:
+        # The campaign's event (fetched with the row) names the factors it removed.
+        event = notification.security_event
+        context.update(campaign_notice_text(event.details.get("factors") if event else None))
     if notification.template_key.startswith("security/"):
         # The wording belongs to the stored event's type, not to data kept on the row.
         event = notification.security_event
