@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -30,7 +31,7 @@ from accounts.contacts import mask_email, mask_phone, texting_limits, texting_li
 from accounts.middleware import fails_closed_itself
 from accounts.models import OneTimeCode
 from accounts.services.audit import AuditContext
-from accounts.services.holds import hold_end_in_words
+from accounts.services.holds import hold_end_in_words, hold_running_until
 from accounts.services.tokens import (
     CodeCheck,
     LinkNoLongerValid,
@@ -585,6 +586,12 @@ def email_change_cancel_link(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+def _hold_end(until: datetime | None) -> str:
+    """A running hold's end as every customer page words it (`hold_end_in_words`), or ""."""
+    running = hold_running_until(until)
+    return hold_end_in_words(running) if running else ""
+
+
 @require_http_methods(["GET", "POST"])
 def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
     token = request.session.get(EMAIL_CHANGE_SESSION_KEY, "")
@@ -600,7 +607,7 @@ def email_change_cancel_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "recovery/email_change_cancel.html",
-        {"done": True, "until": change.user.security_hold_until},
+        {"done": True, "until": _hold_end(change.user.security_hold_until)},
     )
 
 

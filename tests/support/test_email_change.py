@@ -209,3 +209,17 @@ def test_a_change_due_during_a_hold_waits_for_its_end(scheduled, account):
     with time_machine.travel(scheduled.effective_at + timedelta(hours=6)):
         assert actions.email_changes_apply_due() == 1
         assert User.objects.get(pk=account.pk).email == NEW_EMAIL
+
+
+def test_the_cancel_page_names_the_holds_end_with_its_time_zone(scheduled, mailoutbox):
+    """The stop page's hold end is read anywhere: it names its zone (UTC) and how long from
+    now, in the owner's language, as every other hold end the customer sees does."""
+    notice = next(m for m in mailoutbox if m.to == [ACCOUNT_EMAIL])
+    token = first_group(CANCEL_LINK, notice.body)
+    owner = Client(HTTP_ACCEPT_LANGUAGE="de")
+    assert owner.get(f"/recover/cancel-email-change/{token}/").status_code == 302
+
+    html = owner.post(reverse("recover_email_change_cancel")).content.decode()
+
+    assert "Sicherheitseinstellungen Ihres Kontos bis" in html
+    assert " UTC (in 1\xa0Tag, 23\xa0Stunden)" in html
