@@ -70,6 +70,7 @@ from recovery.self_service import (
     masked_contacts,
     new_email_apply,
     self_service_cancel,
+    self_service_cancel_link_find,
     self_service_code_send,
     self_service_code_verify,
     self_service_missing,
@@ -890,7 +891,19 @@ def self_service_cancel_link(request: HttpRequest, token: str) -> HttpResponse:
 def self_service_cancel_view(request: HttpRequest) -> HttpResponse:
     """ "Stop this recovery": the attempt ends, the account goes on hold, support steps in."""
     if request.method == "GET":
-        return render(request, "recovery/self_service_cancel.html", {"done": False})
+        link = self_service_cancel_link_find(
+            token=request.session.get(SELF_SERVICE_CANCEL_SESSION_KEY, "")
+        )
+        # Past its wait the recovery may already have removed the authenticator: the page
+        # must not promise that stopping it leaves everything as it was.
+        factor_removed = (
+            link is not None and link.attempt.status == SelfServiceRecovery.Status.READY
+        )
+        return render(
+            request,
+            "recovery/self_service_cancel.html",
+            {"done": False, "factor_removed": factor_removed},
+        )
     if not ratelimit.consume(request, action="recover_not_me"):
         return _too_many(request)
     attempt = self_service_cancel(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,6 +18,7 @@ from tests.recovery.self_service_helpers import (
     ACCOUNT_PHONE,
     CODE_IN_SMS,
     browser,
+    cancel_token,
     customer_account,
     last_code,
     lost_2fa,
@@ -64,3 +66,24 @@ def test_an_attempt_a_freeze_ended_says_so_once_the_freeze_is_cleared(capture, s
     page = path.get().content.decode()
     assert STOPPED_BY_LINK not in page
     assert "the account was frozen" in page
+
+
+def test_the_stop_page_of_a_recovery_past_its_wait_does_not_promise_nothing_changes(
+    capture, mailoutbox, sms_outbox
+):
+    """The asker's wait ran out and they went on: the authenticator and backup codes are
+    gone. The owner who opens the stop link now is told that before stopping, not that
+    "nothing will change"."""
+    customer_account()
+    path = lost_2fa(capture)
+    _prove_two(path, sms_outbox)
+    token = cancel_token(mailoutbox, to=[ACCOUNT_EMAIL])
+    with time_machine.travel(timezone.now() + timedelta(hours=25), tick=False):
+        assert path.finish().status_code == 302
+        assert path.attempt.status == Status.READY
+        owner = browser(ip="192.0.2.80")
+        landing = owner.get(reverse("recover_self_service_cancel_link", args=[token]))
+        page = owner.get(landing["Location"]).content.decode()
+
+    assert "nothing will change" not in page
+    assert "your authenticator app and backup codes were already removed" in page
