@@ -252,6 +252,8 @@ def _notify_contacts(
             "kind": attempt.kind,
             "has_passkey": has_passkey,
             "factor_removed": factor_removed,
+            # The two proofs of a lost factor's wait, so its notice names what the asker holds.
+            "proven": "+".join(proof["method"] for proof in attempt.proofs[:2]),
             "masked_email": mask_email(user.email),
             "masked_new_email": mask_email(attempt.new_email),
             "wait_ends_at": f"{attempt.wait_ends_at:%Y-%m-%d %H:%M}"

@@ -3,6 +3,8 @@ used, in English and German, and every code sent is a security event with a mask
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accounts.models import SecurityEvent
@@ -133,3 +135,38 @@ def test_a_refused_send_records_nothing(capture, sms_outbox):
         ).count()
         == 1
     )
+
+
+SIX_DIGITS = re.compile(r"\b(\d{6})\b")
+WAIT_NOTICE_PROOFS = {
+    # language, first proof, code channel -> the proofs the wait notice must name
+    ("en", "password", "phone"): "Your password and a code sent to your phone were proven.",
+    ("en", "backup_code", "email"): (
+        "One of your backup codes and a code sent to your email address were proven."
+    ),
+    ("de", "backup_code", "phone"): (
+        "Nachgewiesen wurden einer Ihrer Backup-Codes und ein Code an Ihr Telefon."
+    ),
+}
+
+
+@pytest.mark.parametrize(("language", "first", "channel"), list(WAIT_NOTICE_PROOFS))
+def test_the_wait_notice_names_the_two_proofs_that_were_given(
+    language, first, channel, capture, sms_outbox, mailoutbox
+):
+    """The notice that starts the wait tells the owner which two secrets the asker holds
+    (the password or a backup code, the phone or the inbox), so they know what leaked."""
+    _user, codes = customer_account(language=language)
+    secret = {"password": PASSWORD} if first == "password" else {"backup_code": codes[0]}
+    path = lost_2fa(capture)
+    assert path.start(identifier=ACCOUNT_EMAIL, **secret).status_code == 302
+    path.send(channel)
+    if channel == "phone":
+        code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=SIX_DIGITS)
+    else:
+        code = last_code(mailoutbox, to=[ACCOUNT_EMAIL], pattern=SIX_DIGITS)
+    assert path.verify(channel, code).status_code == 302
+
+    notice = mailoutbox[-1]
+    assert notice.to == [ACCOUNT_EMAIL] and "/recover/stop/" in notice.body
+    assert WAIT_NOTICE_PROOFS[(language, first, channel)] in notice.body
