@@ -32,6 +32,8 @@ def _tell(case: RecoveryCase, *, template_key: str, key: str) -> None:
             "case_reference": case.reference,
             "link_token": token,
             "close_days": settings.SUPPORT_AUTO_CLOSE_DAYS,
+            # A closed case's link opens its page only this long (`_case_link_usable`).
+            "reply_days": settings.CASE_LINK_DAYS_AFTER_CLOSE,
         },
     )
 

@@ -3,6 +3,7 @@ by the customer's answer; every message through the outbox."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -109,3 +110,26 @@ def test_the_customers_answer_puts_the_case_back_ahead_of_older_normal_cases(age
     assert asked.priority == CasePriority.HIGH
     assert case_claim_next(agent=other_agent) == asked
     assert case_claim_next(agent=agent) == older
+
+
+def test_the_closing_email_tells_how_long_its_link_still_opens_the_page(
+    agent, django_capture_on_commit_callbacks, mailoutbox, client
+):
+    """A closed case's page opens only `CASE_LINK_DAYS_AFTER_CLOSE` days more: the email
+    that invites the reply says so, and its link indeed stops working after that."""
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        case = waiting_case(contact_email="waits@example.org")
+        case_claim_next(agent=agent)
+        case_ask_customer(case_id=case.pk, agent=agent, canned="more_details")
+    closing = start + timedelta(days=settings.SUPPORT_AUTO_CLOSE_DAYS, hours=1)
+    with time_machine.travel(closing, tick=False):
+        assert run_follow_up(django_capture_on_commit_callbacks)["closed"] == 1
+
+    body = mailoutbox[-1].body
+    days = settings.CASE_LINK_DAYS_AFTER_CLOSE
+    assert f"reply on your status page within {days} days" in body
+    link = re.search(r"/recover/case/[A-Za-z0-9_-]{40,}/", body)
+    assert link is not None
+    with time_machine.travel(closing + timedelta(days=days, hours=1), tick=False):
+        assert client.get(link.group(0)).status_code == 404
