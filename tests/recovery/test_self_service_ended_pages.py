@@ -87,3 +87,27 @@ def test_the_stop_page_of_a_recovery_past_its_wait_does_not_promise_nothing_chan
 
     assert "nothing will change" not in page
     assert "your authenticator app and backup codes were already removed" in page
+
+
+def test_the_hold_after_a_stopped_recovery_is_not_called_a_recovery_or_change(
+    capture, mailoutbox, sms_outbox, client
+):
+    """The owner stopped a recovery: nothing changed, yet the account is on hold. A reset
+    asked for then says the hold follows a recovery or change *or one that was stopped*,
+    not that the account was recovered or changed."""
+    customer_account()
+    asker = lost_2fa(capture)
+    _prove_two(asker, sms_outbox)
+    token = cancel_token(mailoutbox, to=[ACCOUNT_EMAIL])
+    owner = browser(ip="192.0.2.80")
+    owner.get(reverse("recover_self_service_cancel_link", args=[token]))
+    with capture():
+        assert owner.post(reverse("recover_self_service_cancel")).status_code == 200
+    mailoutbox.clear()
+
+    with capture():
+        client.post(reverse("account_reset_password"), {"email": ACCOUNT_EMAIL})
+
+    (message,) = [m for m in mailoutbox if m.to == [ACCOUNT_EMAIL]]
+    assert "cannot be changed until the hold ends" in message.body
+    assert "after a recent recovery or change, or one that was stopped" in message.body
