@@ -10,9 +10,12 @@ CANNED_REPLIES = {
         "To protect your account we need to confirm it is you. On your status page, ask for a "
         "code to the phone and to the email on your account and enter them there."
     ),
+    # A new request joins this case only through the account's phone or email, so the
+    # reply asks for those and for the case's reference rather than promise a join.
     "need_document": _(
         "Please send us a clear photo of an official ID that shows your name: open a new "
-        "request with the same contact email and attach it. It joins this case."
+        "request with the phone number and the email addresses of your account, attach the "
+        "photo and mention your case %(reference)s in the description."
     ),
     "more_details": _(
         "Please tell us more: when did you last sign in, and which email addresses and phone "
@@ -33,7 +36,8 @@ REJECTION_REASONS = {
 }
 
 
-def canned_text(texts: dict, key: str, language: str) -> str:
-    """The text for `key` in `language` (KeyError for an unknown key)."""
+def canned_text(texts: dict, key: str, language: str, reference: str = "") -> str:
+    """The text for `key` in `language`, naming the case `reference` where it does
+    (KeyError for an unknown key)."""
     with translation.override(language):
-        return str(texts[key])
+        return str(texts[key]) % {"reference": reference}

@@ -359,7 +359,7 @@ def case_ask_customer(
     with transaction.atomic():
         case = case_for_agent(case_id=case_id, agent=agent)
         if canned:
-            message = canned_text(CANNED_REPLIES, canned, case.language)
+            message = canned_text(CANNED_REPLIES, canned, case.language, case.reference)
         if not message.strip():
             raise CaseActionError(_("Write a message or pick a canned reply."))
         event = case_event_add(

@@ -9,13 +9,15 @@ from django.utils import translation
 from support.canned import CANNED_REPLIES, REJECTION_REASONS, canned_text
 from support.models import CaseEvent, RecoveryCase
 from support.services.actions import case_ask_customer, case_reject
+from support.services.cases import case_open
 from support.services.queue import case_claim_next
-from tests.support.conftest import waiting_case
+from tests.support.conftest import png_upload, waiting_case
 
 pytestmark = pytest.mark.django_db
 
 ENGLISH_START = "To protect your account we need to confirm it is you."
 GERMAN_START = "Zum Schutz Ihres Kontos müssen wir bestätigen, dass Sie es sind."
+JOINS = {"en": "It joins this case.", "de": "Sie wird diesem Fall zugeordnet."}
 
 
 def claimed_case_in(language: str, agent) -> RecoveryCase:
@@ -64,3 +66,26 @@ def test_a_rejection_reason_is_written_in_the_customers_language(agent):
     assert rejected.message.startswith(
         "Wir konnten nicht bestätigen, dass Sie Inhaber dieses Kontos sind"
     )
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_document_request_does_not_promise_a_join_the_desk_does_not_make(
+    agent, language, django_capture_on_commit_callbacks
+):
+    """A request joins a case only through the account's phone or email. A customer who
+    writes from another address and follows the reply word for word (a new request, the
+    same contact email, the photo attached) opens a case of its own: the reply must not
+    say it joins this one."""
+    case = claimed_case_in(language, agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        case_ask_customer(case_id=case.pk, agent=agent, canned="need_document")
+    reply = case.events.get(type=CaseEvent.Type.AGENT_MESSAGE).message
+
+    with django_capture_on_commit_callbacks(execute=True):
+        followed = case_open(
+            contact_email=case.contact_email, language=language, files=[png_upload()]
+        ).case
+    followed.refresh_from_db()
+    assert followed.merged_into_id != case.pk
+    assert JOINS[language] not in reply
+    assert case.reference in reply
