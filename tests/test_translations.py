@@ -49,3 +49,22 @@ def test_every_message_is_translated_with_its_placeholders():
         elif sorted(PLACEHOLDER.findall(original)) != sorted(PLACEHOLDER.findall(translated)):
             problems.append(f"placeholders differ: {original!r}")
     assert problems == []
+
+
+ACCOUNT_ON_HOLD = re.compile(r"account is (?:then )?on a security hold")
+
+
+def test_an_account_on_a_security_hold_is_never_called_locked_in_german():
+    """A hold stops security changes and withdrawals, not sign-in. German "Ihr Konto ist
+    gesperrt" reads as a locked account nobody can sign in to: where the English puts the
+    account on a security hold, the German says Sicherheitssperre."""
+    with CATALOGUE.open("rb") as handle:
+        catalogue = read_po(handle)
+    locked = []
+    for message in catalogue:
+        original = message.id if isinstance(message.id, str) else message.id[0]
+        assert message.string is not None, original
+        translated = message.string if isinstance(message.string, str) else message.string[0]
+        if ACCOUNT_ON_HOLD.search(original) and "Sicherheitssperre" not in translated:
+            locked.append(original)
+    assert locked == []
