@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import OneTimeCode
+from accounts.services.holds import security_hold_extend
 from tests.factories import PASSWORD, UserFactory
 from tests.recovery.self_service_helpers import ACCOUNT_EMAIL, customer_account, lost_2fa
 
@@ -73,3 +74,25 @@ def test_the_self_service_page_tells_the_life_of_the_code_it_sent(
     sent = path.send("phone")
     texted = path.client.get(sent["Location"]).content.decode()
     assert "It works for 10 minutes." in texted
+
+
+def test_the_reenrolment_code_email_during_a_hold_does_not_ask_for_a_password_change_now(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    """After support's recovery the account sets up 2FA again while on hold, when its
+    password cannot be changed: the code's email must not tell the owner to change it now
+    without saying that the hold comes first."""
+    user = UserFactory.create(email="recovered@example.com", reenrolment_required=True)
+    security_hold_extend(user=user, hours=48)
+    assert (
+        client.post(
+            reverse("account_login"), {"login": user.email, "password": PASSWORD}
+        ).status_code
+        == 302
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("recover_2fa"), {"action": "send"})
+
+    [mail] = mailoutbox
+    assert "change it now and contact support" not in mail.body
+    assert "as soon as the security hold on your account ends" in mail.body
