@@ -26,6 +26,7 @@ from accounts.contacts import (
 )
 from accounts.models import BackupCodeDevice, User, backup_code_compact
 from accounts.requests import signed_in_user
+from accounts.selectors import staff_by_password
 from accounts.services.audit import AuditContext
 from accounts.services.two_factor import Recheck, staff_otp_recheck
 from accounts.services.users import phone_taken_notify
@@ -222,7 +223,9 @@ class StaffOTPLoginForm(OTPAdminAuthenticationForm):
     authenticator and a 16-character one only a backup code, so the choice is made for them.
     Failures are rate-limited per IP and per account like the customers' sign-in, and a
     wrong password, a missing code and a wrong code get one answer: telling them apart would
-    confirm a stolen staff password.
+    confirm a stolen staff password. For the same reason the password check costs one hash
+    whether the password is right or wrong, so the inherited `clean`, which asks every
+    authentication backend, is replaced by its two steps: the password, then the code.
     """
 
     failed_message = _(
@@ -238,13 +241,28 @@ class StaffOTPLoginForm(OTPAdminAuthenticationForm):
         ):
             raise forms.ValidationError(self.too_many_message, code="too_many")
         try:
-            return super().clean()
+            self.user_cache = self._user_by_password()
+            self.clean_otp(self.user_cache)
+            return self.cleaned_data
         except forms.ValidationError:
             if request is not None:
                 ratelimit.consume(request, action="staff_login_failed", key=key)
             # A known user would make the page list their devices: forget who it was.
             self.user_cache = None
             raise forms.ValidationError(self.failed_message, code="invalid_login") from None
+
+    def _user_by_password(self) -> User | None:
+        """The staff member these credentials name, as AuthenticationForm's `clean` finds
+        them, but with one password hash whatever the answer (`staff_by_password`)."""
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is None or not password:
+            return None  # the field itself is in error
+        user = staff_by_password(email=email, password=password)
+        if user is None:
+            raise self.get_invalid_login_error()
+        self.confirm_login_allowed(user)
+        return user
 
     def _update_form(self, user: User) -> None:
         # django-otp would fill in the device list and send the password back into the page.
