@@ -12,6 +12,12 @@ from accounts.models import RevocationCampaign, SecurityEvent
 # the account's state.
 SUSPECT_PREFIX = "suspect:"
 
+# What each value of a row's `context` becomes once the row is sent, failed for good or
+# discarded: the values may be one-time links, codes or a whole rendered email, and a reader
+# of the database (a backup, an analyst) must not find a live one. The names stay, so the
+# outbox page still tells that the message carried a link.
+CONTEXT_REMOVED = "[removed]"
+
 
 class Notification(models.Model):
     """Outbox row: one email or SMS, written with the change it reports, delivered after commit."""

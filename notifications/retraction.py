@@ -22,7 +22,11 @@ from django.utils import timezone
 from accounts.models import SecurityEvent
 from accounts.services.audit import security_events_append_many
 from notifications.models import Notification, Retraction
-from notifications.services import notification_references_new, notifications_enqueue_batches
+from notifications.services import (
+    context_removed,
+    notification_references_new,
+    notifications_enqueue_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ def notifications_retract(
     """
     discarded = batch.filter(
         status__in=[Notification.Status.PENDING, Notification.Status.HELD]
-    ).update(status=Notification.Status.DISCARDED, context={})
+    ).update(status=Notification.Status.DISCARDED, context=context_removed())
     retracted = 0
     while True:
         done = _retract_next(batch=batch, selection=selection, operator=operator, size=batch_size)

@@ -16,7 +16,8 @@ from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
-from django.db.models import prefetch_related_objects
+from django.db.models import JSONField, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.utils import timezone, translation
 
 from accounts.models import SecurityEvent, User
@@ -392,7 +393,7 @@ def held_notifications_discard(*, template_key: str) -> int:
         DeliveryHold.objects.filter(template_key=template_key).update(released_at=timezone.now())
         return Notification.objects.filter(
             template_key=template_key, status=Notification.Status.HELD
-        ).update(status=Notification.Status.DISCARDED, context={})
+        ).update(status=Notification.Status.DISCARDED, context=context_removed())
 
 
 def security_notice_queue(
@@ -650,6 +651,20 @@ def _commits_not_waiting_for_disk() -> Iterator[CursorWrapper]:
 
 
 _TABLE = Notification._meta.db_table
+# The row's context with every value replaced by CONTEXT_REMOVED: what a row keeps once it
+# no longer needs its links and codes. SQL, so marking a row sent stays one statement.
+# The literal is CONTEXT_REMOVED as JSON.
+_CONTEXT_REMOVED_SQL = (
+    "(SELECT COALESCE(jsonb_object_agg(key, '\"[removed]\"'::jsonb), '{}'::jsonb)"
+    " FROM jsonb_each(context))"
+)
+
+
+def context_removed() -> RawSQL:
+    """For `update(context=...)`: the row's context with its values removed."""
+    return RawSQL(_CONTEXT_REMOVED_SQL, [], output_field=JSONField())  # noqa: S611 # nosec B611
+
+
 # Claiming returns the claimed rows whole, so a chunk costs one statement, not a second read.
 _CLAIM = (
     f"UPDATE {_TABLE} SET next_attempt_at = %s"  # noqa: S608 # nosec B608 - table name only
@@ -658,8 +673,8 @@ _CLAIM = (
 # One statement per message sent, written out once: the ORM would build and compile it anew
 # for every message. The outbox keeps no content once sent: it may hold a code or a link.
 _MARK_SENT = (
-    f"UPDATE {_TABLE} SET status = %s, sent_at = %s,"  # noqa: S608 # nosec B608 - table name only
-    " attempts = attempts + 1, context = '{}'::jsonb WHERE id = %s"
+    f"UPDATE {_TABLE} SET status = %s, sent_at = %s,"  # noqa: S608 # nosec B608 - constants only
+    f" attempts = attempts + 1, context = {_CONTEXT_REMOVED_SQL} WHERE id = %s"
 )
 
 
@@ -734,11 +749,19 @@ def _attempt_failed(notification: Notification, exc: Exception) -> None:
     notification.attempts += 1
     notification.last_error = str(exc)[:500]
     if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        # Never sent, never to be: its link or code goes now, as a sent row's does.
         notification.status = Notification.Status.FAILED
-    else:
-        backoff = timedelta(seconds=30 * 2 ** (notification.attempts - 1))
-        notification.next_attempt_at = timezone.now() + backoff
-    notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        Notification.objects.filter(pk=notification.pk).update(
+            attempts=notification.attempts,
+            last_error=notification.last_error,
+            status=Notification.Status.FAILED,
+            context=context_removed(),
+        )
+        return
+    # A retry renders the message again: the row keeps its context until then.
+    backoff = timedelta(seconds=30 * 2 ** (notification.attempts - 1))
+    notification.next_attempt_at = timezone.now() + backoff
+    notification.save(update_fields=["attempts", "last_error", "next_attempt_at"])
 
 
 def notification_sweep(*, limit: int = 50000) -> int:

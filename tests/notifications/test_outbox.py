@@ -126,7 +126,7 @@ def test_a_batch_goes_out_chunk_by_chunk_and_a_failure_stays_with_its_row(
     assert (failed.status, failed.attempts) == (Notification.Status.PENDING, 1)
     assert "SMS_GATEWAY_URL" in failed.last_error
     assert {(n.status, n.attempts, str(n.context)) for n in rows.values()} == {
-        (Notification.Status.SENT, 1, "{}")
+        (Notification.Status.SENT, 1, "{'login_email': '[removed]', 'masked_email': '[removed]'}")
     }
     assert notifications_deliver(notification_ids=ids) == 0, "sent rows stay sent"
     assert len(mailoutbox) == 9 and sms_outbox == []
