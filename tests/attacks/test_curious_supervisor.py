@@ -9,11 +9,14 @@ accounts list and on the autocomplete JSON behind every relation to an account.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import User
+from accounts.models import SecurityEvent, User
+from accounts.services.audit import security_event_record
 from api.models import Scope, ServiceToken
 from api.services import service_token_create
 from notifications.models import Notification
@@ -199,3 +202,22 @@ def test_a_delivery_error_naming_the_address_shows_it_masked(account: User, supe
     assert page.status_code == 200
     assert ACCOUNT_EMAIL not in html
     assert "user unknown" in html and "s***o@g***.net" in html
+
+
+def test_the_outbox_page_shows_a_link_was_sent_but_not_the_link(
+    account: User, supervisor, capture, mailoutbox
+):
+    """Once sent, a notice's page names what it carried (`not_me_token`), not the token."""
+    with capture():
+        security_event_record(user=account, type=SecurityEvent.Type.PASSWORD_CHANGED)
+    found = re.search(r"/recover/not-me/([^/\s]+)/", mailoutbox[-1].body)
+    assert found is not None
+    notice = Notification.objects.get(channel=Notification.Channel.EMAIL)
+    client = admin_client(supervisor)
+
+    page = client.get(reverse("admin:notifications_notification_change", args=[notice.pk]))
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "not_me_token: [removed after delivery]" in html
+    assert found.group(1) not in html
