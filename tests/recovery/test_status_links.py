@@ -190,3 +190,12 @@ def test_resend_is_rate_limited_with_retry_after_and_keeps_the_input(
     html = refused.content.decode()
     assert 'value="kept@example.org"' in html
     assert "Please try again in 59\xa0minutes" in html or "again in 1\xa0hour" in html
+
+
+def test_the_timeline_names_the_time_zone_of_its_times(client, django_capture_on_commit_callbacks):
+    """Times on the page are UTC, as on the security page, and each says so."""
+    _reference, link = opened(open_case(client, capture=django_capture_on_commit_callbacks))
+    html = follow_link(client, link).content.decode()
+    shown = re.findall(r"<time datetime=\"[^\"]+\">([^<]+)</time>", html)
+    assert shown, html
+    assert all(text.endswith(" UTC") for text in shown), shown
