@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 
 from allauth.account.models import EmailAddress
-from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -129,19 +127,24 @@ def account_reenrolment_by_email_closed(*, user: User) -> str | None:
 
 
 def account_password_reset_by_email(*, user: User) -> bool:
-    """Whether the account's password was reset through its login inbox in the last days
-    (`SELF_SERVICE_RISK_LOOKBACK_DAYS`): then that password and a code to that inbox are
-    one proof, not two."""
-    since = timezone.now() - timedelta(days=settings.SELF_SERVICE_RISK_LOOKBACK_DAYS)
+    """Whether the account's current password was set through a reset link to its login
+    inbox: then that password and a code to that inbox are one proof, not two, however long
+    ago the reset was. A password changed since (with the old one, while signed in) ends it."""
+    latest = (
+        SecurityEvent.objects.filter(
+            account_id=user.pk,
+            type__in=[SecurityEvent.Type.PASSWORD_CHANGED, SecurityEvent.Type.PASSWORD_RESET],
+        )
+        .order_by("-pk")
+        .values_list("type", "details")
+        .first()
+    )
+    if latest is None:
+        return False
+    kind, details = latest
     # A support recovery's link sets a password too ("case" in its event): it went to a
     # channel an agent proved, and is no reset by the inbox.
-    return (
-        SecurityEvent.objects.filter(
-            account_id=user.pk, type=SecurityEvent.Type.PASSWORD_RESET, created_at__gte=since
-        )
-        .exclude(details__has_key="case")
-        .exists()
-    )
+    return kind == SecurityEvent.Type.PASSWORD_RESET and "case" not in (details or {})
 
 
 def account_reenrolment_by_email_open(*, user: User) -> bool:

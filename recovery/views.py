@@ -170,8 +170,8 @@ def reenrol(request: HttpRequest) -> HttpResponse:
             messages.error(
                 request,
                 _(
-                    "Your password was reset through your email recently, so a code to that "
-                    "same email cannot be the second proof. Set up your authenticator here "
+                    "Your password was last set through a reset link to your email, so a code to "
+                    "that same email cannot be the second proof. Set up your authenticator here "
                     "with a code to your phone instead, or contact support."
                 ),
             )

@@ -13,10 +13,13 @@ code to the same inbox.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
@@ -83,7 +86,7 @@ def test_a_password_reset_through_the_inbox_is_no_second_proof_for_re_enrolment(
     # The page says where to go instead.
     assert asked.status_code == 302 and asked["Location"] == reverse("recover_lost_2fa")
     page = attacker.get(reverse("recover_lost_2fa")).content.decode()
-    assert "was reset through your email" in page
+    assert "set through a reset link to your email" in page
 
 
 def test_a_password_reset_through_the_inbox_and_an_emailed_code_start_no_wait(capture, mailoutbox):
@@ -100,7 +103,24 @@ def test_a_password_reset_through_the_inbox_and_an_emailed_code_start_no_wait(ca
     mailoutbox.clear()
     refused = page.send("email")
     assert refused.status_code == 409
-    assert "reset through your email" in refused.content.decode()
+    assert "set through a reset link to your email" in refused.content.decode()
     assert mailed(mailoutbox, re.compile(r"recover your account is (\d{6})\.")) is None
     assert not SelfServiceRecovery.objects.filter(status__in=["waiting", "ready"]).exists()
     assert TOTPDevice.objects.filter(user=user, confirmed=True).count() == 1
+
+
+def test_a_password_reset_through_the_inbox_stays_no_second_proof_days_later(capture, mailoutbox):
+    """The attacker waits out any look-back window before using the same two "proofs":
+    as long as the password is the one the inbox set, a code to that inbox proves nothing
+    more."""
+    user = UserFactory.create(email=VICTIM, phone=None)
+    two_factor_provision(user=user, context=AuditContext(), notify=False)
+    attacker = Client(REMOTE_ADDR="203.0.113.152")
+    reset_through_the_inbox(attacker, capture, mailoutbox)
+
+    with time_machine.travel(timezone.now() + timedelta(days=30), tick=False):
+        page = lost_2fa(capture, attacker)
+        assert page.start(identifier=VICTIM, password=ATTACKERS_PASSWORD).status_code == 302
+        refused = page.send("email")
+    assert refused.status_code == 409
+    assert not SelfServiceRecovery.objects.filter(status__in=["waiting", "ready"]).exists()
