@@ -97,11 +97,13 @@ CANCELLED_ADDRESS_TAKEN = "conflict"
 CANCELLED_PROOF_OUTDATED = "outdated"
 # The changes that make a proof of each method no longer a proof of the account as it is:
 # the notice of a started attempt tells the owner to change the password, and that must
-# stop the attempt of whoever entered the old one.
+# stop the attempt of whoever entered the old one; new backup codes stop one started with
+# an old code alike.
 OUTDATING_CHANGES = {
     Method.PASSWORD: (SecurityEvent.Type.PASSWORD_CHANGED, SecurityEvent.Type.PASSWORD_RESET),
     Method.PHONE_CODE: (SecurityEvent.Type.PHONE_CHANGED,),
     Method.EMAIL_CODE: (SecurityEvent.Type.EMAIL_CHANGED,),
+    Method.BACKUP_CODE: (SecurityEvent.Type.BACKUP_CODES_REGENERATED,),
 }
 
 

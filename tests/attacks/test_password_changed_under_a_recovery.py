@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from recovery.models import SelfServiceRecovery
 from recovery.self_service import self_service_apply_due
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, totp_code
 from tests.recovery.self_service_helpers import (
     ACCOUNT_EMAIL,
     ACCOUNT_PHONE,
@@ -128,3 +128,30 @@ def test_a_password_changed_during_the_wait_ends_a_move_to_a_new_email(
     assert all("Nothing was changed" in m.body for m in ended)
     lost = lost_2fa(capture, phisher.client)
     assert lost.get().status_code == 200
+
+
+def test_new_backup_codes_during_the_wait_end_a_recovery_started_with_an_old_one(
+    capture, sms_outbox
+):
+    """A thief with one of the owner's saved backup codes and the SIM starts the wait. The
+    owner, who still has the app, replaces the backup codes: the proof of the old code
+    counts for nothing any more, and the wait ends without removing the app."""
+    user, codes = customer_account()
+    thief = lost_2fa(capture, browser(ip="203.0.113.94", user_agent="Thief/1"))
+    assert thief.start(identifier=ACCOUNT_PHONE, backup_code=codes[0]).status_code == 302
+    thief.send("phone")
+    thief.verify("phone", last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS))
+    assert thief.attempt.status == Status.WAITING
+
+    owner = customer_client(user)
+    app = TOTPDevice.objects.get(user=user, confirmed=True)
+    # A minute on: the app shows a code the owner's sign-in did not use yet.
+    with time_machine.travel(timezone.now() + timedelta(minutes=1), tick=False):
+        replaced = owner.post(reverse("backup_codes_regenerate"), {"code": totp_code(app)})
+    assert replaced.status_code == 200, replaced.content.decode()
+
+    with time_machine.travel(timezone.now() + timedelta(days=5), tick=False):
+        finished = thief.finish()
+        assert finished["Location"] != reverse("recover_lost_2fa_setup")
+    assert thief.attempt.status == Status.CANCELLED
+    assert TOTPDevice.objects.filter(pk=app.pk, confirmed=True).exists()
