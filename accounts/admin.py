@@ -127,7 +127,8 @@ class UserAdmin(OfferedLookupsOnly, DjangoUserAdmin):
 
     form = UserAdminChangeForm
     add_form = UserAdminCreationForm
-    ordering = ["email"]
+    # Not by email: the order of rows would place a masked address among known ones.
+    ordering = ["-pk"]
     list_display = [
         "masked_email",
         "masked_phone",

@@ -221,3 +221,13 @@ def test_the_outbox_page_shows_a_link_was_sent_but_not_the_link(
     assert page.status_code == 200
     assert "not_me_token: [removed after delivery]" in html
     assert found.group(1) not in html
+
+
+def test_the_accounts_list_is_not_ordered_by_the_hidden_addresses(supervisor):
+    """Rows sorted by email would place a masked address between two known ones, letter by
+    letter, as the supervisor creates probe accounts. The list is newest first instead."""
+    older = User.objects.create_user(email="aa.older@example.org", password=None)
+    newer = User.objects.create_user(email="zz.newer@example.org", password=None)
+    html = admin_client(supervisor).get(reverse("admin:accounts_user_changelist")).content.decode()
+    rows = re.findall(r"/admin/accounts/user/(\d+)/change/", html)
+    assert rows.index(str(newer.pk)) < rows.index(str(older.pk)), rows
