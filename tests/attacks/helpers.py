@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from support.models import RecoveryCase
+from support.models import CaseApproval, RecoveryCase
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, PNG, admin_client, fresh_code
 
 if TYPE_CHECKING:
@@ -168,6 +168,32 @@ def phone_proven(desk: Desk, requester: Requester, *, sms_outbox: list) -> int:
     desk.act(case_id, "send_phone_code", requester=case_id)
     code = last_code(sms_outbox, to=ACCOUNT_PHONE, pattern=CODE_IN_SMS)
     assert requester.verify("phone", code).status_code == 302
+    return case_id
+
+
+def passport_request_phone_proven(desk: Desk, *, sms_outbox: list) -> int:
+    """A requester on a new inbox asks for help with a passport scan; `desk` takes the case
+    and the phone on file is proven (`phone_proven`). Returns the case id."""
+    requester = open_request(
+        capture=desk.capture,
+        contact_email="new.inbox@example.net",
+        contact_phone=ACCOUNT_PHONE,
+        emails_tried=ACCOUNT_EMAIL,
+        description="Inbox and app gone. Passport attached.",
+        files=[passport()],
+    )
+    return phone_proven(desk, requester, sms_outbox=sms_outbox)
+
+
+def recovered_on_a_document(desk: Desk, approver: Desk, *, sms_outbox: list) -> int:
+    """The phone on file proven, and the passport `desk` attests and `approver` approves:
+    `desk` re-authenticates the account on those two proofs. Returns the case id."""
+    case_id = passport_request_phone_proven(desk, sms_outbox=sms_outbox)
+    desk.act(case_id, "attest_document", requester=case_id, note="Passport matches")
+    desk.act(case_id, "request_document_approval", requester=case_id, note="Please check")
+    assert approver.decide(CaseApproval.objects.get().pk, "approve").status_code == 200
+    assert desk.take_next() == case_id
+    desk.act(case_id, "reauthenticate", requester=case_id)
     return case_id
 
 

@@ -30,8 +30,8 @@ from tests.attacks.helpers import (
     Desk,
     last_code,
     open_request,
-    passport,
     phone_proven,
+    recovered_on_a_document,
 )
 from tests.factories import PASSWORD
 from tests.recovery.self_service_helpers import CODE_IN_EMAIL as SELF_SERVICE_CODE_IN_EMAIL
@@ -153,21 +153,7 @@ def test_this_wasnt_me_spends_the_recovery_link_already_sent(
     The owner reads "your account was recovered" in their inbox and presses "this wasn't
     me" before the swapper opens the link. The link then sets no password and signs no
     browser in to the frozen account."""
-    swapper = open_request(
-        capture=capture,
-        contact_email="new.inbox@example.net",
-        contact_phone=ACCOUNT_PHONE,
-        emails_tried=ACCOUNT_EMAIL,
-        description="Inbox and app gone. Passport attached.",
-        files=[passport()],
-    )
-    desk = Desk(agent, capture)
-    case_id = phone_proven(desk, swapper, sms_outbox=sms_outbox)
-    desk.act(case_id, "attest_document", requester=case_id, note="Looks like him")
-    desk.act(case_id, "request_document_approval", requester=case_id, note="Please")
-    Desk(supervisor, capture).decide(CaseApproval.objects.get().pk, "approve")
-    assert desk.take_next() == case_id
-    desk.act(case_id, "reauthenticate", requester=case_id)
+    recovered_on_a_document(Desk(agent, capture), Desk(supervisor, capture), sms_outbox=sms_outbox)
     link = _token(sms_outbox, to=ACCOUNT_PHONE, pattern=RECOVERY_LINK)
 
     owner = Client(REMOTE_ADDR="198.51.100.23")

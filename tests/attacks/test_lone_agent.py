@@ -14,8 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from support.models import CaseApproval, CaseProof, CaseStatus, RecoveryLink
 from support.services import actions
-from tests.attacks.helpers import Desk, open_request, passport, phone_proven, section
-from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE
+from tests.attacks.helpers import Desk, passport_request_phone_proven, section
 
 pytestmark = pytest.mark.django_db
 
@@ -25,19 +24,6 @@ STILL_NEEDED = (
 )
 
 
-def phone_proven_case(desk: Desk, *, capture, sms_outbox):
-    """A request with a passport scan whose phone on file the staff member had proven."""
-    requester = open_request(
-        capture=capture,
-        contact_email="new.inbox@example.net",
-        contact_phone=ACCOUNT_PHONE,
-        emails_tried=ACCOUNT_EMAIL,
-        description="Inbox and app gone. Passport attached.",
-        files=[passport()],
-    )
-    return phone_proven(desk, requester, sms_outbox=sms_outbox)
-
-
 def test_one_proof_and_the_agents_own_attestation_do_not_re_authenticate(
     account, agent, capture, sms_outbox
 ):
@@ -45,7 +31,7 @@ def test_one_proof_and_the_agents_own_attestation_do_not_re_authenticate(
     the page shows the attestation waiting for a supervisor. The agent cannot decide that
     approval: the approvals page is the supervisors'."""
     desk = Desk(agent, capture)
-    case_id = phone_proven_case(desk, capture=capture, sms_outbox=sms_outbox)
+    case_id = passport_request_phone_proven(desk, sms_outbox=sms_outbox)
     desk.act(case_id, "attest_document", requester=case_id, note="Looks like him")
     proof = CaseProof.objects.get(kind=CaseProof.Kind.DOCUMENT)
     assert proof.attested_by == agent and proof.case_id == case_id
@@ -77,7 +63,7 @@ def test_a_supervisor_cannot_approve_their_own_attestation(
     agent asked; an approval row written around the service does not count either. Only a
     second supervisor's approval lets the case go on."""
     boss = Desk(supervisor, capture)
-    case_id = phone_proven_case(boss, capture=capture, sms_outbox=sms_outbox)
+    case_id = passport_request_phone_proven(boss, sms_outbox=sms_outbox)
     boss.act(case_id, "attest_document", requester=case_id, note="Looks like him")
     assert STILL_NEEDED in boss.act(case_id, "reauthenticate", requester=case_id)
     boss.act(case_id, "release", reason="An agent finishes it")

@@ -31,8 +31,8 @@ from tests.attacks.helpers import (
     email_change_proven,
     last_code,
     open_request,
-    passport,
     phone_proven,
+    recovered_on_a_document,
 )
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code, staff_member
 
@@ -89,22 +89,8 @@ def test_the_supervisor_who_approved_the_document_of_a_recovery_cannot_lift_its_
     """An agent attests a passport and proves the phone on file; the supervisor approves
     the document check; the agent re-authenticates. The approving supervisor's lift is
     refused in words and the hold stays; a supervisor who had no part lifts it."""
-    requester = open_request(
-        capture=capture,
-        contact_email="new.inbox@example.net",
-        contact_phone=ACCOUNT_PHONE,
-        emails_tried=ACCOUNT_EMAIL,
-        description="Inbox and app gone. Passport attached.",
-        files=[passport()],
-    )
-    desk = Desk(agent, capture)
-    case_id = phone_proven(desk, requester, sms_outbox=sms_outbox)
-    desk.act(case_id, "attest_document", requester=case_id, note="Passport matches")
-    desk.act(case_id, "request_document_approval", requester=case_id, note="Please check")
     boss = Desk(supervisor, capture)
-    assert boss.decide(CaseApproval.objects.get().pk, "approve").status_code == 200
-    assert desk.take_next() == case_id
-    desk.act(case_id, "reauthenticate", requester=case_id)
+    recovered_on_a_document(Desk(agent, capture), boss, sms_outbox=sms_outbox)
     assert User.objects.get(pk=account.pk).on_security_hold
 
     lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
