@@ -16,6 +16,7 @@ approve it, then lifts the hold the change set once it applied.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 import time_machine
@@ -36,7 +37,18 @@ from tests.attacks.helpers import (
 )
 from tests.support.conftest import ACCOUNT_EMAIL, ACCOUNT_PHONE, fresh_code, staff_member
 
+if TYPE_CHECKING:
+    from tests.factories import ClientResponse
+
 pytestmark = pytest.mark.django_db
+
+
+def lift(desk: Desk, account: User, reason: str) -> ClientResponse:
+    """`desk`'s staff member asks to lift the account's hold, with a reason and a code."""
+    return desk.client.post(
+        reverse("admin:accounts_user_lift_hold", args=[account.pk]),
+        {"reason": reason, "otp_code": fresh_code(desk.staff)},
+    )
 
 
 def test_the_supervisor_who_recovered_an_account_cannot_lift_its_hold(
@@ -58,10 +70,7 @@ def test_the_supervisor_who_recovered_an_account_cannot_lift_its_hold(
     boss.act(case_id, "reauthenticate", requester=case_id)
     assert User.objects.get(pk=account.pk).on_security_hold
 
-    lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
-    refused = boss.client.post(
-        lift_url, {"reason": "Customer called, all fine", "otp_code": fresh_code(supervisor)}
-    )
+    refused = lift(boss, account, "Customer called, all fine")
     assert refused.status_code == 400
     assert (
         "You took part in this account&#x27;s recovery or login-email change: another "
@@ -73,11 +82,7 @@ def test_the_supervisor_who_recovered_an_account_cannot_lift_its_hold(
     )
     assert not lifted.exists()
 
-    other = Desk(second_supervisor, capture)
-    done = other.client.post(
-        lift_url,
-        {"reason": "Owner confirmed by video call", "otp_code": fresh_code(second_supervisor)},
-    )
+    done = lift(Desk(second_supervisor, capture), account, "Owner confirmed by video call")
     assert done.status_code == 302
     assert not User.objects.get(pk=account.pk).on_security_hold
     assert lifted.get().actor_id == second_supervisor.pk
@@ -93,10 +98,7 @@ def test_the_supervisor_who_approved_the_document_of_a_recovery_cannot_lift_its_
     recovered_on_a_document(Desk(agent, capture), boss, sms_outbox=sms_outbox)
     assert User.objects.get(pk=account.pk).on_security_hold
 
-    lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
-    refused = boss.client.post(
-        lift_url, {"reason": "Customer called, all fine", "otp_code": fresh_code(supervisor)}
-    )
+    refused = lift(boss, account, "Customer called, all fine")
     assert refused.status_code == 400
     assert (
         "You took part in this account&#x27;s recovery or login-email change: another "
@@ -104,11 +106,7 @@ def test_the_supervisor_who_approved_the_document_of_a_recovery_cannot_lift_its_
     )
     assert User.objects.get(pk=account.pk).on_security_hold
 
-    other = Desk(second_supervisor, capture)
-    done = other.client.post(
-        lift_url,
-        {"reason": "Owner confirmed by video call", "otp_code": fresh_code(second_supervisor)},
-    )
+    done = lift(Desk(second_supervisor, capture), account, "Owner confirmed by video call")
     assert done.status_code == 302
     assert not User.objects.get(pk=account.pk).on_security_hold
 
@@ -137,15 +135,10 @@ def test_the_supervisor_who_asked_to_approve_an_email_change_cannot_lift_its_hol
     with time_machine.travel(change.effective_at + timedelta(minutes=1), tick=False):
         assert email_changes_apply_due() == 1
         assert User.objects.get(pk=account.pk).on_security_hold
-        lift_url = reverse("admin:accounts_user_lift_hold", args=[account.pk])
         for staff in (supervisor, second_supervisor):
-            refused = Desk(staff, capture).client.post(
-                lift_url, {"reason": "Customer called", "otp_code": fresh_code(staff)}
-            )
+            refused = lift(Desk(staff, capture), account, "Customer called")
             assert refused.status_code == 400, staff
             assert User.objects.get(pk=account.pk).on_security_hold
-        done = Desk(third, capture).client.post(
-            lift_url, {"reason": "Owner confirmed by video call", "otp_code": fresh_code(third)}
-        )
+        done = lift(Desk(third, capture), account, "Owner confirmed by video call")
         assert done.status_code == 302
         assert not User.objects.get(pk=account.pk).on_security_hold
